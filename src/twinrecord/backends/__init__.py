@@ -1,0 +1,45 @@
+"""Database backends: one module per database (config, sync and async backend,
+type adaptation, error translation). Nothing here knows a model.
+
+`resolve_url()` maps a URL to the backend class and its config, importing the
+driver module only when that database is used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ..errors import ConfigurationError
+from ._config import BaseConfig, mask_url
+from ._core import AsyncBackend, BackendBase, SyncBackend
+
+# scheme -> (module, config class, sync backend class, async backend class or None)
+_SCHEMES: dict[str, tuple[str, str, str, str | None]] = {
+    "sqlite": ("sqlite", "SQLiteConfig", "SQLiteBackend", None),
+    "postgresql": ("postgres", "PostgresConfig", "PostgresBackend", "AsyncPostgresBackend"),
+    "postgres": ("postgres", "PostgresConfig", "PostgresBackend", "AsyncPostgresBackend"),
+    "mysql": ("mysql", "MySQLConfig", "MySQLBackend", "AsyncMySQLBackend"),
+    "mariadb": ("mysql", "MySQLConfig", "MySQLBackend", "AsyncMySQLBackend"),
+}
+
+
+def resolve_url(url: str, want_async: bool) -> tuple[type[BackendBase], BaseConfig]:
+    """The backend class (of the wanted kind) and the config a URL describes."""
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    scheme = scheme.split("+", 1)[0]
+    if scheme not in _SCHEMES:
+        raise ConfigurationError(
+            f"unsupported or malformed database URL {mask_url(url)!r}; expected "
+            "sqlite:///path.db, postgresql://user@host/db or mysql://user@host/db"
+        )
+    module_name, config_name, sync_name, async_name = _SCHEMES[scheme]
+    module = importlib.import_module(f"{__name__}.{module_name}")
+    if want_async and async_name is None:
+        raise ConfigurationError(module.ASYNC_REFUSAL)
+    config = getattr(module, config_name).from_url(url)
+    backend_class: Any = getattr(module, async_name if want_async else sync_name)
+    return backend_class, config
+
+
+__all__ = ["AsyncBackend", "BackendBase", "BaseConfig", "SyncBackend", "resolve_url"]

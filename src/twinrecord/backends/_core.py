@@ -1,0 +1,279 @@
+"""What every backend shares: statement routing (the transaction's connection or a
+pooled one), error translation, statement logging, and the raw-SQL API.
+
+A driver module subclasses `SyncBackend` / `AsyncBackend` and supplies the
+primitives marked "driver primitive"; it knows nothing of models.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from time import perf_counter
+from typing import Any, ClassVar
+
+from ..errors import DatabaseError, statement_invalid
+from ..sql.dialect import Dialect
+from ._config import BaseConfig
+from ..plan import arun, run
+from ._transaction import TransactionState, enter_plan, exit_plan
+
+log = logging.getLogger("twinrecord.sql")
+_DEBUG = logging.DEBUG
+Row = tuple[Any, ...]
+
+
+class BackendBase:
+    """State and pure helpers common to both kinds."""
+
+    dialect: Dialect
+    is_async: ClassVar[bool]
+    config_type: ClassVar[type[BaseConfig]] = BaseConfig
+
+    def __init__(self, config: BaseConfig) -> None:
+        self.config = config
+        self._tx: ContextVar[TransactionState | None] = ContextVar(
+            f"twinrecord_tx_{id(self)}", default=None
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.config!r})"
+
+    def prepare_raw(self, sql: str, params: Sequence[Any] | None) -> tuple[str, list[Any]]:
+        """`?` SQL and values -> driver SQL and adapted values; counts checked first."""
+        driver_sql, count = self.dialect.prepare(sql)
+        values = list(params or ())
+        check_param_count(sql, count, values)
+        return driver_sql, self.dialect.adapt_params(values)
+
+    def translate(self, error: Exception, sql: str, params: Sequence[Any]) -> DatabaseError:
+        """Driver exception -> twinrecord exception (driver modules refine this)."""
+        return statement_invalid(str(error), sql, params)
+
+    def log_statement(self, sql: str, params: Sequence[Any], started: float) -> None:
+        elapsed_ms = (perf_counter() - started) * 1000
+        if self.config.log_values:
+            log.debug("%s | %d params %r | %.3f ms", sql, len(params), list(params), elapsed_ms)
+        else:
+            log.debug("%s | %d params | %.3f ms", sql, len(params), elapsed_ms)
+
+
+def check_param_count(sql: str, expected: int, params: Sequence[Any]) -> None:
+    if expected != len(params):
+        raise statement_invalid(
+            f"the SQL has {expected} `?` placeholder(s) but {len(params)} parameter(s) "
+            "were given; nothing was sent",
+            sql,
+            params,
+        )
+
+
+def rows_to_dicts(table: tuple[list[str], list[Row]]) -> list[dict[str, Any]]:
+    names, rows = table
+    return [dict(zip(names, row)) for row in rows]
+
+
+class SyncBackend(BackendBase):
+    is_async: ClassVar[bool] = False
+
+    # ---- driver primitives -----------------------------------------------------------
+    def acquire(self) -> Any:
+        raise NotImplementedError
+
+    def release(self, connection: Any, discard: bool = False) -> None:
+        raise NotImplementedError
+
+    def _execute(self, connection: Any, sql: str, params: Sequence[Any]) -> int:
+        raise NotImplementedError
+
+    def _fetch(self, connection: Any, sql: str, params: Sequence[Any]) -> list[Row]:
+        raise NotImplementedError
+
+    def _fetch_table(self, connection: Any, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Row]]:
+        raise NotImplementedError
+
+    def _insert(self, connection: Any, sql: str, params: Sequence[Any], row_count: int) -> list[Any]:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # ---- what plans call -------------------------------------------------------------
+    def run_execute(self, sql: str, params: Sequence[Any]) -> int:
+        return self._route(self._execute, sql, params)   # type: ignore[no-any-return]
+
+    def run_fetch(self, sql: str, params: Sequence[Any]) -> list[Row]:
+        return self._route(self._fetch, sql, params)   # type: ignore[no-any-return]
+
+    def run_fetch_table(self, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Row]]:
+        return self._route(self._fetch_table, sql, params)   # type: ignore[no-any-return]
+
+    def run_insert(self, sql: str, params: Sequence[Any], row_count: int) -> list[Any]:
+        return self._route(self._insert, sql, params, row_count)   # type: ignore[no-any-return]
+
+    def control(self, connection: Any, sql: str) -> None:
+        self._perform(self._execute, connection, sql, ())
+
+    def new_lock(self) -> Any:
+        return threading.Lock()
+
+    @contextmanager
+    def transaction(self, isolation_level: str | None = None) -> Iterator[None]:
+        """Commit on normal exit, roll back on any exception; nested blocks are savepoints."""
+        frame = run(enter_plan(self._tx, self.dialect, isolation_level, self.new_lock), self)
+        try:
+            yield
+        except BaseException:
+            run(exit_plan(frame, failed=True), self)
+            raise
+        else:
+            run(exit_plan(frame, failed=False), self)
+        finally:
+            frame.restore()
+
+    def _route(self, op: Callable[..., Any], sql: str, params: Sequence[Any], *extra: Any) -> Any:
+        state = self._tx.get()
+        if state is not None:
+            state.check_open()
+            with state.lock:
+                return self._perform(op, state.connection, sql, params, *extra)
+        connection = self.acquire()
+        try:
+            return self._perform(op, connection, sql, params, *extra)
+        finally:
+            self.release(connection)
+
+    def _perform(self, op: Callable[..., Any], connection: Any, sql: str, params: Sequence[Any], *extra: Any) -> Any:
+        started = perf_counter()
+        try:
+            return op(connection, sql, params, *extra)
+        except DatabaseError:
+            raise
+        except Exception as error:
+            raise self.translate(error, sql, params) from error
+        finally:
+            if log.isEnabledFor(_DEBUG):
+                self.log_statement(sql, params, started)
+
+    # ---- raw SQL API (`?` placeholders) ----------------------------------------------
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> int:
+        return self.run_execute(*self.prepare_raw(sql, params))
+
+    def fetch_one(self, sql: str, params: Sequence[Any] | None = None) -> dict[str, Any] | None:
+        rows = rows_to_dicts(self.run_fetch_table(*self.prepare_raw(sql, params)))
+        return rows[0] if rows else None
+
+    def fetch_all(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+        return rows_to_dicts(self.run_fetch_table(*self.prepare_raw(sql, params)))
+
+
+class AsyncBackend(BackendBase):
+    is_async: ClassVar[bool] = True
+
+    # ---- driver primitives -----------------------------------------------------------
+    async def acquire(self) -> Any:
+        raise NotImplementedError
+
+    async def release(self, connection: Any, discard: bool = False) -> None:
+        raise NotImplementedError
+
+    async def _execute(self, connection: Any, sql: str, params: Sequence[Any]) -> int:
+        raise NotImplementedError
+
+    async def _fetch(self, connection: Any, sql: str, params: Sequence[Any]) -> list[Row]:
+        raise NotImplementedError
+
+    async def _fetch_table(self, connection: Any, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Row]]:
+        raise NotImplementedError
+
+    async def _insert(self, connection: Any, sql: str, params: Sequence[Any], row_count: int) -> list[Any]:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+    def close_unawaited(self) -> None:
+        """Release what can be released without a running loop (a replaced backend)."""
+
+    # ---- what plans call -------------------------------------------------------------
+    async def run_execute(self, sql: str, params: Sequence[Any]) -> int:
+        return await self._route(self._execute, sql, params)   # type: ignore[no-any-return]
+
+    async def run_fetch(self, sql: str, params: Sequence[Any]) -> list[Row]:
+        return await self._route(self._fetch, sql, params)   # type: ignore[no-any-return]
+
+    async def run_fetch_table(self, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Row]]:
+        return await self._route(self._fetch_table, sql, params)   # type: ignore[no-any-return]
+
+    async def run_insert(self, sql: str, params: Sequence[Any], row_count: int) -> list[Any]:
+        return await self._route(self._insert, sql, params, row_count)   # type: ignore[no-any-return]
+
+    async def control(self, connection: Any, sql: str) -> None:
+        await self._perform(self._execute, connection, sql, ())
+
+    def new_lock(self) -> Any:
+        import asyncio
+
+        return asyncio.Lock()
+
+    @asynccontextmanager
+    async def transaction(self, isolation_level: str | None = None) -> AsyncIterator[None]:
+        """Commit on normal exit, roll back on any exception; nested blocks are savepoints.
+
+        The rollback is shielded: a cancelled task still rolls back and returns its
+        connection instead of leaving a session idle in transaction.
+        """
+        import asyncio
+
+        frame = await arun(enter_plan(self._tx, self.dialect, isolation_level, self.new_lock), self)
+        try:
+            yield
+        except BaseException:
+            await asyncio.shield(arun(exit_plan(frame, failed=True), self))
+            raise
+        else:
+            await arun(exit_plan(frame, failed=False), self)
+        finally:
+            frame.restore()
+
+    async def _route(self, op: Callable[..., Any], sql: str, params: Sequence[Any], *extra: Any) -> Any:
+        state = self._tx.get()
+        if state is not None:
+            state.check_open()
+            async with state.lock:
+                return await self._perform(op, state.connection, sql, params, *extra)
+        connection = await self.acquire()
+        try:
+            result = await self._perform(op, connection, sql, params, *extra)
+        except BaseException as error:
+            # Cancelled mid-statement: the session's state is unknown, so drop it.
+            await self.release(connection, discard=not isinstance(error, Exception))
+            raise
+        await self.release(connection)
+        return result
+
+    async def _perform(self, op: Callable[..., Any], connection: Any, sql: str, params: Sequence[Any], *extra: Any) -> Any:
+        started = perf_counter()
+        try:
+            return await op(connection, sql, params, *extra)
+        except DatabaseError:
+            raise
+        except Exception as error:
+            raise self.translate(error, sql, params) from error
+        finally:
+            if log.isEnabledFor(_DEBUG):
+                self.log_statement(sql, params, started)
+
+    # ---- raw SQL API (`?` placeholders) ----------------------------------------------
+    async def execute(self, sql: str, params: Sequence[Any] | None = None) -> int:
+        return await self.run_execute(*self.prepare_raw(sql, params))
+
+    async def fetch_one(self, sql: str, params: Sequence[Any] | None = None) -> dict[str, Any] | None:
+        rows = rows_to_dicts(await self.run_fetch_table(*self.prepare_raw(sql, params)))
+        return rows[0] if rows else None
+
+    async def fetch_all(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+        return rows_to_dicts(await self.run_fetch_table(*self.prepare_raw(sql, params)))

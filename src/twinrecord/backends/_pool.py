@@ -1,0 +1,90 @@
+"""A small thread-safe pool for sync connections the driver does not pool itself."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from ..errors import ConnectionNotEstablished
+
+C = TypeVar("C")
+
+
+class SyncPool(Generic[C]):
+    """Idle connections reused LIFO; at most `max_size` open; waiters time out clearly."""
+
+    def __init__(
+        self,
+        connect: Callable[[], C],
+        close_connection: Callable[[C], None],
+        max_size: int,
+        timeout: float,
+        name: str,
+    ) -> None:
+        self._connect = connect
+        self._close_connection = close_connection
+        self._idle: list[C] = []
+        self._open = 0
+        self._max_size = max_size
+        self._timeout = timeout
+        self._name = name
+        self._freed = threading.Condition(threading.Lock())
+        self._closed = False
+
+    @property
+    def size(self) -> int:
+        return self._open
+
+    @property
+    def idle(self) -> int:
+        return len(self._idle)
+
+    def acquire(self) -> C:
+        with self._freed:
+            while True:
+                if self._closed:
+                    raise ConnectionNotEstablished(f"{self._name}: the pool is closed")
+                if self._idle:
+                    return self._idle.pop()
+                if self._open < self._max_size:
+                    self._open += 1
+                    break
+                if not self._freed.wait(self._timeout):
+                    raise ConnectionNotEstablished(
+                        f"{self._name}: no connection free within {self._timeout}s "
+                        f"(pool_size={self._max_size}); raise pool_size or hold connections "
+                        "for less time"
+                    )
+        try:
+            return self._connect()
+        except BaseException:
+            with self._freed:
+                self._open -= 1
+                self._freed.notify()
+            raise
+
+    def release(self, connection: C, discard: bool = False) -> None:
+        with self._freed:
+            if not (discard or self._closed):
+                self._idle.append(connection)
+                self._freed.notify()
+                return
+            self._open -= 1
+            self._freed.notify()
+        self._close_quietly(connection)
+
+    def close(self) -> None:
+        with self._freed:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._open -= len(idle)
+            self._freed.notify_all()
+        for connection in idle:
+            self._close_quietly(connection)
+
+    def _close_quietly(self, connection: C) -> None:
+        try:
+            self._close_connection(connection)
+        except Exception:  # noqa: S110 - a connection that fails to close is gone anyway
+            pass

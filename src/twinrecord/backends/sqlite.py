@@ -1,0 +1,155 @@
+"""SQLite on the standard library's sqlite3 (sync only, by design).
+
+Connections are pooled: each statement borrows one, a transaction pins one to its
+thread or task. Any thread may use the backend; a connection is only ever used by
+one thread at a time. File databases run in WAL mode with synchronous=NORMAL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+from ..errors import (
+    ConfigurationError,
+    ConnectionNotEstablished,
+    DatabaseError,
+    IntegrityError,
+    RecordNotUnique,
+    statement_invalid,
+)
+from ..sql.dialect import SQLITE
+from ._config import BaseConfig
+from ._core import Row, SyncBackend
+from ._pool import SyncPool
+
+ASYNC_REFUSAL = (
+    "SQLite has no asynchronous backend, by design: Python's sqlite3 has no native "
+    "async API, and faking one with a thread pool adds overhead without non-blocking "
+    "I/O. Use the synchronous model with SQLite (plain `def` code, or from async code "
+    "where blocking briefly is acceptable), or configure PostgreSQL "
+    "('postgresql://...') or MySQL ('mysql://...') for the async kind."
+)
+
+
+@dataclasses.dataclass(kw_only=True, repr=False)
+class SQLiteConfig(BaseConfig):
+    database: str = ":memory:"
+    pragmas: dict[str, Any] = dataclasses.field(default_factory=dict)
+    busy_timeout: float = 5.0       # seconds a writer waits for the database lock
+    pool_size: int = 8
+
+    @property
+    def is_memory(self) -> bool:
+        return self.database in ("", ":memory:") or "mode=memory" in self.database
+
+    @classmethod
+    def from_url(cls, url: str) -> SQLiteConfig:
+        """sqlite:///relative.db, sqlite:////absolute.db, sqlite:///:memory:."""
+        if not url.startswith("sqlite://"):
+            raise ConfigurationError(f"not a sqlite URL: {url!r}")
+        rest = url[len("sqlite://"):]
+        path, _, query = rest.partition("?")
+        path = path[1:] if path.startswith("/") else path
+        from urllib.parse import parse_qsl
+
+        options = dict(parse_qsl(query, keep_blank_values=True))
+        config = cls.from_options(options, url)
+        config.database = path or ":memory:"
+        return config
+
+
+def _default_pragmas(config: SQLiteConfig) -> dict[str, Any]:
+    pragmas: dict[str, Any] = {"foreign_keys": "ON"}
+    if not config.is_memory:
+        pragmas.update(journal_mode="WAL", synchronous="NORMAL")
+    pragmas.update(config.pragmas)
+    return pragmas
+
+
+class SQLiteBackend(SyncBackend):
+    config_type = SQLiteConfig
+    dialect = SQLITE
+
+    def __init__(self, config: BaseConfig) -> None:
+        if not isinstance(config, SQLiteConfig):
+            raise ConfigurationError(f"SQLiteBackend needs a SQLiteConfig, got {config!r}")
+        super().__init__(config)
+        self.config: SQLiteConfig = config
+        self._pragmas = _default_pragmas(config)
+        # One in-memory database exists per connection, so memory databases get one.
+        size = 1 if config.is_memory else max(1, config.pool_size)
+        self._pool: SyncPool[sqlite3.Connection] = SyncPool(
+            self._connect, sqlite3.Connection.close, size, config.busy_timeout + 5,
+            f"SQLite pool for {config.database!r}",
+        )
+        first = self.acquire()       # fail at configure() on a bad path, learn the limits
+        limit = first.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        if limit != self.dialect.max_params:
+            self.dialect = dataclasses.replace(SQLITE, max_params=limit)
+        self.release(first)
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            connection = sqlite3.connect(
+                self.config.database, isolation_level=None, check_same_thread=False,
+                timeout=self.config.busy_timeout, cached_statements=512,
+                uri=self.config.database.startswith("file:"),
+            )
+            for name, value in self._pragmas.items():
+                connection.execute(f"PRAGMA {name} = {value}")
+        except sqlite3.Error as error:
+            raise ConnectionNotEstablished(
+                f"cannot open SQLite database {self.config.database!r}: {error}"
+            ) from error
+        return connection
+
+    def acquire(self) -> sqlite3.Connection:
+        return self._pool.acquire()
+
+    def release(self, connection: sqlite3.Connection, discard: bool = False) -> None:
+        if not discard and connection.in_transaction:
+            connection.rollback()        # never hand out a connection mid-transaction
+        self._pool.release(connection, discard)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # ---- driver primitives -------------------------------------------------------------
+    def _execute(self, connection: sqlite3.Connection, sql: str, params: Sequence[Any]) -> int:
+        count = connection.execute(sql, params).rowcount
+        return count if count > 0 else 0
+
+    def _fetch(self, connection: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Row]:
+        return connection.execute(sql, params).fetchall()
+
+    def _fetch_table(
+        self, connection: sqlite3.Connection, sql: str, params: Sequence[Any]
+    ) -> tuple[list[str], list[Row]]:
+        cursor = connection.execute(sql, params)
+        if cursor.description is None:
+            return [], []
+        return [d[0] for d in cursor.description], cursor.fetchall()
+
+    def _insert(
+        self, connection: sqlite3.Connection, sql: str, params: Sequence[Any], row_count: int
+    ) -> list[Any]:
+        last = connection.execute(sql, params).lastrowid
+        if last is None:
+            return []
+        # One statement holds SQLite's write lock, so its auto keys are consecutive.
+        return list(range(last - row_count + 1, last + 1))
+
+    def translate(self, error: Exception, sql: str, params: Sequence[Any]) -> DatabaseError:
+        message = str(error)
+        if isinstance(error, sqlite3.IntegrityError):
+            constraint = message.split(":", 1)[1].strip() if ":" in message else None
+            name = getattr(error, "sqlite_errorname", "")
+            if name in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"):
+                return RecordNotUnique(message, constraint)
+            return IntegrityError(message, constraint)
+        if isinstance(error, sqlite3.OperationalError) and "unable to open" in message:
+            return ConnectionNotEstablished(message)
+        return statement_invalid(message, sql, params)

@@ -1,0 +1,318 @@
+"""The record core: everything a model does, written once as plans (no I/O).
+
+Rule: any logic about saving, loading, deleting or validating a record lives in
+this file; `sync.py` and `aio.py` only pick `run` or `arun` and a backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
+
+from ..errors import ConfigurationError, RecordInvalid, RecordNotFound
+from ..plan import Execute, FetchRows, FetchTable, Insert, Plan
+from ..sql.ddl import create_table_sql, drop_table_sql
+from ..sql.dialect import Dialect
+from ..sql.statements import (
+    ColumnTest,
+    Delete,
+    Select,
+    Update,
+    compile_delete,
+    compile_insert,
+    compile_select,
+    compile_update,
+)
+from ..sql.statements import Insert as InsertStatement
+from ..sql.types import ColumnDef
+from ._meta import ModelMeta
+
+RESERVED_NAMES = frozenset({"aio", "sync"})
+MAX_ROWS_PER_INSERT = 5000
+
+
+class RecordCore(BaseModel):
+    """Shared base of the sync and async record classes: state, validation, plans."""
+
+    model_config = ConfigDict(validate_assignment=True)
+
+    # The other kind's methods for a combined model (set in twinrecord.model).
+    aio: ClassVar[Any]
+    sync: ClassVar[Any]
+
+    _snapshot: tuple[Any, ...] | None = PrivateAttr(default=None)
+    _relations: dict[str, Any] | None = PrivateAttr(default=None)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        clash = RESERVED_NAMES & set(cls.model_fields)
+        if clash:
+            raise ConfigurationError(
+                f"{cls.__name__}: {', '.join(sorted(clash))} is reserved on every model "
+                "(it gives the other kind: Model.aio / Model.sync); rename the field"
+            )
+
+    @classmethod
+    def configure(cls, config: Any, backend_class: Any = None) -> None:
+        """Give this model (and every subclass not configured itself) a database.
+
+        `config` is a URL ('sqlite:///app.db', 'postgresql://...', 'mysql://...') or a
+        backend config with its backend class. A model with both kinds gets both.
+        """
+        from ._configure import configure
+
+        configure(cls, config, backend_class)
+
+    @classmethod
+    def _meta(cls) -> ModelMeta:
+        meta = cls.__dict__.get("__twinrecord_meta__")
+        if meta is None:
+            meta = ModelMeta(cls)
+            type.__setattr__(cls, "__twinrecord_meta__", meta)
+        return meta
+
+    # ---- record state -----------------------------------------------------------------
+    @property
+    def is_new_record(self) -> bool:
+        return self.__pydantic_private__["_snapshot"] is None  # type: ignore[index]
+
+    @property
+    def dirty_attributes(self) -> set[str]:
+        snapshot = self.__pydantic_private__["_snapshot"]  # type: ignore[index]
+        meta = self._meta()
+        if snapshot is None:
+            return set(meta.columns)
+        data = self.__dict__
+        return {c for c, old in zip(meta.columns, snapshot) if data[c] != old}
+
+    @property
+    def is_dirty(self) -> bool:
+        return bool(self.dirty_attributes)
+
+    def primary_key_value(self) -> Any:
+        """The key as stored (a tuple for composite keys)."""
+        values = tuple(self.__dict__[k] for k in self._meta().primary_key)
+        return values[0] if len(values) == 1 else values
+
+    def _stored_key(self) -> tuple[Any, ...]:
+        """The key the row has in the database (before any unsaved change to it)."""
+        meta = self._meta()
+        snapshot = self.__pydantic_private__["_snapshot"]  # type: ignore[index]
+        source = snapshot if snapshot is not None else tuple(self.__dict__[c] for c in meta.columns)
+        return tuple(source[i] for i in meta.key_indexes)
+
+    def _mark_saved(self) -> None:
+        self.__pydantic_private__["_snapshot"] = self._meta().snapshot(self.__dict__)  # type: ignore[index]
+
+    def _validated_values(self) -> dict[str, Any]:
+        """Validate the record again (model validators included) and take the result."""
+        try:
+            checked = type(self).model_validate(dict(self.__dict__))
+        except ValidationError as error:
+            raise _invalid(type(self).__name__, error) from error
+        self.__dict__.update(checked.__dict__)
+        return self.__dict__
+
+    # ---- plans ------------------------------------------------------------------------
+    def _save_plan(self, dialect: Dialect) -> Plan[int]:
+        if self.__pydantic_private__["_snapshot"] is None:  # type: ignore[index]
+            return (yield from self._insert_plan(dialect))
+        return (yield from self._update_plan(dialect))
+
+    def _insert_plan(self, dialect: Dialect) -> Plan[int]:
+        meta = self._meta()
+        data = self._validated_values()
+        wants_key = meta.auto_key is not None and data[meta.auto_key] is None
+        columns = tuple(c for c in meta.columns if not (wants_key and c == meta.auto_key))
+        writers = meta.writers(dialect)
+        params = [
+            _write(writers[meta.column_index[c]], data[c]) for c in columns
+        ]
+        if wants_key:
+            returning = (meta.auto_key,) if dialect.supports_returning else ()
+            sql, _ = compile_insert(InsertStatement(meta.table, columns, 1, returning), dialect)  # type: ignore[arg-type]
+            keys = yield Insert(sql, params, 1)
+            data[meta.auto_key] = keys[0]  # type: ignore[index]
+        else:
+            sql, _ = compile_insert(InsertStatement(meta.table, columns), dialect)
+            yield Execute(sql, params)
+        self._mark_saved()
+        return 1
+
+    def _update_plan(self, dialect: Dialect) -> Plan[int]:
+        dirty = self.dirty_attributes
+        if not dirty:
+            return 0
+        meta = self._meta()
+        data = self._validated_values()
+        columns = tuple(c for c in meta.columns if c in dirty)
+        where = tuple(("AND", ColumnTest(k, "eq")) for k in meta.primary_key)
+        sql, _ = compile_update(Update(meta.table, columns, where), dialect)  # type: ignore[arg-type]
+        params = [meta.write(c, data[c], dialect) for c in columns]
+        params += [meta.write(k, v, dialect) for k, v in zip(meta.primary_key, self._stored_key())]
+        affected: int = yield Execute(sql, params)
+        if affected:
+            self._mark_saved()
+        return 1 if affected else 0
+
+    def _delete_plan(self, dialect: Dialect) -> Plan[int]:
+        meta = self._meta()
+        key = self._stored_key()
+        if any(v is None for v in key):
+            return 0
+        where = tuple(("AND", ColumnTest(k, "eq")) for k in meta.primary_key)
+        sql, _ = compile_delete(Delete(meta.table, where), dialect)  # type: ignore[arg-type]
+        params = [meta.write(k, v, dialect) for k, v in zip(meta.primary_key, key)]
+        affected: int = yield Execute(sql, params)
+        self.__pydantic_private__["_snapshot"] = None  # type: ignore[index]
+        return affected
+
+    def _refresh_plan(self, dialect: Dialect) -> Plan[None]:
+        cls = type(self)
+        fresh = yield from cls._find_by_key_plan(self._stored_key(), dialect)
+        if fresh is None:
+            raise RecordNotFound(
+                f"{cls.__name__} with key {self._stored_key()!r} no longer exists"
+            )
+        self.__dict__.update(fresh.__dict__)
+        self.__pydantic_private__["_snapshot"] = fresh.__pydantic_private__["_snapshot"]  # type: ignore[index]
+        self.__pydantic_private__["_relations"] = None  # type: ignore[index]
+
+    @classmethod
+    def _find_by_key_plan(cls, key: tuple[Any, ...], dialect: Dialect) -> Plan[Any]:
+        meta = cls._meta()
+        sql, _ = compile_select(meta.key_select, dialect)
+        params = [meta.write(k, v, dialect) for k, v in zip(meta.primary_key, key)]
+        rows = yield FetchRows(sql, params)
+        return meta.hydrate(rows, dialect)[0] if rows else None
+
+    @classmethod
+    def _key_tuple(cls, key: Any) -> tuple[Any, ...]:
+        meta = cls._meta()
+        values = tuple(key) if isinstance(key, (tuple, list)) else (key,)
+        if len(values) != len(meta.primary_key):
+            raise ConfigurationError(
+                f"{cls.__name__} has primary key {meta.primary_key}; got {key!r} "
+                f"({len(values)} value(s) for {len(meta.primary_key)} column(s))"
+            )
+        return values
+
+    @classmethod
+    def _find_one_plan(cls, condition: Any, dialect: Dialect) -> Plan[Any]:
+        if isinstance(condition, Mapping):
+            meta = cls._meta()
+            if set(condition) == set(meta.primary_key) and all(v is not None for v in condition.values()):
+                key = tuple(condition[k] for k in meta.primary_key)
+                return (yield from cls._find_by_key_plan(key, dialect))
+            from ..query._core import QueryCore
+
+            return (yield from QueryCore(cls).where(condition)._one_plan(dialect))
+        return (yield from cls._find_by_key_plan(cls._key_tuple(condition), dialect))
+
+    @classmethod
+    def _find_one_or_fail_plan(cls, condition: Any, dialect: Dialect) -> Plan[Any]:
+        found = yield from cls._find_one_plan(condition, dialect)
+        if found is None:
+            raise RecordNotFound(f"no {cls.__name__} matches {condition!r}")
+        return found
+
+    @classmethod
+    def _insert_many_plan(cls, records: Iterable[Any], dialect: Dialect) -> Plan[int]:
+        meta = cls._meta()
+        batch = list(records)
+        for record in batch:
+            if not isinstance(record, cls):
+                raise ConfigurationError(
+                    f"{cls.__name__}.insert_many() takes {cls.__name__} records; got {record!r}"
+                )
+        invalid = []
+        for position, record in enumerate(batch):
+            try:
+                record._validated_values()
+            except RecordInvalid as error:
+                invalid.append((position, error))
+        if invalid:
+            position, first = invalid[0]
+            raise RecordInvalid(
+                f"{len(invalid)} of {len(batch)} records are invalid, nothing was written; "
+                f"first, at index {position}: {first}",
+                first.errors(),
+            )
+        inserted = 0
+        for wants_key, group in _group_by_key_need(meta, batch):
+            inserted += yield from _insert_group(meta, group, wants_key, dialect)
+        return inserted
+
+    @classmethod
+    def _find_by_sql_plan(cls, sql: str, params: Sequence[Any] | None, backend_prepare: Any, dialect: Dialect) -> Plan[list[Any]]:
+        driver_sql, values = backend_prepare(sql, params)
+        names, rows = yield FetchTable(driver_sql, values)
+        return cls._meta().hydrate_named(names, rows, dialect)
+
+    @classmethod
+    def _create_table_plan(cls, if_not_exists: bool, dialect: Dialect) -> Plan[None]:
+        meta = cls._meta()
+        columns = [
+            ColumnDef(c, meta.types[c], meta.nullable[c], auto_increment=(c == meta.auto_key))
+            for c in meta.columns
+        ]
+        yield Execute(create_table_sql(meta.table, columns, meta.primary_key, dialect, if_not_exists))
+
+    @classmethod
+    def _drop_table_plan(cls, if_exists: bool, dialect: Dialect) -> Plan[None]:
+        yield Execute(drop_table_sql(cls._meta().table, dialect, if_exists))
+
+
+def _write(writer: Any, value: Any) -> Any:
+    return value if writer is None or value is None else writer(value)
+
+
+def _invalid(model: str, error: ValidationError) -> RecordInvalid:
+    fields = sorted({".".join(str(p) for p in e["loc"]) or "(model)" for e in error.errors()})
+    return RecordInvalid(
+        f"{model} is invalid (fields: {', '.join(fields)}); nothing was written\n{error}",
+        error.errors(),
+    )
+
+
+def _group_by_key_need(meta: ModelMeta, records: list[Any]) -> list[tuple[bool, list[Any]]]:
+    """Records needing a generated key and those that bring their own, kept apart."""
+    key = meta.auto_key
+    needing = [r for r in records if key is not None and r.__dict__[key] is None]
+    bringing = [r for r in records if key is None or r.__dict__[key] is not None]
+    return [(flag, group) for flag, group in ((True, needing), (False, bringing)) if group]
+
+
+def _insert_group(meta: ModelMeta, group: list[Any], wants_key: bool, dialect: Dialect) -> Plan[int]:
+    columns = tuple(c for c in meta.columns if not (wants_key and c == meta.auto_key))
+    writers = [meta.writer_for(c, dialect) for c in columns]
+    per_statement = max(1, min(MAX_ROWS_PER_INSERT, dialect.max_params // max(1, len(columns))))
+    returning = (meta.auto_key,) if wants_key and dialect.supports_returning else ()
+    total = 0
+    for start in range(0, len(group), per_statement):
+        chunk = group[start : start + per_statement]
+        sql, _ = compile_insert(InsertStatement(meta.table, columns, len(chunk), returning), dialect)  # type: ignore[arg-type]
+        params = [
+            _write(w, record.__dict__[c]) for record in chunk for c, w in zip(columns, writers)
+        ]
+        if wants_key:
+            keys = yield Insert(sql, params, len(chunk))
+            for record, key in zip(chunk, keys):
+                record.__dict__[meta.auto_key] = key  # type: ignore[index]
+        else:
+            yield Execute(sql, params)
+        for record in chunk:
+            record._mark_saved()
+        total += len(chunk)
+    return total
+
+
+def first_or_none(records: list[Any]) -> Any:
+    return records[0] if records else None
+
+
+# Re-exported for the shells' type hints.
+__all__ = ["RESERVED_NAMES", "RecordCore", "Select", "first_or_none"]

@@ -1,0 +1,148 @@
+"""Per-model facts computed once: table, key, columns, and per-dialect converters.
+
+Rows coming back from the database are trusted: they are converted column by
+column with converters built once per (model, dialect), never re-validated.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..errors import ConfigurationError, StatementInvalid
+from ..sql import types as t
+from ..sql.dialect import Converter, Dialect
+from ..sql.statements import ColumnTest, Ident, Select
+from ._fields import column_type, default_table_name
+
+_new_object = object.__new__
+_set = object.__setattr__
+
+
+class ModelMeta:
+    def __init__(self, model: type[Any]) -> None:
+        self.model = model
+        self.name = model.__name__
+        self.table: str = getattr(model, "__table_name__", None) or default_table_name(self.name)
+        self.columns: tuple[str, ...] = tuple(model.model_fields)
+        self.column_index = {name: i for i, name in enumerate(self.columns)}
+        self.types: dict[str, t.ColumnType] = {}
+        self.nullable: dict[str, bool] = {}
+        for name, field in model.model_fields.items():
+            self.types[name], self.nullable[name] = column_type(self.name, name, field)
+        declared = getattr(model, "__primary_key__", "id")
+        self.primary_key: tuple[str, ...] = (declared,) if isinstance(declared, str) else tuple(declared)
+        for key in self.primary_key:
+            if key not in self.column_index:
+                raise ConfigurationError(
+                    f"{self.name}: primary key {key!r} is not a field; declare it, or set "
+                    "__primary_key__ to the name of a field"
+                )
+        self.key_indexes = tuple(self.column_index[k] for k in self.primary_key)
+        only = self.primary_key[0] if len(self.primary_key) == 1 else None
+        self.auto_key: str | None = (
+            only if only and self.types[only].kind == t.INT and self.nullable[only] else None
+        )
+        self.mutable = frozenset(n for n, ct in self.types.items() if ct.kind == t.JSON)
+        self.select_columns = tuple(Ident(f"{self.table}.{c}") for c in self.columns)
+        self.key_select = Select(
+            table=self.table,
+            columns=self.select_columns,
+            where=tuple(("AND", ColumnTest(k, "eq")) for k in self.primary_key),
+        )
+        self._readers: dict[Dialect, list[Converter | None]] = {}
+        self._writers: dict[Dialect, list[Converter | None]] = {}
+
+    # ---- converters -------------------------------------------------------------------
+    def readers(self, dialect: Dialect) -> list[Converter | None]:
+        found = self._readers.get(dialect)
+        if found is None:
+            found = self._readers[dialect] = [dialect.reader(self.types[c]) for c in self.columns]
+        return found
+
+    def writers(self, dialect: Dialect) -> list[Converter | None]:
+        found = self._writers.get(dialect)
+        if found is None:
+            found = self._writers[dialect] = [dialect.writer(self.types[c]) for c in self.columns]
+        return found
+
+    def writer_for(self, column: str, dialect: Dialect) -> Converter | None:
+        return self.writers(dialect)[self.column_index[column]]
+
+    def reader_for(self, column: str, dialect: Dialect) -> Converter | None:
+        index = self.column_index.get(column)
+        return None if index is None else self.readers(dialect)[index]
+
+    def check_column(self, column: str) -> str:
+        """The bare column name, or an error naming the model and its columns."""
+        bare = column.rsplit(".", 1)[-1].strip('"`')
+        if bare not in self.column_index:
+            raise StatementInvalid(
+                f"unknown column {column!r} for model {self.name} (table {self.table!r}); "
+                f"its columns are: {', '.join(self.columns)}"
+            )
+        return bare
+
+    def write(self, column: str, value: Any, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        writer = self.writer_for(column, dialect)
+        return value if writer is None else writer(value)
+
+    # ---- hydration --------------------------------------------------------------------
+    def hydrate(self, rows: Sequence[Sequence[Any]], dialect: Dialect) -> list[Any]:
+        """Rows in `columns` order -> records, without validation."""
+        model = self.model
+        columns = self.columns
+        converters = [(i, f) for i, f in enumerate(self.readers(dialect)) if f is not None]
+        mutable = self.mutable
+        records = []
+        for row in rows:
+            if converters:
+                values = list(row)
+                for i, convert in converters:
+                    value = values[i]
+                    if value is not None:
+                        values[i] = convert(value)
+                row = tuple(values)
+            record = _new_object(model)
+            data = dict(zip(columns, row))
+            _set(record, "__dict__", data)
+            _set(record, "__pydantic_fields_set__", set(columns))
+            _set(record, "__pydantic_extra__", None)
+            _set(record, "__pydantic_private__", {"_snapshot": self.snapshot(data) if mutable else row, "_relations": None})
+            records.append(record)
+        return records
+
+    def hydrate_named(self, names: Sequence[str], rows: Sequence[Sequence[Any]], dialect: Dialect) -> list[Any]:
+        """Rows whose columns come in any order (raw SQL) -> records."""
+        positions = []
+        for column in self.columns:
+            if column not in names:
+                raise StatementInvalid(
+                    f"the rows for {self.name} lack column {column!r}; select all of: "
+                    + ", ".join(self.columns)
+                )
+            positions.append(list(names).index(column))
+        ordered = [tuple(row[p] for p in positions) for row in rows]
+        return self.hydrate(ordered, dialect)
+
+    def snapshot(self, data: dict[str, Any]) -> tuple[Any, ...]:
+        """The values to compare against later; deep copies where values mutate in place."""
+        mutable = self.mutable
+        return tuple(
+            copy.deepcopy(data[c]) if c in mutable else data[c] for c in self.columns
+        )
+
+    def convert_named(self, names: Sequence[str], rows: Sequence[Sequence[Any]], dialect: Dialect) -> list[dict[str, Any]]:
+        """Rows as dicts, model columns converted to their fields' Python types."""
+        converters: list[Callable[[Any], Any] | None] = [
+            self.reader_for(n, dialect) for n in names
+        ]
+        result = []
+        for row in rows:
+            result.append({
+                n: (v if f is None or v is None else f(v)) for n, v, f in zip(names, row, converters)
+            })
+        return result

@@ -1,0 +1,81 @@
+"""The async record shell: each method drives a core plan with `arun`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, ClassVar, Self, cast
+
+from ..plan import arun
+from ..query.aio import AsyncActiveQuery
+from ._configure import backend_of
+from ._core import RecordCore
+
+
+class AsyncBaseActiveRecord(RecordCore):
+    """The asynchronous model: every database method is awaited."""
+
+    __twinrecord_kind__: ClassVar[str] = "async"
+
+    @classmethod
+    def backend(cls) -> Any:
+        return backend_of(cls, "async")
+
+    @classmethod
+    def transaction(cls, isolation_level: str | None = None) -> AbstractAsyncContextManager[None]:
+        backend = backend_of(cls, "async")
+        return cast(AbstractAsyncContextManager[None], backend.transaction(isolation_level))
+
+    @classmethod
+    def query(cls) -> AsyncActiveQuery:
+        return AsyncActiveQuery(cls)
+
+    @classmethod
+    async def find_one(cls, condition: Any) -> Self | None:
+        backend = backend_of(cls, "async")
+        found = await arun(cls._find_one_plan(condition, backend.dialect), backend)
+        return cast(Self | None, found)
+
+    @classmethod
+    async def find_one_or_fail(cls, condition: Any) -> Self:
+        backend = backend_of(cls, "async")
+        found = await arun(cls._find_one_or_fail_plan(condition, backend.dialect), backend)
+        return cast(Self, found)
+
+    @classmethod
+    async def find_all(cls, condition: Mapping[str, Any] | None = None) -> list[Self]:
+        query = cls.query() if condition is None else cls.query().where(condition)
+        return await query.all()
+
+    @classmethod
+    async def find_by_sql(cls, sql: str, params: Sequence[Any] | None = None) -> list[Self]:
+        backend = backend_of(cls, "async")
+        plan = cls._find_by_sql_plan(sql, params, backend.prepare_raw, backend.dialect)
+        return await arun(plan, backend)
+
+    @classmethod
+    async def insert_many(cls, records: Iterable[Self]) -> int:
+        backend = backend_of(cls, "async")
+        return await arun(cls._insert_many_plan(records, backend.dialect), backend)
+
+    @classmethod
+    async def create_table(cls, if_not_exists: bool = True) -> None:
+        backend = backend_of(cls, "async")
+        await arun(cls._create_table_plan(if_not_exists, backend.dialect), backend)
+
+    @classmethod
+    async def drop_table(cls, if_exists: bool = True) -> None:
+        backend = backend_of(cls, "async")
+        await arun(cls._drop_table_plan(if_exists, backend.dialect), backend)
+
+    async def save(self) -> int:
+        backend = backend_of(type(self), "async")
+        return await arun(self._save_plan(backend.dialect), backend)
+
+    async def delete(self) -> int:
+        backend = backend_of(type(self), "async")
+        return await arun(self._delete_plan(backend.dialect), backend)
+
+    async def refresh(self) -> None:
+        backend = backend_of(type(self), "async")
+        await arun(self._refresh_plan(backend.dialect), backend)

@@ -1,0 +1,84 @@
+"""Generated from aio.py by tools/async_to_sync.py: do not edit by hand.
+
+The sync record shell: each method drives a core plan with `run`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, ClassVar, Self, cast
+
+from ..plan import run
+from ..query.sync import ActiveQuery
+from ._configure import backend_of
+from ._core import RecordCore
+
+
+class BaseActiveRecord(RecordCore):
+    """The synchronous model: every database method is called."""
+
+    __twinrecord_kind__: ClassVar[str] = "sync"
+
+    @classmethod
+    def backend(cls) -> Any:
+        return backend_of(cls, "sync")
+
+    @classmethod
+    def transaction(cls, isolation_level: str | None = None) -> AbstractContextManager[None]:
+        backend = backend_of(cls, "sync")
+        return cast(AbstractContextManager[None], backend.transaction(isolation_level))
+
+    @classmethod
+    def query(cls) -> ActiveQuery:
+        return ActiveQuery(cls)
+
+    @classmethod
+    def find_one(cls, condition: Any) -> Self | None:
+        backend = backend_of(cls, "sync")
+        found = run(cls._find_one_plan(condition, backend.dialect), backend)
+        return cast(Self | None, found)
+
+    @classmethod
+    def find_one_or_fail(cls, condition: Any) -> Self:
+        backend = backend_of(cls, "sync")
+        found = run(cls._find_one_or_fail_plan(condition, backend.dialect), backend)
+        return cast(Self, found)
+
+    @classmethod
+    def find_all(cls, condition: Mapping[str, Any] | None = None) -> list[Self]:
+        query = cls.query() if condition is None else cls.query().where(condition)
+        return query.all()
+
+    @classmethod
+    def find_by_sql(cls, sql: str, params: Sequence[Any] | None = None) -> list[Self]:
+        backend = backend_of(cls, "sync")
+        plan = cls._find_by_sql_plan(sql, params, backend.prepare_raw, backend.dialect)
+        return run(plan, backend)
+
+    @classmethod
+    def insert_many(cls, records: Iterable[Self]) -> int:
+        backend = backend_of(cls, "sync")
+        return run(cls._insert_many_plan(records, backend.dialect), backend)
+
+    @classmethod
+    def create_table(cls, if_not_exists: bool = True) -> None:
+        backend = backend_of(cls, "sync")
+        run(cls._create_table_plan(if_not_exists, backend.dialect), backend)
+
+    @classmethod
+    def drop_table(cls, if_exists: bool = True) -> None:
+        backend = backend_of(cls, "sync")
+        run(cls._drop_table_plan(if_exists, backend.dialect), backend)
+
+    def save(self) -> int:
+        backend = backend_of(type(self), "sync")
+        return run(self._save_plan(backend.dialect), backend)
+
+    def delete(self) -> int:
+        backend = backend_of(type(self), "sync")
+        return run(self._delete_plan(backend.dialect), backend)
+
+    def refresh(self) -> None:
+        backend = backend_of(type(self), "sync")
+        run(self._refresh_plan(backend.dialect), backend)

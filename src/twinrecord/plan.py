@@ -1,0 +1,138 @@
+"""Plans and their two drivers.
+
+A plan is a generator that yields requests and receives their results; it never
+does I/O. `run()` drives one against a sync backend, `arun()` against an async one.
+Every database operation is written once as a plan; the sync and async classes
+are shells that pick the driver.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Sequence
+from inspect import isawaitable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+Plan = Generator["Request", Any, T]
+
+
+class Request:
+    """One step a backend performs. `perform` returns the result (a coroutine on async)."""
+
+    __slots__ = ()
+
+    def perform(self, backend: Any) -> Any:
+        raise NotImplementedError
+
+
+class Execute(Request):
+    """A statement whose rows-affected count is the result."""
+
+    __slots__ = ("params", "sql")
+
+    def __init__(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.sql = sql
+        self.params = params
+
+    def perform(self, backend: Any) -> Any:
+        return backend.run_execute(self.sql, self.params)
+
+
+class FetchRows(Request):
+    """A query whose rows (tuples, in select order) are the result."""
+
+    __slots__ = ("params", "sql")
+
+    def __init__(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.sql = sql
+        self.params = params
+
+    def perform(self, backend: Any) -> Any:
+        return backend.run_fetch(self.sql, self.params)
+
+
+class FetchTable(Request):
+    """A query whose result is (column names, rows)."""
+
+    __slots__ = ("params", "sql")
+
+    def __init__(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.sql = sql
+        self.params = params
+
+    def perform(self, backend: Any) -> Any:
+        return backend.run_fetch_table(self.sql, self.params)
+
+
+class Insert(Request):
+    """An INSERT of `row_count` rows whose result is the generated keys, one per row
+    (from RETURNING where the SQL has it, from the driver's last-insert id otherwise)."""
+
+    __slots__ = ("params", "row_count", "sql")
+
+    def __init__(self, sql: str, params: Sequence[Any], row_count: int) -> None:
+        self.sql = sql
+        self.params = params
+        self.row_count = row_count
+
+    def perform(self, backend: Any) -> Any:
+        return backend.run_insert(self.sql, self.params, self.row_count)
+
+
+class CallHook(Request):
+    """Call user code (an event handler); awaited on async models if it returns an awaitable."""
+
+    __slots__ = ("args", "func")
+
+    def __init__(self, func: Callable[..., Any], *args: Any) -> None:
+        self.func = func
+        self.args = args
+
+    def perform(self, backend: Any) -> Any:
+        return self.func(*self.args)
+
+
+def run(plan: Plan[T], backend: Any) -> T:
+    """Drive a plan synchronously."""
+    try:
+        request = next(plan)
+        while True:
+            try:
+                result = request.perform(backend)
+            except BaseException as error:
+                request = plan.throw(error)
+                continue
+            if isawaitable(result):
+                _refuse_awaitable(result, request)
+            request = plan.send(result)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+async def arun(plan: Plan[T], backend: Any) -> T:
+    """Drive a plan on the event loop: the same loop as `run`, awaiting each result."""
+    try:
+        request = next(plan)
+        while True:
+            try:
+                result = request.perform(backend)
+                if isawaitable(result):
+                    result = await result
+            except BaseException as error:
+                request = plan.throw(error)
+                continue
+            request = plan.send(result)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+def _refuse_awaitable(result: Any, request: Request) -> None:
+    close = getattr(result, "close", None)
+    if close is not None:
+        close()  # no "coroutine was never awaited" warning on top of our error
+    from .errors import ConfigurationError
+
+    raise ConfigurationError(
+        f"{request!r} returned an awaitable on a synchronous model: use the async kind "
+        "(await it) or make the handler a plain function"
+    )

@@ -1,0 +1,1 @@
+"""Queries: the immutable builder and plans (`_core`), and the sync and async shells."""

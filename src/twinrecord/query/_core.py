@@ -1,0 +1,401 @@
+"""The query core: an immutable builder and the plans of every terminal method.
+
+Rule: what a query means (conditions, aggregates, result types) is decided here,
+once; `sync.py` and `aio.py` only drive these plans.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from ..errors import ConfigurationError, RecordNotFound, StatementInvalid
+from ..plan import Execute, FetchRows, FetchTable, Plan
+from ..sql import types as t
+from ..sql.dialect import Dialect
+from ..sql.placeholders import prepare
+from ..sql.statements import (
+    Aggregate,
+    AllOf,
+    Ident,
+    ColumnTest,
+    Condition,
+    Expression,
+    Raw,
+    Select,
+    Update,
+    compile_delete,
+    compile_delete_matching,
+    compile_scalar,
+    compile_select,
+    compile_update,
+    compile_update_matching,
+)
+from ..sql.statements import Delete as DeleteStatement
+
+AGGREGATES = ("COUNT", "SUM", "AVG", "MIN", "MAX")
+
+
+def _as_params(params: Any) -> tuple[Any, ...]:
+    if params is None:
+        return ()
+    if isinstance(params, (list, tuple)):
+        return tuple(params)
+    return (params,)
+
+
+def _checked_fragment(sql: str, params: Any, method: str) -> tuple[Raw, tuple[Any, ...]]:
+    values = _as_params(params)
+    expected = prepare(sql, "qmark")[1]
+    if expected != len(values):
+        raise StatementInvalid(
+            f"{method}({sql!r}, ...): {expected} `?` placeholder(s) but {len(values)} "
+            "parameter(s); nothing was sent",
+            sql,
+            [type(v).__name__ for v in values],
+        )
+    return Raw(sql), values
+
+
+class QueryCore:
+    """Immutable: every builder method returns a changed copy."""
+
+    __slots__ = (
+        "_aggregates", "_columns", "_distinct", "_eager", "_for_update", "_group_by",
+        "_having", "_having_params", "_joins", "_limit", "_model", "_offset", "_order_by", "_params", "_where",
+    )
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self._columns: tuple[Expression, ...] = ()
+        self._where: tuple[tuple[str, Condition], ...] = ()
+        # Condition values, each tagged with how to adapt it: ('column', name) or ('free', None).
+        self._params: tuple[tuple[Any, str | None], ...] = ()
+        self._joins: tuple[str, ...] = ()
+        self._group_by: tuple[str, ...] = ()
+        self._having: tuple[tuple[str, Condition], ...] = ()
+        self._having_params: tuple[Any, ...] = ()
+        self._order_by: tuple[str, ...] = ()
+        self._limit: int | None = None
+        self._offset: int | None = None
+        self._distinct = False
+        self._for_update = False
+        self._aggregates: tuple[Aggregate, ...] = ()
+        self._eager: tuple[Any, ...] = ()
+
+    def _copy(self) -> Any:
+        return copy.copy(self)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._model.__name__}: {self._select().__repr__()}>"
+
+    # ---- builder ----------------------------------------------------------------------
+    def where(self, condition: str | Mapping[str, Any], params: Any = None) -> Any:
+        """AND a condition: SQL with `?` placeholders, or a dict of column equalities."""
+        return self._add_condition("AND", condition, params, "where")
+
+    def or_where(self, condition: str | Mapping[str, Any], params: Any = None) -> Any:
+        """OR a condition with everything before it: `where(A).or_where(B)` is `A OR B`."""
+        return self._add_condition("OR", condition, params, "or_where")
+
+    def _add_condition(self, connector: str, condition: Any, params: Any, method: str) -> Any:
+        query = self._copy()
+        if isinstance(condition, Mapping):
+            part, values = self._dict_condition(condition)
+            query._where = self._where + ((connector, part),)
+        else:
+            raw, free = _checked_fragment(condition, params, method)
+            values = tuple((v, None) for v in free)
+            query._where = self._where + ((connector, raw),)
+        query._params = self._params + values
+        return query
+
+    def _dict_condition(self, condition: Mapping[str, Any]) -> tuple[Condition, tuple[Any, ...]]:
+        meta = self._model._meta()
+        tests = []
+        values: list[tuple[Any, str | None]] = []
+        for column, value in condition.items():
+            bare = meta.check_column(column)
+            qualified = f"{meta.table}.{bare}"
+            if value is None:
+                tests.append(ColumnTest(qualified, "null"))
+            elif isinstance(value, (list, tuple, set, frozenset)):
+                items = list(value)
+                tests.append(ColumnTest(qualified, "in", len(items)))
+                values.extend((v, bare) for v in items)
+            else:
+                tests.append(ColumnTest(qualified, "eq"))
+                values.append((value, bare))
+        if len(tests) == 1:
+            return tests[0], tuple(values)
+        # Several equalities form one ANDed group, whatever connector joins the group.
+        return AllOf(tuple(tests)), tuple(values)
+
+    def select(self, *columns: str) -> Any:
+        query = self._copy()
+        query._columns = self._columns + tuple(Raw(c) for c in columns)
+        return query
+
+    def order_by(self, *clauses: str) -> Any:
+        query = self._copy()
+        query._order_by = self._order_by + clauses
+        return query
+
+    def limit(self, count: int | None) -> Any:
+        query = self._copy()
+        query._limit = _non_negative(count, "limit")
+        return query
+
+    def offset(self, count: int | None) -> Any:
+        query = self._copy()
+        query._offset = _non_negative(count, "offset")
+        return query
+
+    def distinct(self, enabled: bool = True) -> Any:
+        query = self._copy()
+        query._distinct = enabled
+        return query
+
+    def join(self, clause: str) -> Any:
+        query = self._copy()
+        query._joins = self._joins + (clause,)
+        return query
+
+    def inner_join(self, table: str, on: str) -> Any:
+        return self.join(f"INNER JOIN {table} ON {on}")
+
+    def left_join(self, table: str, on: str) -> Any:
+        return self.join(f"LEFT JOIN {table} ON {on}")
+
+    def group_by(self, *columns: str) -> Any:
+        query = self._copy()
+        query._group_by = self._group_by + columns
+        return query
+
+    def having(self, condition: str, params: Any = None) -> Any:
+        raw, values = _checked_fragment(condition, params, "having")
+        query = self._copy()
+        query._having = self._having + (("AND", raw),)
+        query._having_params = self._having_params + values
+        return query
+
+    def for_update(self, enabled: bool = True) -> Any:
+        query = self._copy()
+        query._for_update = enabled
+        return query
+
+    # ---- aggregates ------------------------------------------------------------------
+    def _chains_aggregate(self, alias: str | None) -> bool:
+        return alias is not None or bool(self._group_by) or bool(self._aggregates)
+
+    # Aggregates: with an alias (or on a grouped/aggregating query) they chain and
+    # return the query; otherwise they run at once and return the value.
+    def count(self, column: str = "*", alias: str | None = None, distinct: bool = False) -> Any:
+        return self._aggregate_or_scalar("COUNT", column, alias, distinct)
+
+    def sum(self, column: str, alias: str | None = None, distinct: bool = False) -> Any:
+        return self._aggregate_or_scalar("SUM", column, alias, distinct)
+
+    def avg(self, column: str, alias: str | None = None, distinct: bool = False) -> Any:
+        return self._aggregate_or_scalar("AVG", column, alias, distinct)
+
+    def min(self, column: str, alias: str | None = None, distinct: bool = False) -> Any:
+        return self._aggregate_or_scalar("MIN", column, alias, distinct)
+
+    def max(self, column: str, alias: str | None = None, distinct: bool = False) -> Any:
+        return self._aggregate_or_scalar("MAX", column, alias, distinct)
+
+    def _aggregate_or_scalar(self, func: str, column: str, alias: str | None, distinct: bool) -> Any:
+        if self._chains_aggregate(alias):
+            return self._add_aggregate(func, column, alias, distinct)
+        return self._scalar(func, column, distinct)
+
+    def _scalar(self, func: str, column: str, distinct: bool) -> Any:
+        raise NotImplementedError   # the shells run the scalar plan with their driver
+
+    def _add_aggregate(self, func: str, column: str, alias: str | None, distinct: bool) -> Any:
+        query = self._copy()
+        name = alias or _default_alias(func, column)
+        query._aggregates = self._aggregates + (Aggregate(func, column, name, distinct),)
+        return query
+
+    # ---- compilation -----------------------------------------------------------------
+    def _select(self, columns: tuple[Expression, ...] | None = None) -> Select:
+        if columns is None:
+            columns = self._columns or self._model._meta().select_columns
+        return Select(
+            table=self._model._meta().table,
+            columns=columns,
+            where=self._where,
+            joins=self._joins,
+            group_by=self._group_by,
+            having=self._having,
+            order_by=self._order_by,
+            has_limit=self._limit is not None,
+            has_offset=self._offset is not None,
+            distinct=self._distinct,
+            for_update=self._for_update,
+        )
+
+    def _where_values(self, dialect: Dialect) -> list[Any]:
+        meta = self._model._meta()
+        return [
+            dialect.adapt_param(value) if column is None else meta.write(column, value, dialect)
+            for value, column in self._params
+        ]
+
+    def _values(self, dialect: Dialect) -> list[Any]:
+        values = self._where_values(dialect)
+        values += [dialect.adapt_param(v) for v in self._having_params]
+        if self._limit is not None:
+            values.append(self._limit)
+        if self._offset is not None:
+            values.append(self._offset)
+        return values
+
+    def _to_sql(self, dialect: Dialect) -> tuple[str, list[Any]]:
+        return compile_select(self._select(), dialect)[0], self._values(dialect)
+
+    # ---- plans ------------------------------------------------------------------------
+    def _all_plan(self, dialect: Dialect) -> Plan[list[Any]]:
+        meta = self._model._meta()
+        if self._columns:
+            names, rows = yield FetchTable(*self._to_sql(dialect))
+            records = meta.hydrate_named(names, rows, dialect)
+        else:
+            rows = yield FetchRows(*self._to_sql(dialect))
+            records = meta.hydrate(rows, dialect)
+        if self._eager and records:
+            yield from self._load_eager_plan(records, dialect)
+        return records
+
+    def _load_eager_plan(self, records: list[Any], dialect: Dialect) -> Plan[None]:
+        from ..relations._core import eager_load_plan
+
+        yield from eager_load_plan(self._model, records, self._eager, dialect)
+
+    def _one_plan(self, dialect: Dialect) -> Plan[Any]:
+        records = yield from self.limit(1)._all_plan(dialect)
+        return records[0] if records else None
+
+    def _one_or_fail_plan(self, dialect: Dialect) -> Plan[Any]:
+        found = yield from self._one_plan(dialect)
+        if found is None:
+            raise RecordNotFound(f"no {self._model.__name__} matches {self!r}")
+        return found
+
+    def _exists_plan(self, dialect: Dialect) -> Plan[bool]:
+        query = self._copy()
+        query._columns = (Raw("1"),)
+        query._limit = 1
+        query._eager = ()
+        rows = yield FetchRows(*query._to_sql(dialect))
+        return bool(rows)
+
+    def _to_dicts_plan(self, dialect: Dialect) -> Plan[list[dict[str, Any]]]:
+        query = self
+        if not self._columns:
+            query = self._copy()
+            query._columns = self._model._meta().select_columns
+        names, rows = yield FetchTable(*query._to_sql(dialect))
+        return self._model._meta().convert_named(names, rows, dialect)  # type: ignore[no-any-return]
+
+    def _scalar_plan(self, func: str, column: str, distinct: bool, dialect: Dialect) -> Plan[Any]:
+        aggregate = Aggregate(func, column, "value", distinct)
+        sql, _ = compile_scalar(self._select(), aggregate, dialect)
+        values = self._values(dialect)
+        rows = yield FetchRows(sql, values)
+        value = rows[0][0] if rows else None
+        return _aggregate_result(self._model._meta(), aggregate, value, dialect)
+
+    def _aggregate_plan(self, dialect: Dialect) -> Plan[list[dict[str, Any]]]:
+        if not self._aggregates and not self._group_by:
+            raise ConfigurationError(
+                "aggregate() needs group_by() or an aggregate such as count('id', 'n') first"
+            )
+        columns: tuple[Expression, ...] = self._columns or tuple(Raw(c) for c in self._group_by)
+        sql, _ = compile_select(self._select(columns + self._aggregates), dialect)
+        names, rows = yield FetchTable(sql, self._values(dialect))
+        meta = self._model._meta()
+        by_alias = {a.alias: a for a in self._aggregates}
+        result = []
+        for row in rows:
+            item = {}
+            for name, value in zip(names, row):
+                if name in by_alias:
+                    item[name] = _aggregate_result(meta, by_alias[name], value, dialect)
+                else:
+                    reader = meta.reader_for(name, dialect)
+                    item[name] = value if reader is None or value is None else reader(value)
+            result.append(item)
+        return result
+
+    def _update_plan(self, changes: Mapping[str, Any], dialect: Dialect) -> Plan[int]:
+        meta = self._model._meta()
+        if not changes:
+            return 0
+        columns = tuple(meta.check_column(c) for c in changes)
+        values = [meta.write(c, v, dialect) for c, v in zip(columns, changes.values())]
+        if self._is_simple():
+            sql, _ = compile_update(Update(meta.table, columns, self._where), dialect)
+            return (yield Execute(sql, values + self._where_values(dialect)))  # type: ignore[no-any-return]
+        key = self._single_key("update")
+        sql, _ = compile_update_matching(Update(meta.table, columns, ()), self._select(), key, dialect)
+        return (yield Execute(sql, values + self._values(dialect)))  # type: ignore[no-any-return]
+
+    def _delete_plan(self, dialect: Dialect) -> Plan[int]:
+        meta = self._model._meta()
+        if self._is_simple():
+            sql, _ = compile_delete(DeleteStatement(meta.table, self._where), dialect)
+            return (yield Execute(sql, self._where_values(dialect)))  # type: ignore[no-any-return]
+        key = self._single_key("delete")
+        sql, _ = compile_delete_matching(self._select(), key, dialect)
+        return (yield Execute(sql, self._values(dialect)))  # type: ignore[no-any-return]
+
+    def _is_simple(self) -> bool:
+        return not (self._joins or self._group_by or self._having or self._distinct
+                    or self._limit is not None or self._offset is not None)
+
+    def _single_key(self, operation: str) -> str:
+        keys = self._model._meta().primary_key
+        if len(keys) != 1:
+            raise ConfigurationError(
+                f"{operation}() with joins, limit, offset, distinct or group_by needs a "
+                f"single-column primary key; {self._model.__name__} has {keys}"
+            )
+        return str(keys[0])
+
+
+def _non_negative(count: int | None, method: str) -> int | None:
+    if count is not None and (not isinstance(count, int) or count < 0):
+        raise ConfigurationError(f"{method}() takes a non-negative int or None; got {count!r}")
+    return count
+
+
+def _default_alias(func: str, column: str) -> str:
+    if func == "COUNT" and column.strip() == "*":
+        return "count"
+    bare = column.rsplit(".", 1)[-1].strip('"`').replace("*", "all")
+    return f"{func.lower()}_{bare}"
+
+
+def _aggregate_result(meta: Any, aggregate: Aggregate, value: Any, dialect: Dialect) -> Any:
+    """Result types the same on every database (API.md §4)."""
+    if aggregate.func == "COUNT":
+        return int(value or 0)
+    if value is None:
+        return None
+    bare = aggregate.column.rsplit(".", 1)[-1].strip('"`')
+    column_type = meta.types.get(bare)
+    kind = column_type.kind if column_type is not None else None
+    if aggregate.func in ("MIN", "MAX"):
+        reader = meta.reader_for(bare, dialect)
+        return value if reader is None else reader(value)
+    if kind == t.DECIMAL:
+        return value if isinstance(value, Decimal) else Decimal(str(value))
+    if aggregate.func == "SUM" and kind == t.INT:
+        return int(value)
+    return float(value)
+

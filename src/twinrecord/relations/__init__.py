@@ -1,0 +1,1 @@
+"""Relations: BelongsTo / HasOne / HasMany declarations and eager-loading plans."""

@@ -1,0 +1,256 @@
+"""Dialects: plain data (and pure functions) describing one database's SQL.
+
+A dialect is handed to the compiler at compile time, so one query description
+compiles for any database. Value conversion to and from driver values is here too,
+keyed by column type, so it is computed once per (model, dialect).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timezone
+from decimal import Decimal
+from enum import Enum
+from functools import lru_cache
+from typing import Any
+from uuid import UUID as PyUUID
+
+from ..errors import ConfigurationError
+from . import types as t
+from .placeholders import prepare
+
+Converter = Callable[[Any], Any]
+
+ISOLATION_LEVELS = ("READ UNCOMMITTED", "READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE")
+SQLITE_LOCKING_MODES = ("DEFERRED", "IMMEDIATE", "EXCLUSIVE")
+
+
+def _utc(value: datetime) -> datetime:
+    """An aware datetime in UTC; a naive one read back for an aware field is taken as UTC."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def _utc_naive(value: datetime) -> datetime:
+    return value if value.tzinfo is None else value.astimezone(timezone.utc).replace(tzinfo=None)
+
+
+def _json_dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def _json_loads(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, (str, bytes, bytearray)) else value
+
+
+def _text_datetime(value: datetime) -> str:
+    # Fixed width keeps text order equal to time order, for WHERE and MIN/MAX.
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc)
+    return value.isoformat(sep=" ", timespec="microseconds")
+
+
+def _text_time(value: time) -> str:
+    return value.isoformat(timespec="microseconds")
+
+
+def _enum_value(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
+
+
+@dataclass(frozen=True, eq=False)  # hashed by identity: a cache key
+class Dialect:
+    name: str
+    paramstyle: str                      # 'qmark' or 'format'
+    identifier_quote: str
+    supports_returning: bool
+    backslash_escapes: bool = False
+    max_params: int = 32766
+    ddl_types: dict[str, str] = field(default_factory=dict)
+    readers: dict[str, Converter] = field(default_factory=dict)
+    writers: dict[str, Converter] = field(default_factory=dict)
+    param_adapters: dict[type, Converter] = field(default_factory=dict)
+
+    # ---- identifiers and placeholders -------------------------------------------------
+    def quote(self, identifier: str) -> str:
+        return _quote(identifier, self.identifier_quote)
+
+    def prepare(self, sql: str) -> tuple[str, int]:
+        """Driver SQL and placeholder count for SQL written with `?`."""
+        return prepare(sql, self.paramstyle, self.backslash_escapes)
+
+    # ---- values -------------------------------------------------------------------------
+    def reader(self, column: t.ColumnType) -> Converter | None:
+        """Driver value -> Python value for a column, or None when nothing is needed."""
+        if column.kind == t.ENUM:
+            enum_type = column.python_type
+            return lambda value: enum_type(value)
+        if column.kind == t.DECIMAL and column.decimal_places is not None:
+            base = self.readers.get(t.DECIMAL)
+            return _quantizing_reader(column.decimal_places, base)
+        return self.readers.get(column.kind)
+
+    def writer(self, column: t.ColumnType) -> Converter | None:
+        """Python value -> driver value for a column, or None when the driver takes it."""
+        if column.kind == t.ENUM:
+            return _enum_value
+        return self.writers.get(column.kind)
+
+    def adapt_param(self, value: Any) -> Any:
+        """Adapt a free parameter (raw SQL, WHERE values) by its Python type."""
+        adapter = self.param_adapters.get(type(value))
+        if adapter is not None:
+            return adapter(value)
+        if isinstance(value, Enum):
+            return self.adapt_param(value.value)
+        return value
+
+    def adapt_params(self, params: Sequence[Any]) -> list[Any]:
+        adapters = self.param_adapters
+        return [
+            value if (type(value) not in adapters and not isinstance(value, Enum))
+            else self.adapt_param(value)
+            for value in params
+        ]
+
+    # ---- transactions -------------------------------------------------------------------
+    def begin_statements(self, isolation_level: str | None) -> list[str]:
+        level = normalize_isolation(isolation_level, self.name)
+        if level is None:
+            return ["BEGIN"]
+        return [f"BEGIN ISOLATION LEVEL {level}"]
+
+    def savepoint(self, name: str) -> str:
+        return f"SAVEPOINT {name}"
+
+    def release_savepoint(self, name: str) -> str:
+        return f"RELEASE SAVEPOINT {name}"
+
+    def rollback_to_savepoint(self, name: str) -> str:
+        return f"ROLLBACK TO SAVEPOINT {name}"
+
+
+def normalize_isolation(level: str | None, dialect_name: str) -> str | None:
+    """Upper-cased, validated isolation level (SQLite also takes its locking modes)."""
+    if level is None:
+        return None
+    normal = " ".join(str(level).upper().replace("_", " ").split())
+    allowed = ISOLATION_LEVELS + (SQLITE_LOCKING_MODES if dialect_name == "sqlite" else ())
+    if normal not in allowed:
+        raise ConfigurationError(
+            f"unknown isolation level {level!r} for {dialect_name}; use one of "
+            + ", ".join(repr(name) for name in allowed)
+        )
+    return normal
+
+
+@lru_cache(maxsize=8192)
+def _quote(identifier: str, quote: str) -> str:
+    if identifier == "*":
+        return identifier
+    return ".".join(
+        part if part == "*" else quote + part.replace(quote, quote * 2) + quote
+        for part in identifier.split(".")
+    )
+
+
+def _quantizing_reader(places: int, base: Converter | None) -> Converter:
+    exponent = Decimal(1).scaleb(-places)
+
+    def read(value: Any) -> Decimal:
+        number = base(value) if base is not None else value
+        if not isinstance(number, Decimal):
+            number = Decimal(str(number))
+        return number.quantize(exponent)
+
+    return read
+
+
+class SQLiteDialect(Dialect):
+    def begin_statements(self, isolation_level: str | None) -> list[str]:
+        level = normalize_isolation(isolation_level, self.name)
+        # SQLite transactions are always serializable; the SQL levels are accepted as such.
+        if level in SQLITE_LOCKING_MODES:
+            return [f"BEGIN {level}"]
+        return ["BEGIN"]
+
+
+class MySQLDialect(Dialect):
+    def begin_statements(self, isolation_level: str | None) -> list[str]:
+        level = normalize_isolation(isolation_level, self.name)
+        if level is None:
+            return ["START TRANSACTION"]
+        return [f"SET TRANSACTION ISOLATION LEVEL {level}", "START TRANSACTION"]
+
+
+_JSON_WRITER: dict[str, Converter] = {t.JSON: _json_dumps}
+
+SQLITE = SQLiteDialect(
+    name="sqlite",
+    paramstyle="qmark",
+    identifier_quote='"',
+    supports_returning=True,
+    max_params=32766,
+    ddl_types={
+        t.INT: "INTEGER", t.STR: "TEXT", t.BOOL: "BOOLEAN", t.FLOAT: "REAL",
+        t.DECIMAL: "TEXT", t.DATETIME: "TEXT", t.DATETIME_TZ: "TEXT", t.DATE: "TEXT",
+        t.TIME: "TEXT", t.UUID: "TEXT", t.BYTES: "BLOB", t.JSON: "TEXT",
+    },
+    readers={
+        t.BOOL: bool, t.DECIMAL: Decimal, t.FLOAT: float,
+        t.DATETIME: datetime.fromisoformat,
+        t.DATETIME_TZ: lambda v: _utc(datetime.fromisoformat(v)),
+        t.DATE: date.fromisoformat, t.TIME: time.fromisoformat,
+        t.UUID: PyUUID, t.JSON: _json_loads,
+    },
+    writers={
+        t.DECIMAL: str, t.DATETIME: _text_datetime, t.DATETIME_TZ: _text_datetime,
+        t.DATE: date.isoformat, t.TIME: _text_time, t.UUID: str, t.JSON: _json_dumps,
+    },
+    param_adapters={
+        Decimal: str, datetime: _text_datetime, date: date.isoformat, time: _text_time,
+        PyUUID: str, dict: _json_dumps,
+    },
+)
+
+POSTGRES = Dialect(
+    name="postgresql",
+    paramstyle="format",
+    identifier_quote='"',
+    supports_returning=True,
+    max_params=65535,
+    ddl_types={
+        t.INT: "BIGINT", t.STR: "TEXT", t.BOOL: "BOOLEAN", t.FLOAT: "DOUBLE PRECISION",
+        t.DECIMAL: "NUMERIC", t.DATETIME: "TIMESTAMP(6)", t.DATETIME_TZ: "TIMESTAMPTZ(6)",
+        t.DATE: "DATE", t.TIME: "TIME(6)", t.UUID: "UUID", t.BYTES: "BYTEA", t.JSON: "JSONB",
+    },
+    readers={t.DATETIME_TZ: _utc, t.JSON: _json_loads, t.BYTES: bytes, t.FLOAT: float},
+    writers=_JSON_WRITER,
+    param_adapters={dict: _json_dumps},
+)
+
+MYSQL = MySQLDialect(
+    name="mysql",
+    paramstyle="format",
+    identifier_quote="`",
+    supports_returning=False,
+    backslash_escapes=True,
+    max_params=65535,
+    ddl_types={
+        t.INT: "BIGINT", t.STR: "LONGTEXT", t.BOOL: "BOOLEAN", t.FLOAT: "DOUBLE",
+        t.DECIMAL: "DECIMAL(38,10)", t.DATETIME: "DATETIME(6)", t.DATETIME_TZ: "DATETIME(6)",
+        t.DATE: "DATE", t.TIME: "TIME(6)", t.UUID: "CHAR(36)", t.BYTES: "LONGBLOB",
+        t.JSON: "JSON",
+    },
+    readers={
+        t.BOOL: bool, t.DATETIME_TZ: _utc, t.UUID: PyUUID, t.JSON: _json_loads,
+        t.BYTES: bytes, t.FLOAT: float,
+    },
+    writers={t.DATETIME_TZ: _utc_naive, t.UUID: str, t.JSON: _json_dumps},
+    param_adapters={datetime: _utc_naive, PyUUID: str, dict: _json_dumps},
+)
+
+DIALECTS = {d.name: d for d in (SQLITE, POSTGRES, MYSQL)}
