@@ -181,6 +181,17 @@ class QueryCore:
         query._having_params = self._having_params + values
         return query
 
+    def with_(self, *relations: str | tuple[str, Any]) -> Any:
+        """Eager-load relations: names, dotted paths ('posts.comments'), or
+        (name, modifier) pairs whose modifier takes and returns the relation's query."""
+        specs = []
+        for item in relations:
+            path, modifier = (item, None) if isinstance(item, str) else item
+            specs.append((path, modifier))
+        query = self._copy()
+        query._eager = self._eager + tuple(specs)
+        return query
+
     def for_update(self, enabled: bool = True) -> Any:
         query = self._copy()
         query._for_update = enabled

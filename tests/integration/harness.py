@@ -1,0 +1,131 @@
+"""Run one scenario in every (backend x kind) combination against real servers.
+
+A scenario is an `async def test_...(db)`. It defines its models on `db.Base`
+(a fresh base class of the combination's kind, already configured) and writes
+`await db(x)` around every database call: for the async kind `x` is a coroutine
+and is awaited; for the sync kind the call already ran and `x` is its result.
+Transactions: `async with db.transaction(Model): ...`.
+
+URLs come from TWINRECORD_POSTGRES_URL / TWINRECORD_MYSQL_URL (defaults: the local
+servers). An unreachable server skips its combinations loudly, or fails them when
+the CI environment variable is set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import socket
+import tempfile
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+from twinrecord import AsyncBaseActiveRecord, BaseActiveRecord
+
+POSTGRES_URL = os.environ.get(
+    "TWINRECORD_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+MYSQL_URL = os.environ.get("TWINRECORD_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+
+COMBINATIONS = [
+    ("sqlite", "sync"),
+    ("postgres", "sync"),
+    ("postgres", "async"),
+    ("mysql", "sync"),
+    ("mysql", "async"),
+]
+_reachable: dict[str, str | None] = {}
+
+
+def server_problem(backend: str) -> str | None:
+    """None when the backend's server answers on its port, else why not."""
+    if backend == "sqlite":
+        return None
+    if backend not in _reachable:
+        url = POSTGRES_URL if backend == "postgres" else MYSQL_URL
+        parts = urlsplit(url)
+        port = parts.port or (5432 if backend == "postgres" else 3306)
+        try:
+            with socket.create_connection((parts.hostname or "127.0.0.1", port), timeout=3):
+                _reachable[backend] = None
+        except OSError as error:
+            _reachable[backend] = f"{backend} server at {parts.hostname}:{port} unreachable: {error}"
+    return _reachable[backend]
+
+
+def require_server(backend: str) -> None:
+    problem = server_problem(backend)
+    if problem is None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail(f"{problem} (CI is set, so this fails instead of skipping)")
+    pytest.skip(f"SKIPPED LOUDLY: {problem}; start the server or set the URL variable")
+
+
+def url_for(backend: str, directory: str) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{directory}/test.db"
+    return POSTGRES_URL if backend == "postgres" else MYSQL_URL
+
+
+class DB:
+    """One combination for one test: its base class, and helpers to call either kind."""
+
+    def __init__(self, backend: str, kind: str) -> None:
+        self.backend_name = backend
+        self.kind = kind
+        self.is_async = kind == "async"
+        self._directory = tempfile.TemporaryDirectory(prefix="twinrecord-")
+        self.url = url_for(backend, self._directory.name)
+        root = AsyncBaseActiveRecord if self.is_async else BaseActiveRecord
+        self.Base: Any = type(f"AppModel_{backend}_{kind}", (root,), {"__module__": __name__})
+        self.Base.configure(self.url)
+        self._tables: list[Any] = []
+
+    def __repr__(self) -> str:
+        return f"<DB {self.backend_name}/{self.kind}>"
+
+    async def __call__(self, value: Any) -> Any:
+        """Await the result of an async call; pass a sync call's result through."""
+        if inspect.isawaitable(value):
+            return await value
+        return value
+
+    @property
+    def backend(self) -> Any:
+        return self.Base.backend()
+
+    async def create(self, *models: Any) -> None:
+        """Drop and create the models' tables (dropped again after the test)."""
+        for model in reversed(models):
+            await self(model.drop_table())
+        for model in models:
+            await self(model.create_table())
+            self._tables.append(model)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, model: Any, isolation_level: str | None = None) -> AsyncIterator[None]:
+        manager = model.transaction(isolation_level)
+        if self.is_async:
+            async with manager:
+                yield
+        else:
+            with manager:
+                yield
+
+    async def aclose(self) -> None:
+        try:
+            for model in reversed(self._tables):
+                with contextlib.suppress(Exception):
+                    await self(model.drop_table())
+        finally:
+            await self(self.Base.backend().close())
+            self._directory.cleanup()
+
+
+def combination_id(combination: tuple[str, str]) -> str:
+    return "-".join(combination)
