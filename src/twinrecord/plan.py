@@ -102,7 +102,7 @@ def run(plan: Plan[T], backend: Any) -> T:
             except BaseException as error:
                 request = plan.throw(error)
                 continue
-            if isawaitable(result):
+            if type(request) is CallHook and isawaitable(result):
                 _refuse_awaitable(result, request)
             request = plan.send(result)
     except StopIteration as done:
@@ -116,7 +116,8 @@ async def arun(plan: Plan[T], backend: Any) -> T:
         while True:
             try:
                 result = request.perform(backend)
-                if isawaitable(result):
+                # I/O requests always return a coroutine here; hooks may or may not.
+                if type(request) is not CallHook or isawaitable(result):
                     result = await result
             except BaseException as error:
                 request = plan.throw(error)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from time import monotonic
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -31,6 +32,7 @@ class SyncPool(Generic[C]):
         self._name = name
         self._freed = threading.Condition(threading.Lock())
         self._closed = False
+        self._waiting = 0
 
     @property
     def size(self) -> int:
@@ -41,6 +43,13 @@ class SyncPool(Generic[C]):
         return len(self._idle)
 
     def acquire(self) -> C:
+        try:
+            return self._idle.pop()      # list.pop is atomic: the common case takes no lock
+        except IndexError:
+            return self._acquire_slow()
+
+    def _acquire_slow(self) -> C:
+        deadline = monotonic() + self._timeout
         with self._freed:
             while True:
                 if self._closed:
@@ -50,7 +59,13 @@ class SyncPool(Generic[C]):
                 if self._open < self._max_size:
                     self._open += 1
                     break
-                if not self._freed.wait(self._timeout):
+                # Short waits: a release that skips notify() (no lock) is seen next round.
+                self._waiting += 1
+                try:
+                    self._freed.wait(0.05)
+                finally:
+                    self._waiting -= 1
+                if monotonic() > deadline:
                     raise ConnectionNotEstablished(
                         f"{self._name}: no connection free within {self._timeout}s "
                         f"(pool_size={self._max_size}); raise pool_size or hold connections "
@@ -65,6 +80,9 @@ class SyncPool(Generic[C]):
             raise
 
     def release(self, connection: C, discard: bool = False) -> None:
+        if not (discard or self._closed or self._waiting):
+            self._idle.append(connection)
+            return
         with self._freed:
             if not (discard or self._closed):
                 self._idle.append(connection)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import ConfigurationError, RecordInvalid, RecordNotFound
 from ..plan import Execute, FetchRows, FetchTable, Insert, Plan
@@ -42,8 +42,15 @@ class RecordCore(BaseModel):
     aio: ClassVar[Any]
     sync: ClassVar[Any]
 
-    _snapshot: tuple[Any, ...] | None = PrivateAttr(default=None)
-    _relations: dict[str, Any] | None = PrivateAttr(default=None)
+    def model_post_init(self, context: Any, /) -> None:
+        # Record state lives in Pydantic's private-attribute dict, set here directly:
+        # declaring PrivateAttrs would cost a default lookup per attribute per record.
+        private = self.__pydantic_private__
+        if private is None:
+            object.__setattr__(self, "__pydantic_private__", {"_snapshot": None, "_relations": None})
+        else:
+            private["_snapshot"] = None
+            private["_relations"] = None
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
@@ -108,12 +115,16 @@ class RecordCore(BaseModel):
         self.__pydantic_private__["_snapshot"] = self._meta().snapshot(self.__dict__)  # type: ignore[index]
 
     def _validated_values(self) -> dict[str, Any]:
-        """Validate the record again (model validators included) and take the result."""
+        """Validate the record again (model validators included), in place."""
+        private = self.__pydantic_private__
+        state = (private["_snapshot"], private["_relations"])  # type: ignore[index]
         try:
-            checked = type(self).model_validate(dict(self.__dict__))
+            self.__pydantic_validator__.validate_python(dict(self.__dict__), self_instance=self)
         except ValidationError as error:
             raise _invalid(type(self).__name__, error) from error
-        self.__dict__.update(checked.__dict__)
+        finally:
+            private = self.__pydantic_private__   # validation re-ran model_post_init
+            private["_snapshot"], private["_relations"] = state  # type: ignore[index]
         return self.__dict__
 
     # ---- plans ------------------------------------------------------------------------
@@ -131,13 +142,11 @@ class RecordCore(BaseModel):
         params = [
             _write(writers[meta.column_index[c]], data[c]) for c in columns
         ]
+        sql = _insert_sql(meta, columns, 1, wants_key, dialect)
         if wants_key:
-            returning = (meta.auto_key,) if dialect.supports_returning else ()
-            sql, _ = compile_insert(InsertStatement(meta.table, columns, 1, returning), dialect)  # type: ignore[arg-type]
             keys = yield Insert(sql, params, 1)
             data[meta.auto_key] = keys[0]  # type: ignore[index]
         else:
-            sql, _ = compile_insert(InsertStatement(meta.table, columns), dialect)
             yield Execute(sql, params)
         self._mark_saved()
         return 1
@@ -149,8 +158,11 @@ class RecordCore(BaseModel):
         meta = self._meta()
         data = self._validated_values()
         columns = tuple(c for c in meta.columns if c in dirty)
-        where = tuple(("AND", ColumnTest(k, "eq")) for k in meta.primary_key)
-        sql, _ = compile_update(Update(meta.table, columns, where), dialect)  # type: ignore[arg-type]
+        key = ("update", columns, dialect)
+        sql = meta.sql_cache.get(key)
+        if sql is None:
+            where = tuple(("AND", ColumnTest(k, "eq")) for k in meta.primary_key)
+            sql = meta.sql_cache[key] = compile_update(Update(meta.table, columns, where), dialect)[0]  # type: ignore[arg-type]
         params = [meta.write(c, data[c], dialect) for c in columns]
         params += [meta.write(k, v, dialect) for k, v in zip(meta.primary_key, self._stored_key())]
         affected: int = yield Execute(sql, params)
@@ -184,7 +196,9 @@ class RecordCore(BaseModel):
     @classmethod
     def _find_by_key_plan(cls, key: tuple[Any, ...], dialect: Dialect) -> Plan[Any]:
         meta = cls._meta()
-        sql, _ = compile_select(meta.key_select, dialect)
+        sql = meta.sql_cache.get(("key", dialect))
+        if sql is None:
+            sql = meta.sql_cache[("key", dialect)] = compile_select(meta.key_select, dialect)[0]
         params = [meta.write(k, v, dialect) for k, v in zip(meta.primary_key, key)]
         rows = yield FetchRows(sql, params)
         return meta.hydrate(rows, dialect)[0] if rows else None
@@ -290,11 +304,10 @@ def _insert_group(meta: ModelMeta, group: list[Any], wants_key: bool, dialect: D
     columns = tuple(c for c in meta.columns if not (wants_key and c == meta.auto_key))
     writers = [meta.writer_for(c, dialect) for c in columns]
     per_statement = max(1, min(MAX_ROWS_PER_INSERT, dialect.max_params // max(1, len(columns))))
-    returning = (meta.auto_key,) if wants_key and dialect.supports_returning else ()
     total = 0
     for start in range(0, len(group), per_statement):
         chunk = group[start : start + per_statement]
-        sql, _ = compile_insert(InsertStatement(meta.table, columns, len(chunk), returning), dialect)  # type: ignore[arg-type]
+        sql = _insert_sql(meta, columns, len(chunk), wants_key, dialect)
         params = [
             _write(w, record.__dict__[c]) for record in chunk for c, w in zip(columns, writers)
         ]
@@ -308,6 +321,16 @@ def _insert_group(meta: ModelMeta, group: list[Any], wants_key: bool, dialect: D
             record._mark_saved()
         total += len(chunk)
     return total
+
+
+def _insert_sql(meta: ModelMeta, columns: tuple[str, ...], rows: int, wants_key: bool, dialect: Dialect) -> str:
+    key = ("insert", columns, rows, wants_key, dialect)
+    sql = meta.sql_cache.get(key)
+    if sql is None:
+        returning = (meta.auto_key,) if wants_key and dialect.supports_returning else ()
+        statement = InsertStatement(meta.table, columns, rows, returning)  # type: ignore[arg-type]
+        sql = meta.sql_cache[key] = compile_insert(statement, dialect)[0]
+    return sql
 
 
 def first_or_none(records: list[Any]) -> Any:

@@ -10,6 +10,8 @@ import copy
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from pydantic import BaseModel
+
 from ..errors import ConfigurationError, StatementInvalid
 from ..sql import types as t
 from ..sql.dialect import Converter, Dialect
@@ -17,7 +19,11 @@ from ..sql.statements import ColumnTest, Ident, Select
 from ._fields import column_type, default_table_name
 
 _new_object = object.__new__
-_set = object.__setattr__
+# Pydantic's slot descriptors, called directly: half the cost of object.__setattr__.
+_SET_DICT = BaseModel.__dict__["__dict__"].__set__
+_SET_FIELDS_SET = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_SET_EXTRA = BaseModel.__dict__["__pydantic_extra__"].__set__
+_SET_PRIVATE = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
 class ModelMeta:
@@ -53,6 +59,8 @@ class ModelMeta:
         )
         self._readers: dict[Dialect, list[Converter | None]] = {}
         self._writers: dict[Dialect, list[Converter | None]] = {}
+        self._hydrators: dict[Dialect, Callable[[Sequence[Sequence[Any]]], list[Any]]] = {}
+        self.sql_cache: dict[Any, str] = {}   # statements this model sends, per shape and dialect
 
     # ---- converters -------------------------------------------------------------------
     def readers(self, dialect: Dialect) -> list[Converter | None]:
@@ -93,27 +101,65 @@ class ModelMeta:
     # ---- hydration --------------------------------------------------------------------
     def hydrate(self, rows: Sequence[Sequence[Any]], dialect: Dialect) -> list[Any]:
         """Rows in `columns` order -> records, without validation."""
-        model = self.model
-        columns = self.columns
-        converters = [(i, f) for i, f in enumerate(self.readers(dialect)) if f is not None]
-        mutable = self.mutable
-        records = []
-        for row in rows:
-            if converters:
-                values = list(row)
-                for i, convert in converters:
-                    value = values[i]
-                    if value is not None:
-                        values[i] = convert(value)
-                row = tuple(values)
-            record = _new_object(model)
-            data = dict(zip(columns, row))
-            _set(record, "__dict__", data)
-            _set(record, "__pydantic_fields_set__", set(columns))
-            _set(record, "__pydantic_extra__", None)
-            _set(record, "__pydantic_private__", {"_snapshot": self.snapshot(data) if mutable else row, "_relations": None})
-            records.append(record)
-        return records
+        hydrator = self._hydrators.get(dialect)
+        if hydrator is None:
+            hydrator = self._hydrators[dialect] = self._build_hydrator(dialect)
+        return hydrator(rows)
+
+    def _build_hydrator(self, dialect: Dialect) -> Callable[[Sequence[Sequence[Any]]], list[Any]]:
+        """Generate a loop specialised to this model's columns and converters.
+
+        Loading rows is the hot path where ORMs lose to the raw driver, so the loop is
+        written out per (model, dialect): no per-column branching on converters.
+        """
+        readers = self.readers(dialect)
+        namespace: dict[str, Any] = {
+            "new": _new_object, "model": self.model, "fields_set": set(self.columns),
+            "deepcopy": copy.deepcopy, "private_defaults": self.private_defaults(),
+            "set_dict": _SET_DICT, "set_fields_set": _SET_FIELDS_SET,
+            "set_extra": _SET_EXTRA, "set_private": _SET_PRIVATE,
+        }
+        values = []
+        for i, (column, reader) in enumerate(zip(self.columns, readers)):
+            if reader is None:
+                values.append(f"row[{i}]")
+            else:
+                namespace[f"read{i}"] = reader
+                values.append(f"(None if row[{i}] is None else read{i}(row[{i}]))")
+        entries = ", ".join(f"{c!r}: {v}" for c, v in zip(self.columns, values))
+        if self.mutable:   # values that change in place need a copy to compare against
+            snapshot = "deepcopy(tuple(data.values()))"
+        elif any(r is not None for r in readers):
+            snapshot = "tuple(data.values())"
+        else:
+            snapshot = "tuple(row)"
+        extra_private = "**private_defaults, " if namespace["private_defaults"] else ""
+        # All fields are always set, so every record can share one fields-set object.
+        source = f"""
+def hydrate(rows):
+    records = []
+    append = records.append
+    for row in rows:
+        record = new(model)
+        data = {{{entries}}}
+        set_dict(record, data)
+        set_fields_set(record, fields_set)
+        set_extra(record, None)
+        set_private(record, {{{extra_private}"_snapshot": {snapshot}, "_relations": None}})
+        append(record)
+    return records
+"""
+        exec(compile(source, f"<twinrecord hydrate {self.name}>", "exec"), namespace)  # noqa: S102
+        return namespace["hydrate"]  # type: ignore[no-any-return]
+
+    def private_defaults(self) -> dict[str, Any]:
+        """Defaults of private attributes a user model declares itself."""
+        defaults = {}
+        for name, attribute in getattr(self.model, "__private_attributes__", {}).items():
+            value = attribute.get_default()
+            if repr(value) != "PydanticUndefined":
+                defaults[name] = value
+        return defaults
 
     def hydrate_named(self, names: Sequence[str], rows: Sequence[Sequence[Any]], dialect: Dialect) -> list[Any]:
         """Rows whose columns come in any order (raw SQL) -> records."""

@@ -6,7 +6,6 @@ once; `sync.py` and `aio.py` only drive these plans.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -62,10 +61,6 @@ def _checked_fragment(sql: str, params: Any, method: str) -> tuple[Raw, tuple[An
 class QueryCore:
     """Immutable: every builder method returns a changed copy."""
 
-    __slots__ = (
-        "_aggregates", "_columns", "_distinct", "_eager", "_for_update", "_group_by",
-        "_having", "_having_params", "_joins", "_limit", "_model", "_offset", "_order_by", "_params", "_where",
-    )
 
     def __init__(self, model: Any) -> None:
         self._model = model
@@ -86,7 +81,9 @@ class QueryCore:
         self._eager: tuple[Any, ...] = ()
 
     def _copy(self) -> Any:
-        return copy.copy(self)
+        twin = object.__new__(type(self))
+        twin.__dict__.update(self.__dict__)
+        return twin
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._model.__name__}: {self._select().__repr__()}>"

@@ -13,8 +13,6 @@ from ._core import QueryCore
 class AsyncActiveQuery(QueryCore):
     """A query on an asynchronous model: await the methods that touch the database."""
 
-    __slots__ = ()
-
     def _backend(self) -> Any:
         return backend_of(self._model, "async")
 

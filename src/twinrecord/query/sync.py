@@ -16,8 +16,6 @@ from ._core import QueryCore
 class ActiveQuery(QueryCore):
     """A query on a synchronous model: call the methods that touch the database."""
 
-    __slots__ = ()
-
     def _backend(self) -> Any:
         return backend_of(self._model, "sync")
 

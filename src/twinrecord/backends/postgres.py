@@ -1,0 +1,507 @@
+"""PostgreSQL on psycopg 3: `PostgresConfig`, the sync `PostgresBackend` and the async
+`AsyncPostgresBackend`, their connection handling and the driver's error table.
+
+What belongs here: everything that knows psycopg. Statement routing, transactions
+and logging live in `_core.py` / `_transaction.py`; this module supplies the
+driver primitives they call.
+
+Pools, chosen by measurement (see the report in `benchmarks/bench_postgres.py`):
+both kinds use the project's own small pools (`_pool.SyncPool`, `_aio_pool.AsyncPool`)
+rather than psycopg_pool. A checkout plus return costs 0.9 us against 2.2 us for
+`psycopg_pool.ConnectionPool` and 1.1 us against 3.4 us for `AsyncConnectionPool`
+on the development machine, and a failed connection attempt surfaces at once as
+the driver's own error (psycopg_pool retries in the background and reports only a
+timeout after `timeout` seconds, hiding "role does not exist" or "connection
+refused"). Each pooled connection keeps one cursor that every statement reuses:
+psycopg then also keeps the cursor's adaptation state between executions of the
+same (cached, hence identical) SQL string, which saves about 5 us a statement.
+
+Connections run in autocommit mode; transactions are the explicit SQL of
+`_transaction.py`. The async pool belongs to the event loop that made it: a
+backend used from a new loop (one `asyncio.run()` per test or script) gets a
+fresh pool for that loop, and pools of loops that have closed are dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import pq
+
+from ..errors import (
+    ConfigurationError,
+    ConnectionNotEstablished,
+    DatabaseError,
+    IntegrityError,
+    RecordNotUnique,
+    statement_invalid,
+)
+from ..sql.dialect import POSTGRES
+from ._aio_pool import AsyncPool, PoolClosed, PoolTimeout
+from ._config import BaseConfig, mask_url, parse_server_url
+from ._core import AsyncBackend, Row, SyncBackend
+from ._pool import SyncPool
+
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+# psycopg's C implementation reports the status as a plain int: compare by value.
+_IDLE = int(pq.TransactionStatus.IDLE)
+_RECOVERABLE = frozenset({int(pq.TransactionStatus.INTRANS), int(pq.TransactionStatus.INERROR)})
+
+
+# ---- configuration ---------------------------------------------------------------------
+@dataclasses.dataclass(kw_only=True, repr=False)
+class PostgresConfig(BaseConfig):
+    """Where the server is and how to talk to it; URL query parameters set the same names.
+
+    `options` passes any other libpq connection parameter (`{'target_session_attrs':
+    'read-write'}`); `server_settings` sets server parameters on every connection
+    (`{'search_path': 'app', 'synchronous_commit': 'off'}`). Timeouts are seconds.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 5432
+    database: str
+    user: str | None = None
+    password: str | None = None
+    pool_size: int = 10                 # the most connections open at once
+    pool_min_size: int = 1              # opened at first use and kept
+    pool_timeout: float = 30.0          # how long a statement waits for a free connection
+    connect_timeout: float = 10.0
+    statement_timeout: float | None = None
+    application_name: str = "twinrecord"
+    sslmode: str | None = None
+    prepare_threshold: int | None = 5   # psycopg prepares a statement on its 5th run; None: never
+    server_settings: dict[str, Any] = dataclasses.field(default_factory=dict)
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_positive("pool_size", self.pool_size)
+        if not 0 <= self.pool_min_size <= self.pool_size:
+            raise ConfigurationError(
+                f"pool_min_size must be between 0 and pool_size ({self.pool_size}); "
+                f"got {self.pool_min_size}"
+            )
+        for name in ("pool_timeout", "connect_timeout"):
+            _check_positive(name, getattr(self, name))
+        if self.statement_timeout is not None:
+            _check_positive("statement_timeout", self.statement_timeout)
+        if self.sslmode is not None and self.sslmode not in SSL_MODES:
+            raise ConfigurationError(
+                f"sslmode {self.sslmode!r} is not one of {', '.join(SSL_MODES)}"
+            )
+
+    def __repr__(self) -> str:
+        text = super().__repr__()
+        secret = {k: v for k, v in self.options.items() if "password" in k.lower() and v}
+        for key, value in secret.items():   # e.g. sslpassword in libpq options
+            text = text.replace(f"{key!r}: {value!r}", f"{key!r}: '***'")
+        return text
+
+    @property
+    def where(self) -> str:
+        """Host, port, database and user for messages: never the password."""
+        user = f" as user {self.user!r}" if self.user else ""
+        return f"PostgreSQL server {self.host}:{self.port}, database {self.database!r}{user}"
+
+    @classmethod
+    def from_url(cls, url: str) -> PostgresConfig:
+        """postgresql://user:password@host:port/database?pool_size=5&sslmode=disable.
+
+        `?options=...` is libpq's own `options` parameter (server command-line options).
+        """
+        scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
+        source = f"the URL {mask_url(url)!r}"
+        if scheme not in ("postgresql", "postgres"):
+            raise ConfigurationError(f"{source} is not a postgresql:// URL")
+        values: dict[str, Any] = dict(parse_server_url(url))
+        libpq_options = values.pop("options", None)
+        if "database" not in values:
+            raise ConfigurationError(f"{source} names no database (postgresql://host/dbname)")
+        config = cls.from_options(values, source)
+        if libpq_options is not None:
+            config.options["options"] = libpq_options
+        return config
+
+
+def _check_positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ConfigurationError(f"{name} must be positive; got {value!r}")
+
+
+def connect_arguments(config: PostgresConfig) -> dict[str, Any]:
+    """libpq keyword arguments for one connection (psycopg builds the conninfo)."""
+    arguments: dict[str, Any] = {
+        "host": config.host,
+        "port": config.port,
+        "dbname": config.database,
+        # libpq counts whole seconds, and treats anything below 2 as 2.
+        "connect_timeout": max(2, math.ceil(config.connect_timeout)),
+        "application_name": config.application_name,
+    }
+    if config.user is not None:
+        arguments["user"] = config.user
+    if config.password is not None:
+        arguments["password"] = config.password
+    if config.sslmode is not None:
+        arguments["sslmode"] = config.sslmode
+    arguments.update(config.options)
+    settings = dict(config.server_settings)
+    if config.statement_timeout is not None:
+        settings["statement_timeout"] = f"{round(config.statement_timeout * 1000)}ms"
+    if settings:
+        flags = " ".join(f"-c {name}={_escape_option(value)}" for name, value in settings.items())
+        given = arguments.get("options")
+        arguments["options"] = f"{given} {flags}" if given else flags
+    return arguments
+
+
+def _escape_option(value: Any) -> str:
+    # libpq splits `options` on spaces; a backslash keeps one inside a value.
+    return str(value).replace("\\", "\\\\").replace(" ", "\\ ")
+
+
+# ---- error translation -----------------------------------------------------------------
+_QUOTED = re.compile(r'"(?:[^"]|"")*"')
+# Server states that mean the session is gone or never started: too many connections,
+# connection exceptions, authentication, unknown database, server shutting down.
+_CONNECTION_STATES = ("08", "28", "3D000", "53300", "57P01", "57P02", "57P03")
+
+
+def translate_error(
+    error: Exception, sql: str, params: Sequence[Any], config: PostgresConfig
+) -> DatabaseError:
+    """psycopg exception -> twinrecord exception, its message free of parameter values."""
+    state = getattr(error, "sqlstate", None) or ""
+    diag = getattr(error, "diag", None)
+    constraint = diag.constraint_name if diag is not None else None
+    if is_connection_error(error):
+        return ConnectionNotEstablished(connection_message(error, config))
+    reason = scrubbed_reason(error, params)
+    if state in ("23505",):
+        return RecordNotUnique(reason, constraint)
+    if state.startswith("23"):
+        return IntegrityError(reason, constraint)
+    return statement_invalid(reason, sql, params)
+
+
+def is_connection_error(error: Exception) -> bool:
+    if isinstance(error, psycopg.InterfaceError):
+        return True      # e.g. "the connection is closed"
+    if not isinstance(error, psycopg.OperationalError):
+        return False
+    state = error.sqlstate
+    # No SQLSTATE: the client lost the connection (server gone, socket closed).
+    return state is None or state.startswith(_CONNECTION_STATES)
+
+
+def connection_message(error: BaseException, config: PostgresConfig) -> str:
+    reason = str(error).strip()
+    if config.password:
+        reason = reason.replace(config.password, "***")
+    return f"cannot use the {config.where}: {reason}"
+
+
+def scrubbed_reason(error: Exception, params: Sequence[Any]) -> str:
+    """The server's primary message and SQLSTATE, without DETAIL (it quotes row values).
+
+    In data exceptions (class 22) every quoted part of the message is the offending
+    value; elsewhere quoted parts are identifiers, hidden only if they equal a value.
+    """
+    diag = getattr(error, "diag", None)
+    primary = diag.message_primary if diag is not None else None
+    state = getattr(error, "sqlstate", None)
+    if not primary:
+        primary = str(error).split("\n", 1)[0]
+    is_data_error = bool(state) and state.startswith("22")
+    values = {str(v) for v in params if isinstance(v, (str, int, float, bytes))}
+
+    def hide(match: re.Match[str]) -> str:
+        inner = match.group(0)[1:-1].replace('""', '"')
+        return '"?"' if is_data_error or inner in values else match.group(0)
+
+    message = _QUOTED.sub(hide, primary)
+    hint = diag.message_hint if diag is not None else None
+    if hint and not is_data_error:
+        message += f" (hint: {_QUOTED.sub(hide, hint)})"
+    return f"{message} [SQLSTATE {state}]" if state else message
+
+
+# ---- the pooled connection -------------------------------------------------------------
+class _Session:
+    """A pooled connection and the one cursor every statement on it reuses."""
+
+    __slots__ = ("connection", "cursor", "pool")
+
+    def __init__(self, connection: Any, pool: Any = None) -> None:
+        self.connection = connection
+        self.cursor = connection.cursor()
+        self.pool = pool      # async only: the loop's pool this session belongs to
+
+    def __repr__(self) -> str:
+        info = self.connection.info
+        return f"<postgres session pid={info.backend_pid} status={info.transaction_status.name}>"
+
+    @property
+    def status(self) -> int:
+        """libpq's transaction status: IDLE, ACTIVE, INTRANS, INERROR or UNKNOWN."""
+        return self.connection.pgconn.transaction_status  # type: ignore[no-any-return]
+
+
+def _rowcount(cursor: Any) -> int:
+    count: int = cursor.rowcount
+    return count if count > 0 else 0
+
+
+def _columns(cursor: Any) -> list[str]:
+    description = cursor.description
+    return [] if description is None else [column.name for column in description]
+
+
+# ---- sync ------------------------------------------------------------------------------
+class PostgresBackend(SyncBackend):
+    """PostgreSQL through psycopg's blocking `Connection`, pooled per backend."""
+
+    config_type = PostgresConfig
+    dialect = POSTGRES
+
+    def __init__(self, config: BaseConfig) -> None:
+        if not isinstance(config, PostgresConfig):
+            raise ConfigurationError(f"PostgresBackend needs a PostgresConfig, got {config!r}")
+        super().__init__(config)
+        self.config: PostgresConfig = config
+        self._arguments = connect_arguments(config)
+        self._pool: SyncPool[_Session] = SyncPool(
+            self._connect, _close_session, config.pool_size, config.pool_timeout,
+            f"PostgreSQL pool for {config.where}",
+        )
+        self._warm = config.pool_min_size == 0
+
+    def _connect(self) -> _Session:
+        try:
+            connection = psycopg.Connection.connect(
+                autocommit=True, prepare_threshold=self.config.prepare_threshold,
+                **self._arguments,
+            )
+        except psycopg.Error as error:
+            raise ConnectionNotEstablished(connection_message(error, self.config)) from error
+        return _Session(connection)
+
+    def acquire(self) -> _Session:
+        if not self._warm:
+            self._warm_up()
+        return self._pool.acquire()
+
+    def _warm_up(self) -> None:
+        """Open pool_min_size connections at first use (any failure is reported here)."""
+        self._warm = True
+        sessions = [self._pool.acquire() for _ in range(self.config.pool_min_size)]
+        for session in sessions:
+            self._pool.release(session)
+
+    def release(self, connection: _Session, discard: bool = False) -> None:
+        if not discard and connection.connection.pgconn.transaction_status != _IDLE:
+            discard = not self._reset(connection)
+        self._pool.release(connection, discard)
+
+    def _reset(self, session: _Session) -> bool:
+        """Roll back what a statement left open; False when the session is unusable."""
+        if session.status not in _RECOVERABLE:
+            return False
+        try:
+            session.cursor.execute("ROLLBACK")
+        except psycopg.Error:
+            return False
+        return True
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # ---- driver primitives -------------------------------------------------------------
+    def _execute(self, connection: _Session, sql: str, params: Sequence[Any]) -> int:
+        return _rowcount(connection.cursor.execute(sql, params))
+
+    def _fetch(self, connection: _Session, sql: str, params: Sequence[Any]) -> list[Row]:
+        return connection.cursor.execute(sql, params).fetchall()  # type: ignore[no-any-return]
+
+    def _fetch_table(
+        self, connection: _Session, sql: str, params: Sequence[Any]
+    ) -> tuple[list[str], list[Row]]:
+        cursor = connection.cursor.execute(sql, params)
+        names = _columns(cursor)
+        return names, (cursor.fetchall() if names else [])
+
+    def _insert(
+        self, connection: _Session, sql: str, params: Sequence[Any], row_count: int
+    ) -> list[Any]:
+        rows = connection.cursor.execute(sql, params).fetchall()
+        return [row[0] for row in rows]
+
+    def translate(self, error: Exception, sql: str, params: Sequence[Any]) -> DatabaseError:
+        return translate_error(error, sql, params, self.config)
+
+
+def _close_session(session: _Session) -> None:
+    session.connection.close()
+
+
+# ---- async -----------------------------------------------------------------------------
+class AsyncPostgresBackend(AsyncBackend):
+    """PostgreSQL through psycopg's `AsyncConnection`, one pool per running event loop."""
+
+    config_type = PostgresConfig
+    dialect = POSTGRES
+
+    def __init__(self, config: BaseConfig) -> None:
+        if not isinstance(config, PostgresConfig):
+            raise ConfigurationError(
+                f"AsyncPostgresBackend needs a PostgresConfig, got {config!r}"
+            )
+        super().__init__(config)
+        self.config: PostgresConfig = config
+        self._arguments = connect_arguments(config)
+        # The pool of the loop that used the backend last (the fast path), and all pools.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pool: AsyncPool[_Session] | None = None
+        self._pools: dict[asyncio.AbstractEventLoop, LoopPool] = {}
+        self._closed = False
+
+    # ---- pools per loop -----------------------------------------------------------------
+    def _current_pool(self) -> AsyncPool[_Session]:
+        loop = asyncio.get_running_loop()
+        if loop is self._loop and self._pool is not None:
+            return self._pool
+        if self._closed:
+            raise ConnectionNotEstablished(f"the backend for the {self.config.where} is closed")
+        self._drop_dead_pools()
+        entry = self._pools.get(loop)
+        if entry is None:
+            entry = self._pools[loop] = LoopPool(self, loop)
+        self._loop, self._pool = loop, entry.pool
+        return entry.pool
+
+    def _drop_dead_pools(self) -> None:
+        for loop in [loop for loop in self._pools if loop.is_closed()]:
+            self._pools.pop(loop).abandon()
+
+    async def _connect(self, pool: AsyncPool[_Session]) -> _Session:
+        try:
+            connection = await psycopg.AsyncConnection.connect(
+                autocommit=True, prepare_threshold=self.config.prepare_threshold,
+                **self._arguments,
+            )
+        except psycopg.Error as error:
+            raise ConnectionNotEstablished(connection_message(error, self.config)) from error
+        return _Session(connection, pool)
+
+    # ---- driver primitives ------------------------------------------------------------
+    async def acquire(self) -> _Session:
+        try:
+            return await self._current_pool().acquire()
+        except (PoolTimeout, PoolClosed) as error:
+            # The same error the sync kind raises when its pool is exhausted or closed.
+            raise ConnectionNotEstablished(f"{self.config.where}: {error}") from error
+
+    async def release(self, connection: _Session, discard: bool = False) -> None:
+        if not discard and connection.connection.pgconn.transaction_status != _IDLE:
+            discard = not await self._reset(connection)
+        await connection.pool.release(connection, discard=discard)
+
+    async def _reset(self, session: _Session) -> bool:
+        if session.status not in _RECOVERABLE:
+            return False
+        try:
+            await session.cursor.execute("ROLLBACK")
+        except psycopg.Error:
+            return False
+        return True
+
+    async def close(self) -> None:
+        """Close every pool: the running loop's now, others on their own loops."""
+        self._closed = True
+        entries, self._pools = list(self._pools.values()), {}
+        self._loop = self._pool = None
+        running = asyncio.get_running_loop()
+        for entry in entries:
+            if entry.loop is running:
+                await entry.pool.close()
+            else:
+                entry.close_elsewhere()
+
+    def close_unawaited(self) -> None:
+        self._closed = True
+        entries, self._pools = list(self._pools.values()), {}
+        self._loop = self._pool = None
+        for entry in entries:
+            entry.close_elsewhere()
+
+    async def _execute(self, connection: _Session, sql: str, params: Sequence[Any]) -> int:
+        return _rowcount(await connection.cursor.execute(sql, params))
+
+    async def _fetch(self, connection: _Session, sql: str, params: Sequence[Any]) -> list[Row]:
+        cursor = await connection.cursor.execute(sql, params)
+        return await cursor.fetchall()  # type: ignore[no-any-return]
+
+    async def _fetch_table(
+        self, connection: _Session, sql: str, params: Sequence[Any]
+    ) -> tuple[list[str], list[Row]]:
+        cursor = await connection.cursor.execute(sql, params)
+        names = _columns(cursor)
+        return names, (await cursor.fetchall() if names else [])
+
+    async def _insert(
+        self, connection: _Session, sql: str, params: Sequence[Any], row_count: int
+    ) -> list[Any]:
+        cursor = await connection.cursor.execute(sql, params)
+        return [row[0] for row in await cursor.fetchall()]
+
+    def translate(self, error: Exception, sql: str, params: Sequence[Any]) -> DatabaseError:
+        return translate_error(error, sql, params, self.config)
+
+    # ---- introspection (tests, monitoring) ----------------------------------------------
+    def pool_stats(self) -> Mapping[str, int]:
+        """Open, idle and checked-out connections of the running loop's pool."""
+        pool = self._current_pool()
+        return {"size": pool.size, "idle": pool.idle, "in_use": pool.in_use}
+
+
+class LoopPool:
+    """One event loop's pool, and every session it opened (to close them without it)."""
+
+    def __init__(self, backend: AsyncPostgresBackend, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.sessions: set[_Session] = set()
+        config = backend.config
+
+        async def connect() -> _Session:
+            session = await backend._connect(self.pool)
+            self.sessions.add(session)
+            return session
+
+        async def close(session: _Session) -> None:
+            self.sessions.discard(session)
+            await session.connection.close()
+
+        self.pool: AsyncPool[_Session] = AsyncPool(
+            connect, max_size=config.pool_size, min_size=config.pool_min_size,
+            acquire_timeout=config.pool_timeout, close_connection=close,
+            name=f"PostgreSQL pool for {config.where}",
+        )
+
+    def close_elsewhere(self) -> None:
+        """Close this pool from outside its loop: on the loop if it still runs, else now."""
+        if not self.loop.is_closed() and self.loop.is_running():
+            asyncio.run_coroutine_threadsafe(self.pool.close(), self.loop)
+            return
+        self.abandon()
+
+    def abandon(self) -> None:
+        """The loop is gone, and with it every task that held a session: close them all."""
+        for session in list(self.sessions):
+            session.connection.pgconn.finish()
+        self.sessions.clear()
