@@ -28,7 +28,7 @@ import asyncio
 import dataclasses
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -215,10 +215,10 @@ def scrubbed_reason(error: Exception, params: Sequence[Any]) -> str:
     """
     diag = getattr(error, "diag", None)
     primary = diag.message_primary if diag is not None else None
-    state = getattr(error, "sqlstate", None)
+    state: str = getattr(error, "sqlstate", None) or ""
     if not primary:
         primary = str(error).split("\n", 1)[0]
-    is_data_error = bool(state) and state.startswith("22")
+    is_data_error = state.startswith("22")
     values = {str(v) for v in params if isinstance(v, (str, int, float, bytes))}
 
     def hide(match: re.Match[str]) -> str:
@@ -322,6 +322,11 @@ class PostgresBackend(SyncBackend):
     def close(self) -> None:
         self._pool.close()
 
+    def pool_stats(self) -> dict[str, int]:
+        """Open, idle and checked-out connections of the pool."""
+        size, idle = self._pool.size, self._pool.idle
+        return {"size": size, "idle": idle, "in_use": size - idle}
+
     # ---- driver primitives -------------------------------------------------------------
     def _execute(self, connection: _Session, sql: str, params: Sequence[Any]) -> int:
         return _rowcount(connection.cursor.execute(sql, params))
@@ -365,31 +370,29 @@ class AsyncPostgresBackend(AsyncBackend):
         super().__init__(config)
         self.config: PostgresConfig = config
         self._arguments = connect_arguments(config)
-        # The pool of the loop that used the backend last (the fast path), and all pools.
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._pool: AsyncPool[_Session] | None = None
         self._pools: dict[asyncio.AbstractEventLoop, LoopPool] = {}
+        # The pool used last: one attribute read, so threads running loops never mix them up.
+        self._last: LoopPool | None = None
         self._closed = False
 
-    # ---- pools per loop -----------------------------------------------------------------
+    # ---- a pool per loop ----------------------------------------------------------------
     def _current_pool(self) -> AsyncPool[_Session]:
         loop = asyncio.get_running_loop()
-        if loop is self._loop and self._pool is not None:
-            return self._pool
+        last = self._last
+        if last is not None and last.loop is loop:
+            return last.pool
         if self._closed:
             raise ConnectionNotEstablished(f"the backend for the {self.config.where} is closed")
-        self._drop_dead_pools()
+        for old in [old for old in self._pools if old.is_closed()]:
+            self._pools.pop(old).abandon()
         entry = self._pools.get(loop)
         if entry is None:
-            entry = self._pools[loop] = LoopPool(self, loop)
-        self._loop, self._pool = loop, entry.pool
+            entry = self._pools[loop] = LoopPool(loop, self.open_session, self.config)
+        self._last = entry
         return entry.pool
 
-    def _drop_dead_pools(self) -> None:
-        for loop in [loop for loop in self._pools if loop.is_closed()]:
-            self._pools.pop(loop).abandon()
-
-    async def _connect(self, pool: AsyncPool[_Session]) -> _Session:
+    async def open_session(self, pool: AsyncPool[_Session]) -> _Session:
+        """A new connection for `pool`; failures name the server, never the password."""
         try:
             connection = await psycopg.AsyncConnection.connect(
                 autocommit=True, prepare_threshold=self.config.prepare_threshold,
@@ -399,12 +402,17 @@ class AsyncPostgresBackend(AsyncBackend):
             raise ConnectionNotEstablished(connection_message(error, self.config)) from error
         return _Session(connection, pool)
 
+    def pool_stats(self) -> dict[str, int]:
+        """Open, idle and checked-out connections of the running loop's pool."""
+        pool = self._current_pool()
+        return {"size": pool.size, "idle": pool.idle, "in_use": pool.in_use}
+
     # ---- driver primitives ------------------------------------------------------------
     async def acquire(self) -> _Session:
         try:
             return await self._current_pool().acquire()
         except (PoolTimeout, PoolClosed) as error:
-            # The same error the sync kind raises when its pool is exhausted or closed.
+            # The error the sync kind raises when its pool is exhausted or closed.
             raise ConnectionNotEstablished(f"{self.config.where}: {error}") from error
 
     async def release(self, connection: _Session, discard: bool = False) -> None:
@@ -413,6 +421,7 @@ class AsyncPostgresBackend(AsyncBackend):
         await connection.pool.release(connection, discard=discard)
 
     async def _reset(self, session: _Session) -> bool:
+        """Roll back what a statement left open; False when the session is unusable."""
         if session.status not in _RECOVERABLE:
             return False
         try:
@@ -422,23 +431,23 @@ class AsyncPostgresBackend(AsyncBackend):
         return True
 
     async def close(self) -> None:
-        """Close every pool: the running loop's now, others on their own loops."""
-        self._closed = True
-        entries, self._pools = list(self._pools.values()), {}
-        self._loop = self._pool = None
+        """Close every pool: the running loop's now, the others on their own loops."""
         running = asyncio.get_running_loop()
-        for entry in entries:
+        for entry in self._forget_pools():
             if entry.loop is running:
                 await entry.pool.close()
             else:
                 entry.close_elsewhere()
 
     def close_unawaited(self) -> None:
-        self._closed = True
-        entries, self._pools = list(self._pools.values()), {}
-        self._loop = self._pool = None
-        for entry in entries:
+        for entry in self._forget_pools():
             entry.close_elsewhere()
+
+    def _forget_pools(self) -> list[LoopPool]:
+        self._closed = True
+        self._last = None
+        entries, self._pools = list(self._pools.values()), {}
+        return entries
 
     async def _execute(self, connection: _Session, sql: str, params: Sequence[Any]) -> int:
         return _rowcount(await connection.cursor.execute(sql, params))
@@ -463,39 +472,37 @@ class AsyncPostgresBackend(AsyncBackend):
     def translate(self, error: Exception, sql: str, params: Sequence[Any]) -> DatabaseError:
         return translate_error(error, sql, params, self.config)
 
-    # ---- introspection (tests, monitoring) ----------------------------------------------
-    def pool_stats(self) -> Mapping[str, int]:
-        """Open, idle and checked-out connections of the running loop's pool."""
-        pool = self._current_pool()
-        return {"size": pool.size, "idle": pool.idle, "in_use": pool.in_use}
-
 
 class LoopPool:
     """One event loop's pool, and every session it opened (to close them without it)."""
 
-    def __init__(self, backend: AsyncPostgresBackend, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        open_session: Callable[[AsyncPool[_Session]], Awaitable[_Session]],
+        config: PostgresConfig,
+    ) -> None:
         self.loop = loop
         self.sessions: set[_Session] = set()
-        config = backend.config
-
-        async def connect() -> _Session:
-            session = await backend._connect(self.pool)
-            self.sessions.add(session)
-            return session
-
-        async def close(session: _Session) -> None:
-            self.sessions.discard(session)
-            await session.connection.close()
-
         self.pool: AsyncPool[_Session] = AsyncPool(
-            connect, max_size=config.pool_size, min_size=config.pool_min_size,
-            acquire_timeout=config.pool_timeout, close_connection=close,
+            self._connect, max_size=config.pool_size, min_size=config.pool_min_size,
+            acquire_timeout=config.pool_timeout, close_connection=self._close,
             name=f"PostgreSQL pool for {config.where}",
         )
+        self._open_session = open_session
+
+    async def _connect(self) -> _Session:
+        session = await self._open_session(self.pool)
+        self.sessions.add(session)
+        return session
+
+    async def _close(self, session: _Session) -> None:
+        self.sessions.discard(session)
+        await session.connection.close()
 
     def close_elsewhere(self) -> None:
-        """Close this pool from outside its loop: on the loop if it still runs, else now."""
-        if not self.loop.is_closed() and self.loop.is_running():
+        """Close this pool from outside its loop: on that loop if it still runs, else now."""
+        if self.loop.is_running():
             asyncio.run_coroutine_threadsafe(self.pool.close(), self.loop)
             return
         self.abandon()

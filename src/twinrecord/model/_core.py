@@ -62,6 +62,14 @@ class RecordCore(BaseModel):
                 "(it gives the other kind: Model.aio / Model.sync); rename the field"
             )
 
+    def __eq__(self, other: object) -> bool:
+        """Same class, same field values; load state and relation caches do not count."""
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  # mutable records are unhashable, as in Pydantic
+
     @classmethod
     def configure(cls, config: Any, backend_class: Any = None) -> None:
         """Give this model (and every subclass not configured itself) a database.
@@ -88,7 +96,7 @@ class RecordCore(BaseModel):
 
     @property
     def dirty_attributes(self) -> set[str]:
-        snapshot = self.__pydantic_private__["_snapshot"]  # type: ignore[index]
+        snapshot = self._snapshot_values()
         meta = self._meta()
         if snapshot is None:
             return set(meta.columns)
@@ -107,24 +115,42 @@ class RecordCore(BaseModel):
     def _stored_key(self) -> tuple[Any, ...]:
         """The key the row has in the database (before any unsaved change to it)."""
         meta = self._meta()
-        snapshot = self.__pydantic_private__["_snapshot"]  # type: ignore[index]
+        snapshot = self._snapshot_values()
         source = snapshot if snapshot is not None else tuple(self.__dict__[c] for c in meta.columns)
         return tuple(source[i] for i in meta.key_indexes)
 
+    def _snapshot_values(self) -> tuple[Any, ...] | None:
+        """The values as loaded or last saved, as Python values.
+
+        Loading keeps the driver's row as the snapshot and converts it only when
+        asked (here), which keeps hydration cheap.
+        """
+        private: dict[str, Any] = self.__pydantic_private__  # type: ignore[assignment]
+        convert = private.get("_raw")
+        if convert is not None:
+            private["_snapshot"] = convert(private["_snapshot"])
+            private["_raw"] = None
+        return private["_snapshot"]  # type: ignore[no-any-return]
+
+    def _set_snapshot(self, snapshot: tuple[Any, ...] | None, raw: Any = None) -> None:
+        private: dict[str, Any] = self.__pydantic_private__  # type: ignore[assignment]
+        private["_snapshot"] = snapshot
+        private["_raw"] = raw
+
     def _mark_saved(self) -> None:
-        self.__pydantic_private__["_snapshot"] = self._meta().snapshot(self.__dict__)  # type: ignore[index]
+        self._set_snapshot(self._meta().snapshot(self.__dict__))
 
     def _validated_values(self) -> dict[str, Any]:
         """Validate the record again (model validators included), in place."""
         private = self.__pydantic_private__
-        state = (private["_snapshot"], private["_relations"])  # type: ignore[index]
+        state = (private["_snapshot"], private["_relations"], private.get("_raw"))  # type: ignore[union-attr]
         try:
             self.__pydantic_validator__.validate_python(dict(self.__dict__), self_instance=self)
         except ValidationError as error:
             raise _invalid(type(self).__name__, error) from error
         finally:
             private = self.__pydantic_private__   # validation re-ran model_post_init
-            private["_snapshot"], private["_relations"] = state  # type: ignore[index]
+            private["_snapshot"], private["_relations"], private["_raw"] = state  # type: ignore[index]
         return self.__dict__
 
     # ---- plans ------------------------------------------------------------------------
@@ -137,10 +163,9 @@ class RecordCore(BaseModel):
         meta = self._meta()
         data = self._validated_values()
         wants_key = meta.auto_key is not None and data[meta.auto_key] is None
-        columns = tuple(c for c in meta.columns if not (wants_key and c == meta.auto_key))
-        writers = meta.writers(dialect)
+        columns, writers = meta.insert_spec(wants_key, dialect)
         params = [
-            _write(writers[meta.column_index[c]], data[c]) for c in columns
+            data[c] if w is None or data[c] is None else w(data[c]) for c, w in writers
         ]
         sql = _insert_sql(meta, columns, 1, wants_key, dialect)
         if wants_key:
@@ -179,7 +204,7 @@ class RecordCore(BaseModel):
         sql, _ = compile_delete(Delete(meta.table, where), dialect)  # type: ignore[arg-type]
         params = [meta.write(k, v, dialect) for k, v in zip(meta.primary_key, key)]
         affected: int = yield Execute(sql, params)
-        self.__pydantic_private__["_snapshot"] = None  # type: ignore[index]
+        self._set_snapshot(None)
         return affected
 
     def _refresh_plan(self, dialect: Dialect) -> Plan[None]:
@@ -190,7 +215,7 @@ class RecordCore(BaseModel):
                 f"{cls.__name__} with key {self._stored_key()!r} no longer exists"
             )
         self.__dict__.update(fresh.__dict__)
-        self.__pydantic_private__["_snapshot"] = fresh.__pydantic_private__["_snapshot"]  # type: ignore[index]
+        self._set_snapshot(fresh._snapshot_values())
         self.__pydantic_private__["_relations"] = None  # type: ignore[index]
 
     @classmethod
@@ -301,8 +326,8 @@ def _group_by_key_need(meta: ModelMeta, records: list[Any]) -> list[tuple[bool, 
 
 
 def _insert_group(meta: ModelMeta, group: list[Any], wants_key: bool, dialect: Dialect) -> Plan[int]:
-    columns = tuple(c for c in meta.columns if not (wants_key and c == meta.auto_key))
-    writers = [meta.writer_for(c, dialect) for c in columns]
+    columns, pairs = meta.insert_spec(wants_key, dialect)
+    writers = [w for _, w in pairs]
     per_statement = max(1, min(MAX_ROWS_PER_INSERT, dialect.max_params // max(1, len(columns))))
     total = 0
     for start in range(0, len(group), per_statement):

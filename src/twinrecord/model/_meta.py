@@ -7,6 +7,7 @@ column with converters built once per (model, dialect), never re-validated.
 from __future__ import annotations
 
 import copy
+import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -61,6 +62,11 @@ class ModelMeta:
         self._writers: dict[Dialect, list[Converter | None]] = {}
         self._hydrators: dict[Dialect, Callable[[Sequence[Sequence[Any]]], list[Any]]] = {}
         self.sql_cache: dict[Any, str] = {}   # statements this model sends, per shape and dialect
+        self._specs: dict[Any, Any] = {}
+        picker = operator.itemgetter(*self.columns)
+        self._pick_columns: Callable[[dict[str, Any]], tuple[Any, ...]] = (
+            picker if len(self.columns) > 1 else (lambda data: (picker(data),))
+        )
 
     # ---- converters -------------------------------------------------------------------
     def readers(self, dialect: Dialect) -> list[Converter | None]:
@@ -127,12 +133,18 @@ class ModelMeta:
                 namespace[f"read{i}"] = reader
                 values.append(f"(None if row[{i}] is None else read{i}(row[{i}]))")
         entries = ", ".join(f"{c!r}: {v}" for c, v in zip(self.columns, values))
+        raw = ""
         if self.mutable:   # values that change in place need a copy to compare against
             snapshot = "deepcopy(tuple(data.values()))"
         elif any(r is not None for r in readers):
-            snapshot = "tuple(data.values())"
+            # Keep the driver's row; RecordCore converts it only if it is ever compared.
+            snapshot = "row"
+            raw = ', "_raw": to_python'
+            namespace["to_python"] = eval(  # noqa: S307 - generated from column positions only
+                f"lambda row: ({', '.join(values)},)", namespace
+            )
         else:
-            snapshot = "tuple(row)"
+            snapshot = "row"
         extra_private = "**private_defaults, " if namespace["private_defaults"] else ""
         # All fields are always set, so every record can share one fields-set object.
         source = f"""
@@ -145,7 +157,7 @@ def hydrate(rows):
         set_dict(record, data)
         set_fields_set(record, fields_set)
         set_extra(record, None)
-        set_private(record, {{{extra_private}"_snapshot": {snapshot}, "_relations": None}})
+        set_private(record, {{{extra_private}"_snapshot": {snapshot}, "_relations": None{raw}}})
         append(record)
     return records
 """
@@ -176,10 +188,17 @@ def hydrate(rows):
 
     def snapshot(self, data: dict[str, Any]) -> tuple[Any, ...]:
         """The values to compare against later; deep copies where values mutate in place."""
-        mutable = self.mutable
-        return tuple(
-            copy.deepcopy(data[c]) if c in mutable else data[c] for c in self.columns
-        )
+        values = self._pick_columns(data)
+        return copy.deepcopy(values) if self.mutable else values
+
+    def insert_spec(self, wants_key: bool, dialect: Dialect) -> tuple[tuple[str, ...], list[tuple[str, Converter | None]]]:
+        """Columns an INSERT sends (the generated key left out when wanted) and their writers."""
+        key = ("insert-spec", wants_key, dialect)
+        spec = self._specs.get(key)
+        if spec is None:
+            columns = tuple(c for c in self.columns if not (wants_key and c == self.auto_key))
+            spec = self._specs[key] = (columns, [(c, self.writer_for(c, dialect)) for c in columns])
+        return spec  # type: ignore[no-any-return]
 
     def convert_named(self, names: Sequence[str], rows: Sequence[Sequence[Any]], dialect: Dialect) -> list[dict[str, Any]]:
         """Rows as dicts, model columns converted to their fields' Python types."""

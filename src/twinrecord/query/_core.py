@@ -62,23 +62,26 @@ class QueryCore:
     """Immutable: every builder method returns a changed copy."""
 
 
+    # Defaults live on the class, so a new query sets one attribute and a copy
+    # duplicates only what its builders changed.
+    _columns: tuple[Expression, ...] = ()
+    _where: tuple[tuple[str, Condition], ...] = ()
+    # Condition values, each with the column whose writer adapts it (None: free value).
+    _params: tuple[tuple[Any, str | None], ...] = ()
+    _joins: tuple[str, ...] = ()
+    _group_by: tuple[str, ...] = ()
+    _having: tuple[tuple[str, Condition], ...] = ()
+    _having_params: tuple[Any, ...] = ()
+    _order_by: tuple[str, ...] = ()
+    _limit: int | None = None
+    _offset: int | None = None
+    _distinct = False
+    _for_update = False
+    _aggregates: tuple[Aggregate, ...] = ()
+    _eager: tuple[Any, ...] = ()
+
     def __init__(self, model: Any) -> None:
         self._model = model
-        self._columns: tuple[Expression, ...] = ()
-        self._where: tuple[tuple[str, Condition], ...] = ()
-        # Condition values, each tagged with how to adapt it: ('column', name) or ('free', None).
-        self._params: tuple[tuple[Any, str | None], ...] = ()
-        self._joins: tuple[str, ...] = ()
-        self._group_by: tuple[str, ...] = ()
-        self._having: tuple[tuple[str, Condition], ...] = ()
-        self._having_params: tuple[Any, ...] = ()
-        self._order_by: tuple[str, ...] = ()
-        self._limit: int | None = None
-        self._offset: int | None = None
-        self._distinct = False
-        self._for_update = False
-        self._aggregates: tuple[Aggregate, ...] = ()
-        self._eager: tuple[Any, ...] = ()
 
     def _copy(self) -> Any:
         twin = object.__new__(type(self))

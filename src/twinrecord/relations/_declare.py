@@ -1,0 +1,281 @@
+"""The relation declarations (`BelongsTo`, `HasOne`, `HasMany`) and what they resolve to.
+
+Rule: a declaration is plain data until first use; `link()` then resolves it once
+into a `Link` (models and key columns), which is all the loading plans need. The
+same declaration serves sync, async and combined models: the kind is picked when
+the relation is read from a record (see `_access.py`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, overload
+
+from ..errors import ConfigurationError, RelationNotFound
+from ._resolve import annotated_target, foreign_key_for, resolve_model
+
+if TYPE_CHECKING:
+    from ..model.aio import AsyncBaseActiveRecord
+    from ..model.sync import BaseActiveRecord
+    from ._access import AsyncRelationCall, RelationCall
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """A resolved relation: which rows of `target` belong to an owner record.
+
+    The owner's `owner_column` value is the key. Direct relations match it against
+    `match_column` of the target; `through` relations against the join model's
+    `match_column`, whose `join_column` points at the target's `target_key`.
+    """
+
+    name: str
+    owner: type[Any]
+    target: type[Any]
+    owner_column: str
+    match_column: str
+    many: bool
+    single_target: bool          # BelongsTo: the key is unique on the target side
+    through: type[Any] | None = None
+    join_column: str | None = None
+    target_key: str | None = None
+    inverse: str | None = None
+
+
+class Relation(Generic[T, R]):
+    """Base of the declarations: a descriptor read from a record as an explicit call."""
+
+    many = False
+
+    def __init__(
+        self,
+        model: type[T] | str | None = None,
+        *,
+        foreign_key: str | None = None,
+        primary_key: str | None = None,
+        inverse_of: str | None = None,
+        through: type[Any] | str | None = None,
+        target_key: str | None = None,
+    ) -> None:
+        self.model = model
+        self.foreign_key = foreign_key
+        self.primary_key = primary_key
+        self.inverse_of = inverse_of
+        self.through = through
+        self.target_key = target_key
+        self.name = ""
+        self.owner: type[Any] | None = None
+        self._annotation: Any = None
+        self._link: Link | None = None
+        self._check_options()
+
+    def _check_options(self) -> None:
+        if self.through is None and self.target_key is not None:
+            raise ConfigurationError("target_key= names a join-model column: it needs through=")
+        if self.through is not None and self.inverse_of is not None:
+            raise ConfigurationError("inverse_of= is not supported with through=")
+
+    def __set_name__(self, owner: type[Any], name: str) -> None:
+        self.owner = owner
+        self.name = name
+        self._annotation = owner.__dict__.get("__annotations__", {}).get(name)
+        query_name = f"{name}_query"
+        if query_name not in owner.__dict__:
+            from ._access import RelationQuery
+
+            type.__setattr__(owner, query_name, RelationQuery(self))
+
+    def __repr__(self) -> str:
+        where = f" {self.owner.__name__}.{self.name}" if self.owner is not None else ""
+        return f"<{type(self).__name__}{where} -> {self._target_label()}>"
+
+    def _target_label(self) -> str:
+        ref = self.model or annotated_target(self._annotation)
+        return ref if isinstance(ref, str) else getattr(ref, "__name__", "?")
+
+    # ---- reading the relation from a record ------------------------------------------
+    @overload
+    def __get__(self, instance: None, owner: type[Any]) -> Self: ...
+    @overload
+    def __get__(self, instance: BaseActiveRecord, owner: type[Any]) -> RelationCall[R]: ...
+    @overload
+    def __get__(self, instance: AsyncBaseActiveRecord, owner: type[Any]) -> AsyncRelationCall[R]: ...
+    @overload
+    def __get__(self, instance: Any, owner: type[Any]) -> Any: ...
+    def __get__(self, instance: Any, owner: type[Any]) -> Any:
+        if instance is None:
+            return self
+        # Bare names follow the model's first base (API.md §6): its kind is found first.
+        return self.bind_kind(instance, owner, type(instance).__twinrecord_kind__)
+
+    def bind_kind(self, instance: Any, owner: type[Any], kind: str) -> Any:
+        """The relation read from `instance` for one kind (also used by `record.aio`)."""
+        if instance is None:
+            return self
+        from ._access import AsyncRelationCall, RelationCall
+
+        return (AsyncRelationCall if kind == "async" else RelationCall)(self, instance)
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        # Reached only when the annotation lacks ClassVar and Pydantic takes it for a field.
+        raise ConfigurationError(
+            f"relations are declared as class variables, not fields: "
+            f"`posts: ClassVar[{cls.__name__}['Post']] = {cls.__name__}(...)`"
+        )
+
+    # ---- resolution -------------------------------------------------------------------
+    def link(self) -> Link:
+        """Models and key columns, resolved at first use (forward references allowed)."""
+        if self._link is None:
+            self._link = self._resolve()
+        return self._link
+
+    def _where(self) -> str:
+        owner = self.owner.__name__ if self.owner is not None else "?"
+        return f"{owner}.{self.name} ({type(self).__name__})"
+
+    def _owner(self) -> type[Any]:
+        if self.owner is None:
+            raise ConfigurationError(f"{self!r} is not declared on a model class")
+        return self.owner
+
+    def _target(self) -> type[Any]:
+        ref = self.model or annotated_target(self._annotation)
+        if ref is None:
+            raise ConfigurationError(
+                f"{self._where()}: name the related model in the annotation, "
+                f"`ClassVar[{type(self).__name__}['Post']]`, or pass model=Post"
+            )
+        return resolve_model(ref, self._owner(), self._where())
+
+    def _resolve(self) -> Link:
+        raise NotImplementedError
+
+    def _checked(self, link: Link) -> Link:
+        """Every named column exists; an inverse points back at the owner."""
+        _require_column(link.owner, link.owner_column, self._where())
+        _require_column(link.through or link.target, link.match_column, self._where())
+        if link.through is not None:
+            _require_column(link.through, link.join_column or "", self._where())
+            _require_column(link.target, link.target_key or "", self._where())
+        if link.inverse is not None:
+            inverse = relation_named(link.target, link.inverse)
+            if not issubclass(link.owner, inverse.link().target):
+                raise ConfigurationError(
+                    f"{self._where()}: inverse_of={link.inverse!r} is a relation of "
+                    f"{link.target.__name__} to {inverse.link().target.__name__}, not to "
+                    f"{link.owner.__name__}"
+                )
+        return link
+
+
+def _require_column(model: type[Any], column: str, where: str) -> None:
+    columns = model._meta().columns
+    if column not in columns:
+        raise ConfigurationError(
+            f"{where}: {model.__name__} has no column {column!r} (its columns: "
+            f"{', '.join(columns)}); name the right one with foreign_key= / primary_key= / "
+            "target_key="
+        )
+
+
+def _single_key(model: type[Any], where: str) -> str:
+    keys = model._meta().primary_key
+    if len(keys) != 1:
+        raise ConfigurationError(
+            f"{where}: {model.__name__} has a composite primary key {keys}; name the "
+            "referenced column with primary_key="
+        )
+    return str(keys[0])
+
+
+class BelongsTo(Relation[T, "T | None"]):
+    """The owner holds the key: `post.author()` is the `User` whose key is `post.author_id`.
+
+    `foreign_key` (default `<name>_id`) is the owner's column; `primary_key` (default
+    the target's primary key) the column it refers to.
+    """
+
+    def _check_options(self) -> None:
+        super()._check_options()
+        if self.through is not None:
+            raise ConfigurationError("BelongsTo takes no through=; use HasOne(through=...)")
+
+    def _resolve(self) -> Link:
+        target = self._target()
+        return self._checked(Link(
+            name=self.name,
+            owner=self._owner(),
+            target=target,
+            owner_column=self.foreign_key or f"{self.name}_id",
+            match_column=self.primary_key or _single_key(target, self._where()),
+            many=False,
+            single_target=True,
+            inverse=self.inverse_of,
+        ))
+
+
+class _HasRelation(Relation[T, R]):
+    """HasOne / HasMany: the target (or the join model) holds the owner's key."""
+
+    def _resolve(self) -> Link:
+        owner, target = self._owner(), self._target()
+        through = resolve_model(self.through, owner, self._where()) if self.through else None
+        link = Link(
+            name=self.name,
+            owner=owner,
+            target=target,
+            owner_column=self.primary_key or _single_key(owner, self._where()),
+            match_column=self.foreign_key or foreign_key_for(owner.__name__),
+            many=self.many,
+            single_target=False,
+            through=through,
+            join_column=(self.target_key or foreign_key_for(target.__name__)) if through else None,
+            target_key=_single_key(target, self._where()) if through else None,
+            inverse=self.inverse_of,
+        )
+        return self._checked(link)
+
+
+class HasOne(_HasRelation[T, "T | None"]):
+    """The target holds the owner's key: `user.profile()` is the `Profile` with
+    `user_id == user.id` (the first, when several match), or None."""
+
+
+class HasMany(_HasRelation[T, "list[T]"]):
+    """The targets hold the owner's key: `user.posts()` is every `Post` with
+    `user_id == user.id`. With `through=JoinModel`, `foreign_key` is the join model's
+    column pointing at the owner and `target_key` its column pointing at the target."""
+
+    many = True
+
+
+def relations_of(model: type[Any]) -> dict[str, Relation[Any, Any]]:
+    """Every relation a model declares or inherits, by name."""
+    found: dict[str, Relation[Any, Any]] = {}
+    for klass in reversed(model.__mro__):
+        for name, value in vars(klass).items():
+            if isinstance(value, Relation):
+                found[name] = value
+    return found
+
+
+def relation_named(model: type[Any], name: str, context: str = "") -> Relation[Any, Any]:
+    """The relation `name` of `model`, or RelationNotFound listing its relations."""
+    relation = relations_of(model).get(name)
+    if relation is None:
+        known = ", ".join(sorted(relations_of(model))) or "(none declared)"
+        raise RelationNotFound(
+            f"{model.__name__} has no relation {name!r}{context}; its relations are: {known}"
+        )
+    return relation
+
+
+# Readers coming from upstream know the async declarations by these names.
+AsyncBelongsTo = BelongsTo
+AsyncHasOne = HasOne
+AsyncHasMany = HasMany

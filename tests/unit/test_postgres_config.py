@@ -1,0 +1,173 @@
+"""PostgresConfig without a database: URL parsing, option coercion and validation,
+password masking, the libpq arguments a config produces, and message scrubbing."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from twinrecord.backends import resolve_url
+from twinrecord.backends.postgres import (
+    AsyncPostgresBackend,
+    PostgresBackend,
+    PostgresConfig,
+    connect_arguments,
+    scrubbed_reason,
+)
+from twinrecord.errors import ConfigurationError
+
+
+def test_defaults() -> None:
+    config = PostgresConfig(database="app")
+    assert (config.host, config.port, config.user, config.password) == (
+        "127.0.0.1", 5432, None, None,
+    )
+    assert (config.pool_size, config.pool_min_size, config.connect_timeout) == (10, 1, 10.0)
+    assert config.statement_timeout is None and config.sslmode is None
+    assert config.application_name == "twinrecord" and config.log_values is False
+    assert config.options == {} and config.server_settings == {}
+
+
+def test_from_url_reads_every_part_and_coerces_options() -> None:
+    config = PostgresConfig.from_url(
+        "postgresql://app:s3cret@db.example:6543/shop?pool_size=5&pool_min_size=2"
+        "&sslmode=disable&connect_timeout=2.5&statement_timeout=1.5&log_values=true"
+        "&application_name=worker"
+    )
+    assert (config.host, config.port, config.database) == ("db.example", 6543, "shop")
+    assert (config.user, config.password) == ("app", "s3cret")
+    assert (config.pool_size, config.pool_min_size) == (5, 2)
+    assert config.sslmode == "disable" and config.application_name == "worker"
+    assert (config.connect_timeout, config.statement_timeout) == (2.5, 1.5)
+    assert config.log_values is True
+
+
+@pytest.mark.parametrize(
+    "url", ["postgres://u@h/db", "postgresql://u@h/db", "postgresql+psycopg://u@h/db"]
+)
+def test_scheme_spellings(url: str) -> None:
+    config = PostgresConfig.from_url(url)
+    assert (config.user, config.host, config.database) == ("u", "h", "db")
+
+
+def test_percent_encoded_credentials_are_decoded() -> None:
+    config = PostgresConfig.from_url("postgresql://a%40b:p%2Fw%3Ad@h/db")
+    assert (config.user, config.password) == ("a@b", "p/w:d")
+
+
+def test_url_options_parameter_is_libpq_options() -> None:
+    config = PostgresConfig.from_url("postgresql://h/db?options=-c%20search_path%3Dapp")
+    assert config.options == {"options": "-c search_path=app"}
+    assert connect_arguments(config)["options"] == "-c search_path=app"
+
+
+@pytest.mark.parametrize(
+    ("url", "mentions"),
+    [
+        ("postgresql://app:hunter2@h/db?bogus_option=1", "bogus_option"),
+        ("postgresql://app:hunter2@h/db?pool_size=many", "pool_size"),
+        ("postgresql://app:hunter2@h:notaport/db", "malformed"),
+        ("postgresql://app:hunter2@h", "names no database"),
+        ("postgresql://app:hunter2@h/db?sslmode=sometimes", "sslmode"),
+    ],
+)
+def test_url_errors_quote_the_url_with_password_masked(url: str, mentions: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        PostgresConfig.from_url(url)
+    message = str(caught.value)
+    assert "hunter2" not in message
+    assert mentions in message
+    if mentions != "sslmode":   # the value check runs after parsing, on the config
+        assert "app:***@h" in message
+
+
+def test_resolve_url_picks_the_postgres_classes() -> None:
+    sync_class, config = resolve_url("postgres://u:pw@h/db?pool_size=3", want_async=False)
+    async_class, _ = resolve_url("postgresql://u:pw@h/db", want_async=True)
+    assert (sync_class, async_class) == (PostgresBackend, AsyncPostgresBackend)
+    assert isinstance(config, PostgresConfig) and config.pool_size == 3
+
+
+def test_repr_masks_password_and_password_like_options() -> None:
+    config = PostgresConfig(
+        database="db", user="u", password="hunter2", options={"sslpassword": "keypass"}
+    )
+    text = repr(config)
+    assert "hunter2" not in text and "keypass" not in text
+    assert "password='***'" in text and "'sslpassword': '***'" in text
+    assert "user='u'" in text and "database='db'" in text
+
+
+def test_where_names_server_and_database_but_not_password() -> None:
+    config = PostgresConfig(host="h", port=1, database="db", user="u", password="hunter2")
+    assert config.where == "PostgreSQL server h:1, database 'db' as user 'u'"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"pool_size": 0},
+        {"pool_min_size": 11},
+        {"pool_min_size": -1},
+        {"connect_timeout": 0},
+        {"pool_timeout": -1},
+        {"statement_timeout": 0},
+        {"sslmode": "always"},
+    ],
+)
+def test_invalid_values_are_configuration_errors(options: dict[str, Any]) -> None:
+    with pytest.raises(ConfigurationError):
+        PostgresConfig(database="db", **options)
+
+
+def test_connect_arguments() -> None:
+    config = PostgresConfig(
+        host="h", port=6000, database="db", user="u", password="pw", sslmode="require",
+        connect_timeout=0.5, statement_timeout=1.25,
+        server_settings={"search_path": "a b", "synchronous_commit": "off"},
+        options={"target_session_attrs": "read-write", "options": "-c work_mem=4MB"},
+    )
+    arguments = connect_arguments(config)
+    assert arguments["dbname"] == "db" and arguments["port"] == 6000
+    assert arguments["password"] == "pw" and arguments["sslmode"] == "require"
+    assert arguments["connect_timeout"] == 2      # libpq's minimum
+    assert arguments["target_session_attrs"] == "read-write"
+    assert arguments["application_name"] == "twinrecord"
+    assert arguments["options"] == (
+        "-c work_mem=4MB -c search_path=a\\ b -c synchronous_commit=off "
+        "-c statement_timeout=1250ms"
+    )
+
+
+def test_connect_arguments_leave_out_what_is_not_set() -> None:
+    arguments = connect_arguments(PostgresConfig(database="db", connect_timeout=7.2))
+    assert arguments["connect_timeout"] == 8
+    assert not {"user", "password", "sslmode", "options"} & set(arguments)
+
+
+def test_constructing_backends_opens_no_connection() -> None:
+    # Port 1 refuses connections: construction must not try (the first statement does).
+    config = PostgresConfig(port=1, database="db")
+    PostgresBackend(config).close()
+    AsyncPostgresBackend(config).close_unawaited()
+
+
+def _error(state: str, primary: str, hint: str | None = None) -> Any:
+    diag = SimpleNamespace(message_primary=primary, message_hint=hint, constraint_name=None)
+    return SimpleNamespace(sqlstate=state, diag=diag)
+
+
+def test_data_exception_messages_hide_every_quoted_value() -> None:
+    error = _error("22P02", 'invalid input syntax for type integer: "secret-value"')
+    reason = scrubbed_reason(error, ["secret-value"])
+    assert "secret-value" not in reason
+    assert reason == 'invalid input syntax for type integer: "?" [SQLSTATE 22P02]'
+
+
+def test_identifiers_stay_unless_they_equal_a_parameter() -> None:
+    error = _error("42P01", 'relation "nope" does not exist', hint='Perhaps "secret" ?')
+    reason = scrubbed_reason(error, ["secret"])
+    assert '"nope"' in reason and "secret" not in reason
+    assert reason.endswith("[SQLSTATE 42P01]")
