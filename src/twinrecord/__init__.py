@@ -16,6 +16,14 @@ from .errors import (
 from .model import AsyncBaseActiveRecord, BaseActiveRecord
 from .query.aio import AsyncActiveQuery
 from .query.sync import ActiveQuery
+from .relations import (
+    AsyncBelongsTo,
+    AsyncHasMany,
+    AsyncHasOne,
+    BelongsTo,
+    HasMany,
+    HasOne,
+)
 
 # The batteries-included names are the same classes: relations and every query
 # feature work on BaseActiveRecord / AsyncBaseActiveRecord too.
@@ -30,10 +38,16 @@ __all__ = [
     "AsyncActiveQuery",
     "AsyncActiveRecord",
     "AsyncBaseActiveRecord",
+    "AsyncBelongsTo",
+    "AsyncHasMany",
+    "AsyncHasOne",
     "BaseActiveRecord",
+    "BelongsTo",
     "ConfigurationError",
     "ConnectionNotEstablished",
     "DatabaseError",
+    "HasMany",
+    "HasOne",
     "IntegrityError",
     "RecordInvalid",
     "RecordNotFound",

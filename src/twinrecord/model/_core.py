@@ -107,6 +107,10 @@ class RecordCore(BaseModel):
     def is_dirty(self) -> bool:
         return bool(self.dirty_attributes)
 
+    def clear_relation_cache(self) -> None:
+        """Forget every loaded relation: the next call of each one queries again."""
+        self.__pydantic_private__["_relations"] = None  # type: ignore[index]
+
     def primary_key_value(self) -> Any:
         """The key as stored (a tuple for composite keys)."""
         values = tuple(self.__dict__[k] for k in self._meta().primary_key)

@@ -29,7 +29,7 @@ class BoundFacet:
         try:
             attribute = inspect.getattr_static(self.shell, name)
         except AttributeError:
-            raise AttributeError(f"{self.shell.__name__} has no attribute {name!r}") from None
+            return self._of_kind(name)
         if isinstance(attribute, classmethod):
             return attribute.__get__(None, self.owner)
         if isinstance(attribute, staticmethod):
@@ -43,6 +43,13 @@ class BoundFacet:
         if hasattr(attribute, "__get__"):
             return attribute.__get__(self.instance, self.owner)
         return getattr(self.instance, name)
+
+    def _of_kind(self, name: str) -> Any:
+        """A model attribute that differs by kind (a relation): bound to this facet's kind."""
+        bind = getattr(inspect.getattr_static(self.owner, name, None), "bind_kind", None)
+        if bind is None:
+            raise AttributeError(f"{self.shell.__name__} has no attribute {name!r}") from None
+        return bind(self.instance, self.owner, self.shell.__twinrecord_kind__)
 
     def __repr__(self) -> str:
         target = self.instance if self.instance is not None else self.owner.__name__

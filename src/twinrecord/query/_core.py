@@ -188,6 +188,9 @@ class QueryCore:
         for item in relations:
             path, modifier = (item, None) if isinstance(item, str) else item
             specs.append((path, modifier))
+        from ..relations._core import eager_tree
+
+        eager_tree(self._model, specs)    # unknown names fail here, not at run time
         query = self._copy()
         query._eager = self._eager + tuple(specs)
         return query

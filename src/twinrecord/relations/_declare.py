@@ -163,14 +163,24 @@ class Relation(Generic[T, R]):
             _require_column(link.through, link.join_column or "", self._where())
             _require_column(link.target, link.target_key or "", self._where())
         if link.inverse is not None:
-            inverse = relation_named(link.target, link.inverse)
-            if not issubclass(link.owner, inverse.link().target):
-                raise ConfigurationError(
-                    f"{self._where()}: inverse_of={link.inverse!r} is a relation of "
-                    f"{link.target.__name__} to {inverse.link().target.__name__}, not to "
-                    f"{link.owner.__name__}"
-                )
+            self._check_inverse(link)
         return link
+
+    def _check_inverse(self, link: Link) -> None:
+        """The inverse is the opposite kind of direct relation, back to the owner.
+
+        Its own target is resolved without `link()`, which would come back here.
+        """
+        inverse = relation_named(link.target, link.inverse or "")
+        opposite = isinstance(inverse, BelongsTo) != isinstance(self, BelongsTo)
+        back_to_owner = issubclass(link.owner, inverse._target())
+        if not (opposite and back_to_owner and inverse.through is None):
+            raise ConfigurationError(
+                f"{self._where()}: inverse_of={link.inverse!r} must name the relation of "
+                f"{link.target.__name__} back to {link.owner.__name__} "
+                f"({'HasOne or HasMany' if isinstance(self, BelongsTo) else 'BelongsTo'}); "
+                f"it is {inverse!r}"
+            )
 
 
 def _require_column(model: type[Any], column: str, where: str) -> None:
@@ -193,7 +203,7 @@ def _single_key(model: type[Any], where: str) -> str:
     return str(keys[0])
 
 
-class BelongsTo(Relation[T, "T | None"]):
+class BelongsTo(Relation[T, T | None]):
     """The owner holds the key: `post.author()` is the `User` whose key is `post.author_id`.
 
     `foreign_key` (default `<name>_id`) is the owner's column; `primary_key` (default
@@ -241,12 +251,12 @@ class _HasRelation(Relation[T, R]):
         return self._checked(link)
 
 
-class HasOne(_HasRelation[T, "T | None"]):
+class HasOne(_HasRelation[T, T | None]):
     """The target holds the owner's key: `user.profile()` is the `Profile` with
     `user_id == user.id` (the first, when several match), or None."""
 
 
-class HasMany(_HasRelation[T, "list[T]"]):
+class HasMany(_HasRelation[T, list[T]]):
     """The targets hold the owner's key: `user.posts()` is every `Post` with
     `user_id == user.id`. With `through=JoinModel`, `foreign_key` is the join model's
     column pointing at the owner and `target_key` its column pointing at the target."""

@@ -1,0 +1,92 @@
+"""The sync and async shells of a relation read from a record: `post.author()`,
+`await post.author()`, `user.posts(refresh=True)`, `user.posts_query()`.
+
+Rule: no logic beyond "answer from the cache, else drive the core plan with
+`run` / `arun`"; what is loaded and how lives in `_core.py`. The two shells are a
+few lines each, so they are written here side by side rather than generated.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from ..model._configure import backend_of
+from ..plan import arun, run
+from ..query.aio import AsyncActiveQuery
+from ..query.sync import ActiveQuery
+from ._core import MISSING, cached, record_plan, relation_query
+from ._declare import Relation
+
+R = TypeVar("R")
+
+
+class _Bound(Generic[R]):
+    __slots__ = ("record", "relation")
+
+    def __init__(self, relation: Relation[Any, R], record: Any) -> None:
+        self.relation = relation
+        self.record = record
+
+    def __repr__(self) -> str:
+        return f"<{self.relation!r} of {self.record!r}>"
+
+    def is_loaded(self) -> bool:
+        """Whether a call would be answered from the cache (no query)."""
+        return cached(self.relation.link(), self.record) is not MISSING
+
+
+class RelationCall(_Bound[R]):
+    """A relation of a sync record: call it to get the related record(s)."""
+
+    __slots__ = ()
+
+    def __call__(self, refresh: bool = False) -> R:
+        link = self.relation.link()
+        if not refresh:
+            hit = cached(link, self.record)
+            if hit is not MISSING:
+                return hit  # type: ignore[no-any-return]
+        backend = backend_of(link.target, "sync")
+        return run(record_plan(link, self.record, backend.dialect), backend)  # type: ignore[no-any-return]
+
+    def query(self) -> ActiveQuery:
+        """The related rows as a query, for further where/order_by/count()."""
+        link = self.relation.link()
+        return relation_query(ActiveQuery(link.target), link, self.record)  # type: ignore[no-any-return]
+
+
+class AsyncRelationCall(_Bound[R]):
+    """A relation of an async record: await the call to get the related record(s)."""
+
+    __slots__ = ()
+
+    async def __call__(self, refresh: bool = False) -> R:
+        link = self.relation.link()
+        if not refresh:
+            hit = cached(link, self.record)
+            if hit is not MISSING:
+                return hit  # type: ignore[no-any-return]
+        backend = backend_of(link.target, "async")
+        return await arun(record_plan(link, self.record, backend.dialect), backend)  # type: ignore[no-any-return]
+
+    def query(self) -> AsyncActiveQuery:
+        """The related rows as a query, for further where/order_by/count()."""
+        link = self.relation.link()
+        return relation_query(AsyncActiveQuery(link.target), link, self.record)  # type: ignore[no-any-return]
+
+
+class RelationQuery:
+    """`record.<relation>_query()`: the relation's query, of the record's kind."""
+
+    def __init__(self, relation: Relation[Any, Any]) -> None:
+        self.relation = relation
+
+    def __get__(self, instance: Any, owner: type[Any]) -> Any:
+        if instance is None:
+            return self
+        return self.relation.__get__(instance, owner).query
+
+    def bind_kind(self, instance: Any, owner: type[Any], kind: str) -> Any:
+        if instance is None:
+            return self
+        return self.relation.bind_kind(instance, owner, kind).query

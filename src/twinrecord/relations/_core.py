@@ -1,0 +1,261 @@
+"""Relation loading, written once as plans: explicit loads, eager loading (`with_()`),
+the per-record cache and `inverse_of`.
+
+Rule: every query a relation sends is built here. An explicit `post.author()` is
+the eager plan run for one record, so the two can never disagree; sync and async
+shells (`_access.py`) only drive these plans.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..errors import ConfigurationError
+from ..plan import FetchRows, Plan
+from ..sql.dialect import Dialect
+from ..sql.statements import ColumnTest, Ident, compile_select
+from ._declare import Link, Relation, relation_named
+
+Modifier = Callable[[Any], Any]
+MISSING: Any = object()          # "not cached": None is a cached BelongsTo result
+
+
+def cache_of(record: Any) -> dict[str, tuple[Any, Any]]:
+    """A record's loaded relations: name -> (the key they were loaded for, the value)."""
+    private = record.__pydantic_private__
+    cache: dict[str, tuple[Any, Any]] | None = private["_relations"]
+    if cache is None:
+        cache = private["_relations"] = {}
+    return cache
+
+
+def cached(link: Link, record: Any) -> Any:
+    """The cached value, or MISSING when never loaded or loaded for another key
+    (a BelongsTo whose foreign key changed, a HasMany whose owner was saved since)."""
+    cache = record.__pydantic_private__["_relations"]
+    entry = cache.get(link.name) if cache is not None else None
+    if entry is None or entry[0] != record.__dict__[link.owner_column]:
+        return MISSING
+    return entry[1]
+
+
+# ---- one record -----------------------------------------------------------------------
+def record_plan(link: Link, record: Any, dialect: Dialect) -> Plan[Any]:
+    """Load one record's relation (the eager plan for a single parent) and return it."""
+    yield from load_plan(link, [record], None, dialect)
+    return cache_of(record)[link.name][1]
+
+
+def relation_query(query: Any, link: Link, record: Any) -> Any:
+    """`query` narrowed to the rows `link` gives `record` (for `<relation>_query()`)."""
+    key = record.__dict__[link.owner_column]
+    if key is None:
+        return query.where("1 = 0")          # a new owner has no related rows yet
+    if link.through is None:
+        return query.where({link.match_column: key})
+    join_table = link.through._meta().table
+    target_table = link.target._meta().table
+    on = f"{join_table}.{link.join_column} = {target_table}.{link.target_key}"
+    return query.inner_join(join_table, on).where(f"{join_table}.{link.match_column} = ?", (key,))
+
+
+# ---- eager loading --------------------------------------------------------------------
+@dataclass
+class EagerNode:
+    """One relation to load for the records of a level, and what to load below it."""
+
+    relation: Relation[Any, Any]
+    modifier: Modifier | None = None
+    children: dict[str, EagerNode] = field(default_factory=dict)
+
+
+def eager_tree(model: type[Any], specs: Iterable[tuple[str, Modifier | None]]) -> dict[str, EagerNode]:
+    """`with_()` paths as a tree: 'posts' and 'posts.comments' share the 'posts' node.
+
+    Unknown names raise RelationNotFound listing the model's relations.
+    """
+    root: dict[str, EagerNode] = {}
+    for path, modifier in specs:
+        if not isinstance(path, str) or not path:
+            raise ConfigurationError(f"with_() takes relation names or (name, modifier); got {path!r}")
+        level, current = root, model
+        parts = path.split(".")
+        for depth, part in enumerate(parts):
+            relation = relation_named(current, part, f" (in with_({path!r}))")
+            node = level.setdefault(part, EagerNode(relation))
+            if depth == len(parts) - 1 and modifier is not None:
+                _set_modifier(node, modifier, path)
+            current = relation.link().target
+            level = node.children
+    return root
+
+
+def _set_modifier(node: EagerNode, modifier: Modifier, path: str) -> None:
+    if not callable(modifier):
+        raise ConfigurationError(f"with_(({path!r}, ...)): the modifier must be callable")
+    if node.modifier is not None and node.modifier is not modifier:
+        raise ConfigurationError(f"with_(): {path!r} is given two different modifiers")
+    node.modifier = modifier
+
+
+def eager_load_plan(
+    model: type[Any], records: list[Any], specs: Sequence[tuple[str, Modifier | None]], dialect: Dialect
+) -> Plan[None]:
+    """Load every requested relation for `records`: one query per relation level
+    (per chunk of keys), whatever the number of records."""
+    yield from _load_level(eager_tree(model, specs), records, dialect)
+
+
+def _load_level(level: dict[str, EagerNode], records: list[Any], dialect: Dialect) -> Plan[None]:
+    for node in level.values():
+        targets = yield from load_plan(node.relation.link(), records, node.modifier, dialect)
+        if node.children and targets:
+            yield from _load_level(node.children, targets, dialect)
+
+
+def load_plan(link: Link, records: list[Any], modifier: Modifier | None, dialect: Dialect) -> Plan[list[Any]]:
+    """Load `link` for every record, cache it on each (and its inverse on each target).
+
+    Returns the distinct target records, the parents of the next level.
+    """
+    column = link.owner_column
+    keys = [k for k in dict.fromkeys(r.__dict__[column] for r in records) if k is not None]
+    groups: dict[Any, list[Any]] = {}
+    targets: list[Any] = []
+    if keys:
+        query = _modified_query(link, modifier)
+        targets, groups = yield from _fetch_groups(link, query, keys, dialect)
+    _fill(link, records, groups)
+    if link.inverse is not None and targets:
+        _fill_inverse(link, records, groups)
+    return targets
+
+
+def _modified_query(link: Link, modifier: Modifier | None) -> Any:
+    query = link.target.query()
+    if modifier is None:
+        return query
+    changed = modifier(query)
+    if getattr(changed, "_model", None) is not link.target:
+        raise ConfigurationError(
+            f"the with_() modifier for {link.name!r} must return the query it is given "
+            f"(refined with where/order_by/...); it returned {changed!r}"
+        )
+    if changed._columns or changed._aggregates or changed._group_by:
+        raise ConfigurationError(
+            f"the with_() modifier for {link.name!r} may filter and order, but not "
+            "select(), group_by() or aggregate: eager-loaded records need every column"
+        )
+    return changed
+
+
+# ---- fetching: keys as bound IN lists, chunked to the dialect's parameter limit ------------
+def _fetch_groups(link: Link, query: Any, keys: list[Any], dialect: Dialect) -> Plan[tuple[list[Any], dict[Any, list[Any]]]]:
+    keyed_meta = (link.through or link.target)._meta()
+    writer = keyed_meta.writer_for(link.match_column, dialect)
+    values = keys if writer is None else [writer(k) for k in keys]
+    before = query._where_values(dialect)
+    after = query._values(dialect)[len(before):]       # having, limit, offset
+    size = max(1, dialect.max_params - len(before) - len(after))
+    rows: list[Sequence[Any]] = []
+    for start in range(0, len(values), size):
+        chunk = values[start : start + size]
+        sql = _keyed_sql(query, link, len(chunk), dialect)
+        rows += yield FetchRows(sql, [*before, *chunk, *after])
+    if link.through is None:
+        return _group_direct(link, rows, dialect)
+    return _group_through(link, rows, dialect)
+
+
+def _keyed_sql(query: Any, link: Link, count: int, dialect: Dialect) -> str:
+    meta = link.target._meta()
+    columns = meta.select_columns
+    joins: tuple[str, ...] = ()
+    keyed_table = meta.table
+    if link.through is not None:
+        keyed_table = link.through._meta().table
+        q = dialect.quote
+        joins = (
+            f"INNER JOIN {q(keyed_table)} ON {q(f'{keyed_table}.{link.join_column}')} = "
+            f"{q(f'{meta.table}.{link.target_key}')}",
+        )
+        columns = (*columns, Ident(f"{keyed_table}.{link.match_column}"))
+    select = query._select(columns)
+    test = ColumnTest(f"{keyed_table}.{link.match_column}", "in", count)
+    # ANDed last: the user's own where/or_where stay grouped before it.
+    select = replace(select, joins=select.joins + joins, where=(*select.where, ("AND", test)))
+    return compile_select(select, dialect)[0]
+
+
+def _group_direct(link: Link, rows: list[Sequence[Any]], dialect: Dialect) -> tuple[list[Any], dict[Any, list[Any]]]:
+    targets = link.target._meta().hydrate(rows, dialect)
+    column = link.match_column
+    groups: dict[Any, list[Any]] = {}
+    for target in targets:
+        key = target.__dict__[column]
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [target]
+        else:
+            group.append(target)
+    return targets, groups
+
+
+def _group_through(link: Link, rows: list[Sequence[Any]], dialect: Dialect) -> tuple[list[Any], dict[Any, list[Any]]]:
+    """Rows are target columns plus the owner key; a target linked to several owners
+    is one record shared by them."""
+    meta = link.target._meta()
+    width = len(meta.columns)
+    key_index = meta.column_index[link.target_key or ""]
+    read_owner = link.through._meta().reader_for(link.match_column, dialect)  # type: ignore[union-attr]
+    unique: dict[Any, Sequence[Any]] = {}
+    pairs: list[tuple[Any, Any]] = []
+    for row in rows:
+        target_key = row[key_index]
+        if target_key not in unique:
+            unique[target_key] = row[:width]
+        owner_key = row[width]
+        pairs.append((owner_key if read_owner is None else read_owner(owner_key), target_key))
+    targets = meta.hydrate(list(unique.values()), dialect)
+    by_key = dict(zip(unique, targets))
+    groups: dict[Any, list[Any]] = {}
+    for owner_key, target_key in pairs:
+        groups.setdefault(owner_key, []).append(by_key[target_key])
+    return targets, groups
+
+
+# ---- caching the results --------------------------------------------------------------
+def _fill(link: Link, records: list[Any], groups: dict[Any, list[Any]]) -> None:
+    name, column, many = link.name, link.owner_column, link.many
+    given: set[Any] = set()
+    for record in records:
+        key = record.__dict__[column]
+        group = groups.get(key)
+        if many:
+            # The same row loaded as two records must not share one mutable list.
+            value: Any = [] if group is None else (list(group) if key in given else group)
+            given.add(key)
+        else:
+            value = group[0] if group else None
+        private = record.__pydantic_private__
+        cache = private["_relations"]
+        if cache is None:
+            cache = private["_relations"] = {}
+        cache[name] = (key, value)
+
+
+def _fill_inverse(link: Link, records: list[Any], groups: dict[Any, list[Any]]) -> None:
+    """Each target's back-reference is the record it was loaded for: no query.
+
+    A BelongsTo's inverse is filled only when it is a HasOne: one owner is not a
+    HasMany's whole collection.
+    """
+    inverse = relation_named(link.target, link.inverse or "").link()
+    if inverse.many:
+        return
+    name, column = inverse.name, inverse.owner_column
+    for record in records:
+        for target in groups.get(record.__dict__[link.owner_column], ()):
+            cache_of(target)[name] = (target.__dict__[column], record)

@@ -1,0 +1,731 @@
+"""The PostgreSQL backends against a real server (never mocked): types as the server
+stores them, error translation, connection failures, pools, transactions owned by
+tasks, cancellation safety and concurrency.
+
+The shared scenarios (test_crud.py, ...) cover behaviour common to every database;
+this file covers what is specific to psycopg and PostgreSQL. Every test uses its own
+`application_name`, so `pg_stat_activity` shows exactly the sessions it opened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any, Optional, TypeVar
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+from pydantic import AwareDatetime
+
+from twinrecord import AsyncBaseActiveRecord, BaseActiveRecord
+from twinrecord.backends.postgres import (
+    AsyncPostgresBackend,
+    PostgresBackend,
+    PostgresConfig,
+)
+from twinrecord.errors import (
+    ConnectionNotEstablished,
+    IntegrityError,
+    RecordNotUnique,
+    StatementInvalid,
+    TransactionError,
+)
+
+from .harness import POSTGRES_URL, require_server
+
+T = TypeVar("T")
+KINDS = ["sync", "async"]
+
+
+class PG:
+    """One test's models on PostgreSQL, in either kind, with its own application_name."""
+
+    def __init__(self, kind: str = "async", **options: Any) -> None:
+        require_server("postgres")
+        self.kind = kind
+        self.is_async = kind == "async"
+        self.app = f"twinrecord-test-{uuid.uuid4().hex[:12]}"
+        self.config = PostgresConfig.from_url(POSTGRES_URL)
+        self.config.application_name = self.app
+        for name, value in options.items():
+            setattr(self.config, name, value)
+        root = AsyncBaseActiveRecord if self.is_async else BaseActiveRecord
+        self.Base: Any = type(f"PgBase_{kind}", (root,), {"__module__": __name__})
+        self.Base.configure(self.config, AsyncPostgresBackend if self.is_async else PostgresBackend)
+        self._tables: list[Any] = []
+        self._monitor: psycopg.Connection[Any] | None = None
+
+    async def __call__(self, value: Awaitable[T] | T) -> T:
+        if self.is_async:
+            return await value  # type: ignore[misc,no-any-return]
+        return value  # type: ignore[return-value]
+
+    @property
+    def backend(self) -> Any:
+        return self.Base.backend()
+
+    def transaction(self, isolation_level: str | None = None) -> Any:
+        return _Either(self.Base.transaction(isolation_level))
+
+    async def create(self, *models: Any) -> None:
+        for model in models:
+            await self(model.drop_table())
+            await self(model.create_table())
+            self._tables.append(model)
+
+    # ---- watching the server from outside ---------------------------------------------
+    def monitor(self) -> psycopg.Connection[Any]:
+        if self._monitor is None:
+            self._monitor = psycopg.connect(_libpq_url(), autocommit=True)
+        return self._monitor
+
+    def sessions(self) -> list[tuple[int, str | None]]:
+        """(pid, state) of every server session this test's backend has open."""
+        return self.monitor().execute(
+            "SELECT pid, state FROM pg_stat_activity WHERE application_name = %s",
+            (self.app,),
+        ).fetchall()
+
+    async def settled_sessions(self, timeout: float = 5.0) -> list[tuple[int, str | None]]:
+        """Poll until no session of ours is busy or inside a transaction; return them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.sessions()
+            if all(state == "idle" for _, state in found) or time.monotonic() > deadline:
+                return found
+            await asyncio.sleep(0.05)
+
+    def stats(self) -> dict[str, int]:
+        return self.backend.pool_stats()  # type: ignore[no-any-return]
+
+    async def aclose(self) -> None:
+        try:
+            for model in reversed(self._tables):
+                await self(model.drop_table())
+        finally:
+            await self(self.backend.close())
+            if self._monitor is not None:
+                self._monitor.close()
+
+
+class _Either:
+    """`async with` over a sync or async transaction manager."""
+
+    def __init__(self, manager: Any) -> None:
+        self.manager = manager
+
+    async def __aenter__(self) -> None:
+        if hasattr(self.manager, "__aenter__"):
+            await self.manager.__aenter__()
+        else:
+            self.manager.__enter__()
+
+    async def __aexit__(self, *exc: Any) -> bool:
+        if hasattr(self.manager, "__aexit__"):
+            return bool(await self.manager.__aexit__(*exc))
+        return bool(self.manager.__exit__(*exc))
+
+
+def _libpq_url() -> str:
+    return POSTGRES_URL.split("?", 1)[0]
+
+
+def account_model(pg: PG) -> Any:
+    class Account(pg.Base):  # type: ignore[name-defined,misc]
+        __table_name__ = "pg_accounts"
+        id: Optional[int] = None
+        owner: str
+        balance: Decimal
+
+    return Account
+
+
+@pytest.fixture(params=KINDS)
+def pg(request: pytest.FixtureRequest) -> PG:
+    return PG(request.param)
+
+
+@pytest.fixture
+def apg() -> PG:
+    return PG("async")
+
+
+# ---- types as the server stores them -------------------------------------------------
+async def test_column_types_are_the_native_postgres_ones(pg: PG) -> None:
+    class Typed(pg.Base):  # type: ignore[name-defined,misc]
+        __table_name__ = "pg_typed"
+        id: Optional[int] = None
+        data: dict[str, Any]
+        items: list[Any]
+        at: AwareDatetime
+        money: Decimal
+        ident: uuid.UUID
+        blob: bytes
+
+    await pg.create(Typed)
+    rows = pg.monitor().execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_name = 'pg_typed'"
+    ).fetchall()
+    assert dict(rows) == {
+        "id": "bigint", "data": "jsonb", "items": "jsonb",
+        "at": "timestamp with time zone", "money": "numeric", "ident": "uuid", "blob": "bytea",
+    }
+    moment = datetime(2024, 3, 1, 9, 30, 0, 123456, tzinfo=timezone(timedelta(hours=-5)))
+    record = Typed(
+        data={"k": [1, {"x": None}]}, items=[1, "two"], at=moment,
+        money=Decimal("-98765432109876543210.00000000012345"), ident=uuid.uuid4(),
+        blob=bytes(range(256)),
+    )
+    await pg(record.save())
+    # What the server holds: real jsonb (operators work), the instant in UTC.
+    stored = pg.monitor().execute(
+        "SELECT data -> 'k' -> 1 ->> 'x' IS NULL, jsonb_typeof(items), "
+        "at AT TIME ZONE 'UTC', money::text FROM pg_typed"
+    ).fetchone()
+    assert stored == (True, "array", datetime(2024, 3, 1, 14, 30, 0, 123456),
+                      "-98765432109876543210.00000000012345")
+    back = await pg(Typed.find_one(record.id))
+    assert back.model_dump() == record.model_dump()
+    assert back.at.utcoffset() == timedelta(0) and back.at == moment
+    assert isinstance(back.blob, bytes) and isinstance(back.ident, uuid.UUID)
+
+
+async def test_json_parameters_work_with_jsonb_operators(pg: PG) -> None:
+    class Doc(pg.Base):  # type: ignore[name-defined,misc]
+        __table_name__ = "pg_docs"
+        id: Optional[int] = None
+        data: dict[str, Any]
+
+    await pg.create(Doc)
+    await pg(Doc.insert_many([Doc(data={"tag": "a", "n": 1}), Doc(data={"tag": "b", "n": 2})]))
+    found = await pg(Doc.query().where("data @> ?", ({"tag": "b"},)).all())
+    assert [d.data for d in found] == [{"tag": "b", "n": 2}]
+    raw = await pg(pg.backend.fetch_one("SELECT '100%' AS pct, ?::jsonb -> 'n' AS n", ({"n": 5},)))
+    assert raw == {"pct": "100%", "n": 5}
+
+
+async def test_insert_many_returns_keys_in_row_order(pg: PG) -> None:
+    Account = account_model(pg)
+    await pg.create(Account)
+    records = [Account(owner=f"o{i}", balance=Decimal(i)) for i in range(2500)]
+    assert await pg(Account.insert_many(records)) == 2500
+    ids = [r.id for r in records]
+    assert ids == sorted(ids) and len(set(ids)) == 2500
+    stored = await pg(pg.backend.fetch_all("SELECT id, owner FROM pg_accounts"))
+    assert {row["id"]: row["owner"] for row in stored} == {r.id: r.owner for r in records}
+
+
+# ---- errors --------------------------------------------------------------------------
+async def test_unique_violation_names_constraint_and_hides_the_value(pg: PG) -> None:
+    Account = account_model(pg)
+    await pg.create(Account)
+    await pg(pg.backend.execute("CREATE UNIQUE INDEX pg_owner_uq ON pg_accounts (owner)"))
+    await pg(Account(owner="secret@example.com", balance=Decimal(1)).save())
+    with pytest.raises(RecordNotUnique) as caught:
+        await pg(Account(owner="secret@example.com", balance=Decimal(2)).save())
+    assert caught.value.constraint == "pg_owner_uq"
+    assert "secret@example.com" not in str(caught.value)
+    assert "DETAIL" in str(caught.value.__cause__)      # the original stays as the cause
+
+
+async def test_integrity_errors_carry_constraint_names(pg: PG) -> None:
+    Account = account_model(pg)
+    await pg.create(Account)
+    await pg(pg.backend.execute(
+        "ALTER TABLE pg_accounts ADD CONSTRAINT pg_positive CHECK (balance >= 0)"
+    ))
+    with pytest.raises(IntegrityError) as caught:
+        await pg(Account(owner="hidden-owner", balance=Decimal(-1)).save())
+    assert not isinstance(caught.value, RecordNotUnique)
+    assert caught.value.constraint == "pg_positive"
+    assert "hidden-owner" not in str(caught.value)     # DETAIL: Failing row contains (...)
+
+
+async def test_bad_values_and_bad_sql_are_statement_invalid_without_values(pg: PG) -> None:
+    with pytest.raises(StatementInvalid) as caught:
+        await pg(pg.backend.fetch_one("SELECT ?::int AS n", ("not-a-number-secret",)))
+    assert "not-a-number-secret" not in str(caught.value)
+    assert caught.value.param_types == ["str"] and "SELECT %s::int" in caught.value.sql
+    with pytest.raises(StatementInvalid) as caught:
+        await pg(pg.backend.fetch_all("SELEKT 1"))
+    assert "syntax error" in str(caught.value) and "42601" in str(caught.value)
+    # The connection that saw the errors is healthy again.
+    assert await pg(pg.backend.fetch_one("SELECT 1 AS one")) == {"one": 1}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_refused_connection_names_server_not_password(kind: str) -> None:
+    config = PostgresConfig(
+        host="127.0.0.1", port=1, database="nowhere_db", user="u", password="hunter2"
+    )
+    message = await _first_use_error(kind, config)
+    assert "hunter2" not in message
+    assert "127.0.0.1:1" in message and "nowhere_db" in message
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_unknown_role_is_connection_not_established(kind: str) -> None:
+    require_server("postgres")
+    parts = urlsplit(POSTGRES_URL)
+    config = PostgresConfig(
+        host=parts.hostname or "127.0.0.1", port=parts.port or 5432,
+        database=parts.path.lstrip("/"), user="no_such_role_x", password="hunter2",
+    )
+    message = await _first_use_error(kind, config)
+    assert "no_such_role_x" in message and "hunter2" not in message
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_unroutable_host_fails_within_connect_timeout(kind: str) -> None:
+    config = PostgresConfig(host="10.255.255.1", database="db", connect_timeout=2)
+    started = time.monotonic()
+    message = await _first_use_error(kind, config)
+    assert time.monotonic() - started < 4.5
+    assert "10.255.255.1:5432" in message
+
+
+async def _first_use_error(kind: str, config: PostgresConfig) -> str:
+    if kind == "sync":
+        backend: Any = PostgresBackend(config)
+        with pytest.raises(ConnectionNotEstablished) as caught:
+            backend.fetch_one("SELECT 1")
+        backend.close()
+    else:
+        backend = AsyncPostgresBackend(config)
+        with pytest.raises(ConnectionNotEstablished) as caught:
+            await backend.fetch_one("SELECT 1")
+        await backend.close()
+    return str(caught.value)
+
+
+async def test_killed_session_is_reported_then_replaced(pg: PG) -> None:
+    pg.config.pool_size = 1
+    pid = (await pg(pg.backend.fetch_one("SELECT pg_backend_pid() AS pid")))["pid"]
+    pg.monitor().execute("SELECT pg_terminate_backend(%s)", (pid,))
+    with pytest.raises(ConnectionNotEstablished) as caught:
+        await pg(pg.backend.fetch_one("SELECT 1"))
+    assert pg.config.database in str(caught.value)
+    again = await pg(pg.backend.fetch_one("SELECT pg_backend_pid() AS pid"))
+    assert again["pid"] != pid
+    assert pg.stats()["in_use"] == 0
+
+
+async def test_statement_timeout_cancels_and_keeps_the_connection(pg: PG) -> None:
+    pg.config.statement_timeout = 0.2
+    pg.backend._arguments["options"] = "-c statement_timeout=200ms"
+    started = time.monotonic()
+    with pytest.raises(StatementInvalid, match="statement timeout"):
+        await pg(pg.backend.execute("SELECT pg_sleep(3)"))
+    assert time.monotonic() - started < 2
+    assert await pg(pg.backend.fetch_one("SELECT 2 AS two")) == {"two": 2}
+
+
+async def test_session_settings_reach_the_server(pg: PG) -> None:
+    pg.backend._arguments["options"] = "-c search_path=pg_catalog,public -c work_mem=8MB"
+    row = await pg(pg.backend.fetch_one(
+        "SELECT current_setting('application_name') AS app, "
+        "current_setting('work_mem') AS mem, current_setting('search_path') AS path"
+    ))
+    assert row == {"app": pg.app, "mem": "8MB", "path": "pg_catalog, public"}
+
+
+async def test_a_transaction_left_open_by_raw_sql_is_rolled_back_on_release(pg: PG) -> None:
+    pg.config.pool_size = 1
+    Account = account_model(pg)
+    await pg.create(Account)
+    await pg(pg.backend.execute(
+        "BEGIN; INSERT INTO pg_accounts (owner, balance) VALUES ('ghost', 1)"
+    ))
+    assert await pg(Account.find_all()) == []
+    assert [state for _, state in pg.sessions()] == ["idle"]
+
+
+# ---- transactions --------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "level", ["READ UNCOMMITTED", "read committed", "Repeatable Read", "SERIALIZABLE"]
+)
+async def test_isolation_level_is_set_inside_the_transaction(pg: PG, level: str) -> None:
+    async with pg.transaction(level):
+        row = await pg(pg.backend.fetch_one("SHOW transaction_isolation"))
+        outer = await pg(pg.backend.fetch_one("SELECT pg_current_xact_id_if_assigned() AS x"))
+    assert row == {"transaction_isolation": level.lower()}
+    assert outer == {"x": None}     # a transaction is open (the function needs one)
+    after = await pg(pg.backend.fetch_one("SHOW transaction_isolation"))
+    assert after == {"transaction_isolation": "read committed"}
+
+
+async def test_commit_rollback_and_nested_savepoints(pg: PG) -> None:
+    Account = account_model(pg)
+    await pg.create(Account)
+    async with pg.transaction():
+        await pg(Account(owner="kept", balance=Decimal(1)).save())
+        with pytest.raises(RuntimeError):
+            async with pg.transaction():
+                await pg(Account(owner="inner-undone", balance=Decimal(2)).save())
+                async with pg.transaction():
+                    await pg(Account(owner="innermost", balance=Decimal(3)).save())
+                raise RuntimeError
+        async with pg.transaction():
+            await pg(Account(owner="inner-kept", balance=Decimal(4)).save())
+    with pytest.raises(ValueError):
+        async with pg.transaction():
+            await pg(Account(owner="outer-undone", balance=Decimal(5)).save())
+            raise ValueError
+    owners = sorted(a.owner for a in await pg(Account.find_all()))
+    assert owners == ["inner-kept", "kept"]
+    assert [state for _, state in pg.sessions()] == ["idle"]
+
+
+async def test_transaction_pins_one_connection(pg: PG) -> None:
+    pid = "SELECT pg_backend_pid() AS pid"
+    async with pg.transaction():
+        pids = {(await pg(pg.backend.fetch_one(pid)))["pid"] for _ in range(5)}
+        async with pg.transaction():
+            pids.add((await pg(pg.backend.fetch_one(pid)))["pid"])
+    assert len(pids) == 1
+
+
+async def test_sync_transaction_is_invisible_to_another_thread() -> None:
+    pg = PG("sync")
+    try:
+        Account = account_model(pg)
+        await pg.create(Account)
+        seen: list[Any] = []
+
+        def outsider() -> None:
+            row = pg.backend.fetch_one("SELECT count(*) AS n, pg_backend_pid() AS pid FROM pg_accounts")
+            seen.append(row)
+
+        with pg.Base.transaction():
+            Account(owner="x", balance=Decimal(1)).save()
+            mine = pg.backend.fetch_one("SELECT pg_backend_pid() AS pid")["pid"]
+            thread = threading.Thread(target=outsider)
+            thread.start()
+            thread.join()
+        assert seen[0]["n"] == 0 and seen[0]["pid"] != mine
+    finally:
+        await pg.aclose()
+
+
+async def test_a_concurrent_task_never_joins_the_transaction(apg: PG) -> None:
+    Account = account_model(apg)
+    await apg.create(Account)
+    inside = asyncio.Event()
+    release = asyncio.Event()
+
+    async def owner() -> int:
+        async with Account.transaction():
+            await Account(owner="uncommitted", balance=Decimal(1)).save()
+            row = await apg.backend.fetch_one("SELECT pg_backend_pid() AS pid")
+            inside.set()
+            await release.wait()
+            return int(row["pid"])
+
+    async def neighbour() -> tuple[int, int]:
+        await inside.wait()
+        count = await Account.query().count()
+        row = await apg.backend.fetch_one("SELECT pg_backend_pid() AS pid")
+        release.set()
+        return count, int(row["pid"])
+
+    # Both started outside any transaction: the neighbour must not see or join it.
+    owner_pid, (count, neighbour_pid) = await asyncio.gather(owner(), neighbour())
+    assert count == 0 and neighbour_pid != owner_pid
+    assert await Account.query().count() == 1
+
+
+async def test_child_tasks_share_the_connection_one_statement_at_a_time(apg: PG) -> None:
+    Account = account_model(apg)
+    await apg.create(Account)
+
+    async def child(i: int) -> int:
+        await Account(owner=f"c{i}", balance=Decimal(i)).save()
+        row = await apg.backend.fetch_one("SELECT pg_backend_pid() AS pid, pg_sleep(0.01)")
+        return int(row["pid"])
+
+    async with Account.transaction():
+        mine = (await apg.backend.fetch_one("SELECT pg_backend_pid() AS pid"))["pid"]
+        gathered = await asyncio.gather(*(child(i) for i in range(10)))
+        async with asyncio.TaskGroup() as group:
+            grouped = [group.create_task(child(i)) for i in range(10, 20)]
+        pids = set(gathered) | {task.result() for task in grouped}
+        raise_after = False
+    assert pids == {mine} and not raise_after
+    assert await Account.query().count() == 20
+
+
+async def test_child_tasks_roll_back_with_their_parent(apg: PG) -> None:
+    Account = account_model(apg)
+    await apg.create(Account)
+    with pytest.raises(RuntimeError):
+        async with Account.transaction():
+            await asyncio.gather(*(Account(owner=f"c{i}", balance=1).save() for i in range(5)))
+            raise RuntimeError
+    assert await Account.query().count() == 0
+
+
+async def test_child_task_cannot_open_a_nested_transaction(apg: PG) -> None:
+    Account = account_model(apg)
+    await apg.create(Account)
+
+    async def child() -> None:
+        async with Account.transaction():
+            await Account(owner="child", balance=Decimal(1)).save()
+
+    async with Account.transaction():
+        with pytest.raises(TransactionError, match="nested transaction"):
+            await asyncio.gather(child())
+        # The parent's transaction is intact and still usable.
+        await Account(owner="parent", balance=Decimal(1)).save()
+    assert [a.owner for a in await Account.find_all()] == ["parent"]
+
+
+async def test_child_task_outliving_the_transaction_is_refused(apg: PG) -> None:
+    Account = account_model(apg)
+    await apg.create(Account)
+    go = asyncio.Event()
+
+    async def late_child() -> None:
+        await go.wait()
+        await Account(owner="late", balance=Decimal(1)).save()
+
+    async with Account.transaction():
+        task = asyncio.create_task(late_child())
+    go.set()
+    with pytest.raises(TransactionError, match="finished"):
+        await task
+    assert await Account.query().count() == 0
+    assert apg.stats()["in_use"] == 0
+
+
+# ---- cancellation --------------------------------------------------------------------
+async def _assert_clean(pg: PG) -> None:
+    """No connection checked out, no session busy or idle in transaction, pool serves."""
+    assert pg.stats()["in_use"] == 0
+    sessions = await pg.settled_sessions()
+    assert all(state == "idle" for _, state in sessions), sessions
+    assert await pg.backend.fetch_one("SELECT 1 AS ok") == {"ok": 1}
+    assert pg.stats()["in_use"] == 0
+
+
+async def test_cancelled_mid_statement_leaves_nothing_behind(apg: PG) -> None:
+    task = asyncio.create_task(apg.backend.execute("SELECT pg_sleep(5)"))
+    await _until_active(apg)
+    task.cancel()
+    started = time.monotonic()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert time.monotonic() - started < 2
+    await _assert_clean(apg)
+
+
+async def test_timeout_mid_statement_leaves_nothing_behind(apg: PG) -> None:
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.3):
+            await apg.backend.execute("SELECT pg_sleep(5)")
+    await _assert_clean(apg)
+
+
+async def test_cancelled_mid_statement_inside_a_transaction(apg: PG) -> None:
+    Account = account_model(apg)
+    await apg.create(Account)
+
+    async def work() -> None:
+        async with Account.transaction():
+            await Account(owner="never", balance=Decimal(1)).save()
+            await apg.backend.execute("SELECT pg_sleep(5)")
+
+    task = asyncio.create_task(work())
+    await _until_active(apg)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await _assert_clean(apg)
+    assert await Account.query().count() == 0
+
+
+async def test_cancelled_while_idle_inside_a_transaction(apg: PG) -> None:
+    Account = account_model(apg)
+    await apg.create(Account)
+    inside = asyncio.Event()
+
+    async def work() -> None:
+        async with Account.transaction():
+            await Account(owner="never", balance=Decimal(1)).save()
+            inside.set()
+            await asyncio.sleep(10)
+
+    task = asyncio.create_task(work())
+    await inside.wait()
+    assert "idle in transaction" in {state for _, state in apg.sessions()}
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await _assert_clean(apg)
+    assert await Account.query().count() == 0
+
+
+async def test_cancelled_while_waiting_for_a_connection(apg: PG) -> None:
+    apg.config.pool_size = 1
+    holder = asyncio.create_task(apg.backend.execute("SELECT pg_sleep(0.3)"))
+    await _until_active(apg)
+    waiter = asyncio.create_task(apg.backend.execute("SELECT 1"))
+    await asyncio.sleep(0.05)
+    waiter.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert await holder == 1
+    await _assert_clean(apg)
+
+
+async def _until_active(pg: PG, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while "active" not in {state for _, state in pg.sessions()}:
+        assert time.monotonic() < deadline, "the statement never started"
+        await asyncio.sleep(0.02)
+
+
+# ---- pools, loops, concurrency ---------------------------------------------------------
+async def test_pool_never_opens_more_than_pool_size(pg: PG) -> None:
+    pg.config.pool_size = 3
+    if pg.is_async:
+        await asyncio.gather(*(pg.backend.execute("SELECT pg_sleep(0.05)") for _ in range(12)))
+    else:
+        threads = [
+            threading.Thread(target=pg.backend.execute, args=("SELECT pg_sleep(0.05)",))
+            for _ in range(12)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert pg.stats() == {"size": 3, "idle": 3, "in_use": 0}
+    assert len(pg.sessions()) == 3
+
+
+async def test_exhausted_pool_times_out_with_connection_not_established(pg: PG) -> None:
+    pg.config.pool_size = 1
+    pg.config.pool_timeout = 0.2
+    if pg.is_async:
+        pg.Base.configure(pg.config, AsyncPostgresBackend)   # pool_timeout is read at pool creation
+    else:
+        pg.Base.configure(pg.config, PostgresBackend)
+    async with pg.transaction():
+        await pg(pg.backend.execute("SELECT 1"))
+        if pg.is_async:
+            outsider = asyncio.create_task(
+                pg.backend.execute("SELECT 1"), context=contextvars.Context()
+            )
+            with pytest.raises(ConnectionNotEstablished, match="no connection free"):
+                await outsider
+        else:
+            errors: list[BaseException] = []
+            thread = threading.Thread(target=_catching(errors, pg.backend.execute, "SELECT 1"))
+            thread.start()
+            thread.join()
+            assert isinstance(errors[0], ConnectionNotEstablished)
+
+
+def _catching(errors: list[BaseException], func: Callable[..., Any], *args: Any) -> Callable[[], None]:
+    def call() -> None:
+        try:
+            func(*args)
+        except BaseException as error:
+            errors.append(error)
+
+    return call
+
+
+async def test_pool_min_size_connections_open_at_first_use(pg: PG) -> None:
+    pg.config.pool_min_size = 3
+    assert pg.sessions() == []      # configure() opened nothing
+    await pg(pg.backend.execute("SELECT 1"))
+    assert len(pg.sessions()) == 3
+
+
+def test_async_backend_follows_the_running_loop() -> None:
+    """One asyncio.run() per script or test: each loop gets its own pool, and the
+    pools of loops that have finished are closed."""
+    pg = PG("async")
+    Account = account_model(pg)
+
+    async def use() -> set[int]:
+        await Account.create_table()
+        pids = set()
+        for _ in range(3):
+            pids.add((await pg.backend.fetch_one("SELECT pg_backend_pid() AS pid"))["pid"])
+        return pids
+
+    first = asyncio.run(use())
+    second = asyncio.run(use())
+    assert first.isdisjoint(second)        # a fresh connection on the new loop
+    assert {pid for pid, _ in pg.sessions()} == second     # the old loop's one is closed
+    asyncio.run(pg.aclose())
+    assert pg.sessions() == []
+
+
+def test_close_unawaited_closes_sessions_of_finished_loops() -> None:
+    pg = PG("async")
+    asyncio.run(pg.backend.execute("SELECT 1"))
+    assert len(pg.sessions()) == 1
+    pg.Base.configure(pg.config, AsyncPostgresBackend)   # replaces (and closes) the old backend
+    assert _poll(lambda: pg.sessions() == [])
+    pg.monitor().close()
+
+
+def _poll(check: Callable[[], bool], timeout: float = 3.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+async def test_closed_backend_refuses_work(pg: PG) -> None:
+    await pg(pg.backend.execute("SELECT 1"))
+    backend = pg.backend
+    await pg(backend.close())
+    with pytest.raises(ConnectionNotEstablished, match="closed"):
+        await pg(backend.execute("SELECT 1"))
+    pg.Base.configure(pg.config, AsyncPostgresBackend if pg.is_async else PostgresBackend)
+
+
+async def test_200_tasks_times_50_operations_on_a_pool_of_10(apg: PG) -> None:
+    apg.config.pool_size = 10
+    Account = account_model(apg)
+    await apg.create(Account)
+    seeded = [Account(owner=f"seed{i}", balance=Decimal(0)) for i in range(50)]
+    await Account.insert_many(seeded)
+    ids = [a.id for a in seeded]
+
+    async def worker(n: int) -> int:
+        saved = 0
+        for op in range(50):
+            if op % 5 == 4:
+                await Account(owner=f"w{n}-{op}", balance=Decimal(op)).save()
+                saved += 1
+            elif op % 5 == 3:
+                found = await Account.find_one(ids[(n + op) % len(ids)])
+                assert found is not None
+                found.balance += 1
+                await found.save()
+            else:
+                found = await Account.find_one(ids[(n * op) % len(ids)])
+                assert found is not None and found.owner.startswith("seed")
+        return saved
+
+    saved = await asyncio.gather(*(worker(n) for n in range(200)))
+    assert sum(saved) == 200 * 10
+    assert await Account.query().count() == 50 + 2000
+    stats = apg.stats()
+    assert stats["in_use"] == 0 and stats["size"] == stats["idle"] <= 10
+    assert all(state == "idle" for _, state in await apg.settled_sessions())
