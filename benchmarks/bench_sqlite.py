@@ -14,9 +14,9 @@ import tempfile
 from typing import Optional
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import best_rate, parse_args, report  # noqa: E402
+from _common import best_rate, parse_args, report
 
-from twinrecord import BaseActiveRecord  # noqa: E402
+from twinrecord import BaseActiveRecord
 
 ROWS = 5000
 CREATE = (

@@ -16,13 +16,14 @@ from datetime import date
 from decimal import Decimal
 from typing import Optional
 
+from pydantic import Field
+
 from twinrecord import (
     AsyncBaseActiveRecord,
     BaseActiveRecord,
     ConfigurationError,
     RecordInvalid,
 )
-from pydantic import Field
 
 
 def heading(text: str) -> None:

@@ -32,9 +32,14 @@ RENAMES = {
 }
 STRINGS = {"async": "sync"}
 TEXT_REPLACEMENTS = [
-    ("an asynchronous", "a synchronous"), ("asynchronous", "synchronous"),
-    ("an async ", "a sync "), ("async ", "sync "), ("`arun`", "`run`"), ("Async", ""),
-    ("await the", "call the"), ("awaited", "called"),
+    ("an asynchronous", "a synchronous"),
+    ("asynchronous", "synchronous"),
+    ("an async ", "a sync "),
+    ("async ", "sync "),
+    ("`arun`", "`run`"),
+    ("Async", ""),
+    ("await the", "call the"),
+    ("awaited", "called"),
 ]
 
 
@@ -92,12 +97,10 @@ class _Unasync(ast.NodeTransformer):
 def generate(source: Path) -> str:
     tree = _Unasync().visit(ast.parse(source.read_text()))
     ast.fix_missing_locations(tree)
-    header = (
-        f'"""Generated from {source.name} by tools/async_to_sync.py: do not edit by hand.\n\n'
-    )
+    header = f'"""Generated from {source.name} by tools/async_to_sync.py: do not edit by hand.\n\n'
     body = ast.unparse(tree)
     docstring = ast.get_docstring(ast.parse(body))
-    if docstring is not None:     # fold the module docstring into the header
+    if docstring is not None:  # fold the module docstring into the header
         body = body.split('"""', 2)[2].lstrip("\n")
         header += docstring + '\n"""\n'
     else:
@@ -107,13 +110,34 @@ def generate(source: Path) -> str:
 
 
 def _ruff_format(text: str, target: Path) -> str:
-    fixed = subprocess.run(
-        [sys.executable, "-m", "ruff", "check", "--fix-only", "--quiet", "--stdin-filename",
-         str(target), "-"], input=text, capture_output=True, text=True, cwd=ROOT, check=True,
-    ).stdout or text
+    fixed = (
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ruff",
+                "check",
+                "--fix-only",
+                "--quiet",
+                "--stdin-filename",
+                str(target),
+                "-",
+            ],
+            input=text,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            check=True,
+        ).stdout
+        or text
+    )
     return subprocess.run(
         [sys.executable, "-m", "ruff", "format", "--quiet", "--stdin-filename", str(target), "-"],
-        input=fixed, capture_output=True, text=True, cwd=ROOT, check=True,
+        input=fixed,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
     ).stdout
 
 

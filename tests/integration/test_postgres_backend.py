@@ -56,6 +56,7 @@ class PG:
         self.config.application_name = self.app
         for name, value in options.items():
             setattr(self.config, name, value)
+        self.config.__post_init__()
         root = AsyncBaseActiveRecord if self.is_async else BaseActiveRecord
         self.Base: Any = type(f"PgBase_{kind}", (root,), {"__module__": __name__})
         self.Base.configure(self.config, AsyncPostgresBackend if self.is_async else PostgresBackend)
@@ -82,7 +83,7 @@ class PG:
 
     # ---- watching the server from outside ---------------------------------------------
     def monitor(self) -> psycopg.Connection[Any]:
-        if self._monitor is None:
+        if self._monitor is None or self._monitor.closed:
             self._monitor = psycopg.connect(_libpq_url(), autocommit=True)
         return self._monitor
 
@@ -147,14 +148,40 @@ def account_model(pg: PG) -> Any:
     return Account
 
 
+class Factory:
+    """Makes PG objects with config options (read when the backend is built)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.made: list[PG] = []
+
+    def __call__(self, **options: Any) -> PG:
+        self.made.append(PG(self.kind, **options))
+        return self.made[-1]
+
+    async def aclose(self) -> None:
+        for pg in self.made:
+            await pg.aclose()
+
+
 @pytest.fixture(params=KINDS)
 def pg(request: pytest.FixtureRequest) -> PG:
     return PG(request.param)
 
 
+@pytest.fixture(params=KINDS)
+def make_pg(request: pytest.FixtureRequest) -> Factory:
+    return Factory(request.param)
+
+
 @pytest.fixture
 def apg() -> PG:
     return PG("async")
+
+
+@pytest.fixture
+def make_apg() -> Factory:
+    return Factory("async")
 
 
 # ---- types as the server stores them -------------------------------------------------
@@ -306,8 +333,8 @@ async def _first_use_error(kind: str, config: PostgresConfig) -> str:
     return str(caught.value)
 
 
-async def test_killed_session_is_reported_then_replaced(pg: PG) -> None:
-    pg.config.pool_size = 1
+async def test_killed_session_is_reported_then_replaced(make_pg: Factory) -> None:
+    pg = make_pg(pool_size=1)
     pid = (await pg(pg.backend.fetch_one("SELECT pg_backend_pid() AS pid")))["pid"]
     pg.monitor().execute("SELECT pg_terminate_backend(%s)", (pid,))
     with pytest.raises(ConnectionNotEstablished) as caught:
@@ -318,9 +345,8 @@ async def test_killed_session_is_reported_then_replaced(pg: PG) -> None:
     assert pg.stats()["in_use"] == 0
 
 
-async def test_statement_timeout_cancels_and_keeps_the_connection(pg: PG) -> None:
-    pg.config.statement_timeout = 0.2
-    pg.backend._arguments["options"] = "-c statement_timeout=200ms"
+async def test_statement_timeout_cancels_and_keeps_the_connection(make_pg: Factory) -> None:
+    pg = make_pg(statement_timeout=0.2)
     started = time.monotonic()
     with pytest.raises(StatementInvalid, match="statement timeout"):
         await pg(pg.backend.execute("SELECT pg_sleep(3)"))
@@ -328,8 +354,11 @@ async def test_statement_timeout_cancels_and_keeps_the_connection(pg: PG) -> Non
     assert await pg(pg.backend.fetch_one("SELECT 2 AS two")) == {"two": 2}
 
 
-async def test_session_settings_reach_the_server(pg: PG) -> None:
-    pg.backend._arguments["options"] = "-c search_path=pg_catalog,public -c work_mem=8MB"
+async def test_session_settings_reach_the_server(make_pg: Factory) -> None:
+    pg = make_pg(
+        server_settings={"search_path": "pg_catalog, public"},
+        options={"options": "-c work_mem=8MB"},
+    )
     row = await pg(pg.backend.fetch_one(
         "SELECT current_setting('application_name') AS app, "
         "current_setting('work_mem') AS mem, current_setting('search_path') AS path"
@@ -337,8 +366,10 @@ async def test_session_settings_reach_the_server(pg: PG) -> None:
     assert row == {"app": pg.app, "mem": "8MB", "path": "pg_catalog, public"}
 
 
-async def test_a_transaction_left_open_by_raw_sql_is_rolled_back_on_release(pg: PG) -> None:
-    pg.config.pool_size = 1
+async def test_a_transaction_left_open_by_raw_sql_is_rolled_back_on_release(
+    make_pg: Factory,
+) -> None:
+    pg = make_pg(pool_size=1)
     Account = account_model(pg)
     await pg.create(Account)
     await pg(pg.backend.execute(
@@ -353,11 +384,15 @@ async def test_a_transaction_left_open_by_raw_sql_is_rolled_back_on_release(pg: 
     "level", ["READ UNCOMMITTED", "read committed", "Repeatable Read", "SERIALIZABLE"]
 )
 async def test_isolation_level_is_set_inside_the_transaction(pg: PG, level: str) -> None:
+    # now() is the transaction's start: it differs from the statement's inside a block.
+    in_block = "SELECT now() <> statement_timestamp() AS in_block"
     async with pg.transaction(level):
+        await asyncio.sleep(0.001)
         row = await pg(pg.backend.fetch_one("SHOW transaction_isolation"))
-        outer = await pg(pg.backend.fetch_one("SELECT pg_current_xact_id_if_assigned() AS x"))
+        inside = await pg(pg.backend.fetch_one(in_block))
     assert row == {"transaction_isolation": level.lower()}
-    assert outer == {"x": None}     # a transaction is open (the function needs one)
+    assert inside == {"in_block": True}
+    assert await pg(pg.backend.fetch_one(in_block)) == {"in_block": False}
     after = await pg(pg.backend.fetch_one("SHOW transaction_isolation"))
     assert after == {"transaction_isolation": "read committed"}
 
@@ -457,8 +492,7 @@ async def test_child_tasks_share_the_connection_one_statement_at_a_time(apg: PG)
         async with asyncio.TaskGroup() as group:
             grouped = [group.create_task(child(i)) for i in range(10, 20)]
         pids = set(gathered) | {task.result() for task in grouped}
-        raise_after = False
-    assert pids == {mine} and not raise_after
+    assert pids == {mine}
     assert await Account.query().count() == 20
 
 
@@ -573,8 +607,8 @@ async def test_cancelled_while_idle_inside_a_transaction(apg: PG) -> None:
     assert await Account.query().count() == 0
 
 
-async def test_cancelled_while_waiting_for_a_connection(apg: PG) -> None:
-    apg.config.pool_size = 1
+async def test_cancelled_while_waiting_for_a_connection(make_apg: Factory) -> None:
+    apg = make_apg(pool_size=1)
     holder = asyncio.create_task(apg.backend.execute("SELECT pg_sleep(0.3)"))
     await _until_active(apg)
     waiter = asyncio.create_task(apg.backend.execute("SELECT 1"))
@@ -594,8 +628,8 @@ async def _until_active(pg: PG, timeout: float = 5.0) -> None:
 
 
 # ---- pools, loops, concurrency ---------------------------------------------------------
-async def test_pool_never_opens_more_than_pool_size(pg: PG) -> None:
-    pg.config.pool_size = 3
+async def test_pool_never_opens_more_than_pool_size(make_pg: Factory) -> None:
+    pg = make_pg(pool_size=3)
     if pg.is_async:
         await asyncio.gather(*(pg.backend.execute("SELECT pg_sleep(0.05)") for _ in range(12)))
     else:
@@ -611,13 +645,10 @@ async def test_pool_never_opens_more_than_pool_size(pg: PG) -> None:
     assert len(pg.sessions()) == 3
 
 
-async def test_exhausted_pool_times_out_with_connection_not_established(pg: PG) -> None:
-    pg.config.pool_size = 1
-    pg.config.pool_timeout = 0.2
-    if pg.is_async:
-        pg.Base.configure(pg.config, AsyncPostgresBackend)   # pool_timeout is read at pool creation
-    else:
-        pg.Base.configure(pg.config, PostgresBackend)
+async def test_exhausted_pool_times_out_with_connection_not_established(
+    make_pg: Factory,
+) -> None:
+    pg = make_pg(pool_size=1, pool_timeout=0.2)
     async with pg.transaction():
         await pg(pg.backend.execute("SELECT 1"))
         if pg.is_async:
@@ -644,8 +675,8 @@ def _catching(errors: list[BaseException], func: Callable[..., Any], *args: Any)
     return call
 
 
-async def test_pool_min_size_connections_open_at_first_use(pg: PG) -> None:
-    pg.config.pool_min_size = 3
+async def test_pool_min_size_connections_open_at_first_use(make_pg: Factory) -> None:
+    pg = make_pg(pool_min_size=3)
     assert pg.sessions() == []      # configure() opened nothing
     await pg(pg.backend.execute("SELECT 1"))
     assert len(pg.sessions()) == 3
@@ -655,10 +686,7 @@ def test_async_backend_follows_the_running_loop() -> None:
     """One asyncio.run() per script or test: each loop gets its own pool, and the
     pools of loops that have finished are closed."""
     pg = PG("async")
-    Account = account_model(pg)
-
     async def use() -> set[int]:
-        await Account.create_table()
         pids = set()
         for _ in range(3):
             pids.add((await pg.backend.fetch_one("SELECT pg_backend_pid() AS pid"))["pid"])
@@ -670,6 +698,7 @@ def test_async_backend_follows_the_running_loop() -> None:
     assert {pid for pid, _ in pg.sessions()} == second     # the old loop's one is closed
     asyncio.run(pg.aclose())
     assert pg.sessions() == []
+    pg.monitor().close()
 
 
 def test_close_unawaited_closes_sessions_of_finished_loops() -> None:
@@ -699,8 +728,8 @@ async def test_closed_backend_refuses_work(pg: PG) -> None:
     pg.Base.configure(pg.config, AsyncPostgresBackend if pg.is_async else PostgresBackend)
 
 
-async def test_200_tasks_times_50_operations_on_a_pool_of_10(apg: PG) -> None:
-    apg.config.pool_size = 10
+async def test_200_tasks_times_50_operations_on_a_pool_of_10(make_apg: Factory) -> None:
+    apg = make_apg(pool_size=10)
     Account = account_model(apg)
     await apg.create(Account)
     seeded = [Account(owner=f"seed{i}", balance=Decimal(0)) for i in range(50)]

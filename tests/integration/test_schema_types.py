@@ -132,7 +132,7 @@ async def test_create_table_adds_no_extra_columns_and_is_idempotent(db):
     assert row == []
     record = sample(Everything)
     await db(record.save())
-    columns = set((await db(Everything.backend().fetch_one("SELECT * FROM everything")))) 
+    columns = set(await db(Everything.backend().fetch_one("SELECT * FROM everything")))
     assert columns == set(Everything.model_fields)
 
 

@@ -16,9 +16,9 @@ from time import perf_counter
 from typing import Any, ClassVar
 
 from ..errors import DatabaseError, statement_invalid
+from ..plan import arun, run
 from ..sql.dialect import Dialect
 from ._config import BaseConfig
-from ..plan import arun, run
 from ._transaction import TransactionState, enter_plan, exit_plan
 
 log = logging.getLogger("twinrecord.sql")
@@ -92,10 +92,14 @@ class SyncBackend(BackendBase):
     def _fetch(self, connection: Any, sql: str, params: Sequence[Any]) -> list[Row]:
         raise NotImplementedError
 
-    def _fetch_table(self, connection: Any, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Row]]:
+    def _fetch_table(
+        self, connection: Any, sql: str, params: Sequence[Any]
+    ) -> tuple[list[str], list[Row]]:
         raise NotImplementedError
 
-    def _insert(self, connection: Any, sql: str, params: Sequence[Any], row_count: int) -> list[Any]:
+    def _insert(
+        self, connection: Any, sql: str, params: Sequence[Any], row_count: int
+    ) -> list[Any]:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -103,16 +107,16 @@ class SyncBackend(BackendBase):
 
     # ---- what plans call -------------------------------------------------------------
     def run_execute(self, sql: str, params: Sequence[Any]) -> int:
-        return self._route(self._execute, sql, params)   # type: ignore[no-any-return]
+        return self._route(self._execute, sql, params)  # type: ignore[no-any-return]
 
     def run_fetch(self, sql: str, params: Sequence[Any]) -> list[Row]:
-        return self._route(self._fetch, sql, params)   # type: ignore[no-any-return]
+        return self._route(self._fetch, sql, params)  # type: ignore[no-any-return]
 
     def run_fetch_table(self, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Row]]:
-        return self._route(self._fetch_table, sql, params)   # type: ignore[no-any-return]
+        return self._route(self._fetch_table, sql, params)  # type: ignore[no-any-return]
 
     def run_insert(self, sql: str, params: Sequence[Any], row_count: int) -> list[Any]:
-        return self._route(self._insert, sql, params, row_count)   # type: ignore[no-any-return]
+        return self._route(self._insert, sql, params, row_count)  # type: ignore[no-any-return]
 
     def control(self, connection: Any, sql: str) -> None:
         self._perform(self._execute, connection, sql, ())
@@ -146,7 +150,9 @@ class SyncBackend(BackendBase):
         finally:
             self.release(connection)
 
-    def _perform(self, op: Callable[..., Any], connection: Any, sql: str, params: Sequence[Any], *extra: Any) -> Any:
+    def _perform(
+        self, op: Callable[..., Any], connection: Any, sql: str, params: Sequence[Any], *extra: Any
+    ) -> Any:
         started = perf_counter()
         try:
             return op(connection, sql, params, *extra)
@@ -186,10 +192,14 @@ class AsyncBackend(BackendBase):
     async def _fetch(self, connection: Any, sql: str, params: Sequence[Any]) -> list[Row]:
         raise NotImplementedError
 
-    async def _fetch_table(self, connection: Any, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Row]]:
+    async def _fetch_table(
+        self, connection: Any, sql: str, params: Sequence[Any]
+    ) -> tuple[list[str], list[Row]]:
         raise NotImplementedError
 
-    async def _insert(self, connection: Any, sql: str, params: Sequence[Any], row_count: int) -> list[Any]:
+    async def _insert(
+        self, connection: Any, sql: str, params: Sequence[Any], row_count: int
+    ) -> list[Any]:
         raise NotImplementedError
 
     async def close(self) -> None:
@@ -200,16 +210,16 @@ class AsyncBackend(BackendBase):
 
     # ---- what plans call -------------------------------------------------------------
     async def run_execute(self, sql: str, params: Sequence[Any]) -> int:
-        return await self._route(self._execute, sql, params)   # type: ignore[no-any-return]
+        return await self._route(self._execute, sql, params)  # type: ignore[no-any-return]
 
     async def run_fetch(self, sql: str, params: Sequence[Any]) -> list[Row]:
-        return await self._route(self._fetch, sql, params)   # type: ignore[no-any-return]
+        return await self._route(self._fetch, sql, params)  # type: ignore[no-any-return]
 
     async def run_fetch_table(self, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Row]]:
-        return await self._route(self._fetch_table, sql, params)   # type: ignore[no-any-return]
+        return await self._route(self._fetch_table, sql, params)  # type: ignore[no-any-return]
 
     async def run_insert(self, sql: str, params: Sequence[Any], row_count: int) -> list[Any]:
-        return await self._route(self._insert, sql, params, row_count)   # type: ignore[no-any-return]
+        return await self._route(self._insert, sql, params, row_count)  # type: ignore[no-any-return]
 
     async def control(self, connection: Any, sql: str) -> None:
         await self._perform(self._execute, connection, sql, ())
@@ -239,7 +249,9 @@ class AsyncBackend(BackendBase):
         finally:
             frame.restore()
 
-    async def _route(self, op: Callable[..., Any], sql: str, params: Sequence[Any], *extra: Any) -> Any:
+    async def _route(
+        self, op: Callable[..., Any], sql: str, params: Sequence[Any], *extra: Any
+    ) -> Any:
         state = self._tx.get()
         if state is not None:
             state.check_open()
@@ -255,7 +267,9 @@ class AsyncBackend(BackendBase):
         await self.release(connection)
         return result
 
-    async def _perform(self, op: Callable[..., Any], connection: Any, sql: str, params: Sequence[Any], *extra: Any) -> Any:
+    async def _perform(
+        self, op: Callable[..., Any], connection: Any, sql: str, params: Sequence[Any], *extra: Any
+    ) -> Any:
         started = perf_counter()
         try:
             return await op(connection, sql, params, *extra)
@@ -271,9 +285,13 @@ class AsyncBackend(BackendBase):
     async def execute(self, sql: str, params: Sequence[Any] | None = None) -> int:
         return await self.run_execute(*self.prepare_raw(sql, params))
 
-    async def fetch_one(self, sql: str, params: Sequence[Any] | None = None) -> dict[str, Any] | None:
+    async def fetch_one(
+        self, sql: str, params: Sequence[Any] | None = None
+    ) -> dict[str, Any] | None:
         rows = rows_to_dicts(await self.run_fetch_table(*self.prepare_raw(sql, params)))
         return rows[0] if rows else None
 
-    async def fetch_all(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+    async def fetch_all(
+        self, sql: str, params: Sequence[Any] | None = None
+    ) -> list[dict[str, Any]]:
         return rows_to_dicts(await self.run_fetch_table(*self.prepare_raw(sql, params)))

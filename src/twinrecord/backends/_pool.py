@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import threading
-from time import monotonic
 from collections.abc import Callable
+from time import monotonic
 from typing import Generic, TypeVar
 
 from ..errors import ConnectionNotEstablished
@@ -44,7 +44,7 @@ class SyncPool(Generic[C]):
 
     def acquire(self) -> C:
         try:
-            return self._idle.pop()      # list.pop is atomic: the common case takes no lock
+            return self._idle.pop()  # list.pop is atomic: the common case takes no lock
         except IndexError:
             return self._acquire_slow()
 
@@ -104,5 +104,5 @@ class SyncPool(Generic[C]):
     def _close_quietly(self, connection: C) -> None:
         try:
             self._close_connection(connection)
-        except Exception:  # noqa: S110 - a connection that fails to close is gone anyway
+        except Exception:
             pass

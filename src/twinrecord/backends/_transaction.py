@@ -37,7 +37,7 @@ class TransactionState:
         self.owner = current_owner()
         self.depth = 0
         self.closed = False
-        self.lock = lock   # serialises statements of child tasks/threads on this connection
+        self.lock = lock  # serialises statements of child tasks/threads on this connection
 
     def check_open(self) -> None:
         if self.closed:
@@ -109,7 +109,7 @@ def enter_plan(
     new_lock: Any,
 ) -> Generator[Request, Any, Frame]:
     """Open a transaction, or a savepoint when one is already open in this context."""
-    begin = dialect.begin_statements(isolation_level)   # validates before any I/O
+    begin = dialect.begin_statements(isolation_level)  # validates before any I/O
     state = variable.get()
     if state is not None and not state.closed:
         if state.owner != current_owner():

@@ -389,7 +389,7 @@ class MySQLBackend(SyncBackend):
             self._kill(session.thread_id)   # stop its statement on the server too
         try:
             session.connection.close()
-        except Exception:  # noqa: S110 - the connection is gone either way
+        except Exception:
             pass
 
     def _kill(self, thread_id: int | None) -> None:
@@ -759,7 +759,7 @@ def _abort(connection: Any) -> None:
         writer = connection._socket._writer if connection._socket else None
         if writer is not None:
             writer.transport.abort()
-    except Exception:  # noqa: S110 - best effort: the socket is garbage either way
+    except Exception:
         pass
 
 

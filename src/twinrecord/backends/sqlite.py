@@ -38,7 +38,7 @@ ASYNC_REFUSAL = (
 class SQLiteConfig(BaseConfig):
     database: str = ":memory:"
     pragmas: dict[str, Any] = dataclasses.field(default_factory=dict)
-    busy_timeout: float = 5.0       # seconds a writer waits for the database lock
+    busy_timeout: float = 5.0  # seconds a writer waits for the database lock
     pool_size: int = 8
 
     @property
@@ -50,7 +50,7 @@ class SQLiteConfig(BaseConfig):
         """sqlite:///relative.db, sqlite:////absolute.db, sqlite:///:memory:."""
         if not url.startswith("sqlite://"):
             raise ConfigurationError(f"not a sqlite URL: {url!r}")
-        rest = url[len("sqlite://"):]
+        rest = url[len("sqlite://") :]
         path, _, query = rest.partition("?")
         path = path[1:] if path.startswith("/") else path
         from urllib.parse import parse_qsl
@@ -82,10 +82,13 @@ class SQLiteBackend(SyncBackend):
         # One in-memory database exists per connection, so memory databases get one.
         size = 1 if config.is_memory else max(1, config.pool_size)
         self._pool: SyncPool[sqlite3.Connection] = SyncPool(
-            self._connect, sqlite3.Connection.close, size, config.busy_timeout + 5,
+            self._connect,
+            sqlite3.Connection.close,
+            size,
+            config.busy_timeout + 5,
             f"SQLite pool for {config.database!r}",
         )
-        first = self.acquire()       # fail at configure() on a bad path, learn the limits
+        first = self.acquire()  # fail at configure() on a bad path, learn the limits
         limit = first.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         if limit != self.dialect.max_params:
             self.dialect = dataclasses.replace(SQLITE, max_params=limit)
@@ -94,8 +97,11 @@ class SQLiteBackend(SyncBackend):
     def _connect(self) -> sqlite3.Connection:
         try:
             connection = sqlite3.connect(
-                self.config.database, isolation_level=None, check_same_thread=False,
-                timeout=self.config.busy_timeout, cached_statements=512,
+                self.config.database,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self.config.busy_timeout,
+                cached_statements=512,
                 uri=self.config.database.startswith("file:"),
             )
             for name, value in self._pragmas.items():
@@ -111,7 +117,7 @@ class SQLiteBackend(SyncBackend):
 
     def release(self, connection: sqlite3.Connection, discard: bool = False) -> None:
         if not discard and connection.in_transaction:
-            connection.rollback()        # never hand out a connection mid-transaction
+            connection.rollback()  # never hand out a connection mid-transaction
         self._pool.release(connection, discard)
 
     def close(self) -> None:

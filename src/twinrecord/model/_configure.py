@@ -47,7 +47,9 @@ def backend_of(model: type[Any], kind: str) -> Any:
     return backend
 
 
-def configure(model: type[Any], config: BaseConfig | str, backend_class: type[BackendBase] | None) -> None:
+def configure(
+    model: type[Any], config: BaseConfig | str, backend_class: type[BackendBase] | None
+) -> None:
     kinds = kinds_of(model)
     if not kinds:
         raise ConfigurationError(f"{model.__name__} is not a twinrecord model class")
@@ -55,14 +57,16 @@ def configure(model: type[Any], config: BaseConfig | str, backend_class: type[Ba
         _install(model, kind, _build(model, kind, config, backend_class))
 
 
-def _build(model: type[Any], kind: str, config: BaseConfig | str, backend_class: type[BackendBase] | None) -> Any:
+def _build(
+    model: type[Any], kind: str, config: BaseConfig | str, backend_class: type[BackendBase] | None
+) -> Any:
     want_async = kind == "async"
     if isinstance(config, str):
         try:
             backend_class, config = resolve_url(config, want_async)
         except ConfigurationError as error:
             if want_async and "SQLite" in str(error) and len(kinds_of(model)) > 1:
-                return Refused(str(error))     # a combined model on SQLite: sync only
+                return Refused(str(error))  # a combined model on SQLite: sync only
             raise
     if backend_class is None:
         raise ConfigurationError(
@@ -121,4 +125,9 @@ def close_quietly(backend: Any) -> None:
     except RuntimeError:
         backend.close_unawaited()
         return
-    loop.create_task(backend.close())
+    task = loop.create_task(backend.close())
+    _closing.add(task)            # keep a reference until it is done
+    task.add_done_callback(_closing.discard)
+
+
+_closing: set[asyncio.Task[None]] = set()

@@ -47,7 +47,9 @@ class RecordCore(BaseModel):
         # declaring PrivateAttrs would cost a default lookup per attribute per record.
         private = self.__pydantic_private__
         if private is None:
-            object.__setattr__(self, "__pydantic_private__", {"_snapshot": None, "_relations": None})
+            object.__setattr__(
+                self, "__pydantic_private__", {"_snapshot": None, "_relations": None}
+            )
         else:
             private["_snapshot"] = None
             private["_relations"] = None
@@ -146,15 +148,15 @@ class RecordCore(BaseModel):
 
     def _validated_values(self) -> dict[str, Any]:
         """Validate the record again (model validators included), in place."""
-        private = self.__pydantic_private__
-        state = (private["_snapshot"], private["_relations"], private.get("_raw"))  # type: ignore[union-attr]
+        private: dict[str, Any] = self.__pydantic_private__  # type: ignore[assignment]
+        state = (private["_snapshot"], private["_relations"], private.get("_raw"))
         try:
             self.__pydantic_validator__.validate_python(dict(self.__dict__), self_instance=self)
         except ValidationError as error:
             raise _invalid(type(self).__name__, error) from error
         finally:
-            private = self.__pydantic_private__   # validation re-ran model_post_init
-            private["_snapshot"], private["_relations"], private["_raw"] = state  # type: ignore[index]
+            private = self.__pydantic_private__  # type: ignore[assignment]  # post_init re-ran
+            private["_snapshot"], private["_relations"], private["_raw"] = state
         return self.__dict__
 
     # ---- plans ------------------------------------------------------------------------
@@ -168,9 +170,7 @@ class RecordCore(BaseModel):
         data = self._validated_values()
         wants_key = meta.auto_key is not None and data[meta.auto_key] is None
         columns, writers = meta.insert_spec(wants_key, dialect)
-        params = [
-            data[c] if w is None or data[c] is None else w(data[c]) for c, w in writers
-        ]
+        params = [data[c] if w is None or data[c] is None else w(data[c]) for c, w in writers]
         sql = _insert_sql(meta, columns, 1, wants_key, dialect)
         if wants_key:
             keys = yield Insert(sql, params, 1)
@@ -191,7 +191,9 @@ class RecordCore(BaseModel):
         sql = meta.sql_cache.get(key)
         if sql is None:
             where = tuple(("AND", ColumnTest(k, "eq")) for k in meta.primary_key)
-            sql = meta.sql_cache[key] = compile_update(Update(meta.table, columns, where), dialect)[0]  # type: ignore[arg-type]
+            sql = meta.sql_cache[key] = compile_update(Update(meta.table, columns, where), dialect)[
+                0
+            ]
         params = [meta.write(c, data[c], dialect) for c in columns]
         params += [meta.write(k, v, dialect) for k, v in zip(meta.primary_key, self._stored_key())]
         affected: int = yield Execute(sql, params)
@@ -205,7 +207,7 @@ class RecordCore(BaseModel):
         if any(v is None for v in key):
             return 0
         where = tuple(("AND", ColumnTest(k, "eq")) for k in meta.primary_key)
-        sql, _ = compile_delete(Delete(meta.table, where), dialect)  # type: ignore[arg-type]
+        sql, _ = compile_delete(Delete(meta.table, where), dialect)
         params = [meta.write(k, v, dialect) for k, v in zip(meta.primary_key, key)]
         affected: int = yield Execute(sql, params)
         self._set_snapshot(None)
@@ -215,9 +217,7 @@ class RecordCore(BaseModel):
         cls = type(self)
         fresh = yield from cls._find_by_key_plan(self._stored_key(), dialect)
         if fresh is None:
-            raise RecordNotFound(
-                f"{cls.__name__} with key {self._stored_key()!r} no longer exists"
-            )
+            raise RecordNotFound(f"{cls.__name__} with key {self._stored_key()!r} no longer exists")
         self.__dict__.update(fresh.__dict__)
         self._set_snapshot(fresh._snapshot_values())
         self.__pydantic_private__["_relations"] = None  # type: ignore[index]
@@ -247,7 +247,9 @@ class RecordCore(BaseModel):
     def _find_one_plan(cls, condition: Any, dialect: Dialect) -> Plan[Any]:
         if isinstance(condition, Mapping):
             meta = cls._meta()
-            if set(condition) == set(meta.primary_key) and all(v is not None for v in condition.values()):
+            if set(condition) == set(meta.primary_key) and all(
+                v is not None for v in condition.values()
+            ):
                 key = tuple(condition[k] for k in meta.primary_key)
                 return (yield from cls._find_by_key_plan(key, dialect))
             from ..query._core import QueryCore
@@ -290,7 +292,9 @@ class RecordCore(BaseModel):
         return inserted
 
     @classmethod
-    def _find_by_sql_plan(cls, sql: str, params: Sequence[Any] | None, backend_prepare: Any, dialect: Dialect) -> Plan[list[Any]]:
+    def _find_by_sql_plan(
+        cls, sql: str, params: Sequence[Any] | None, backend_prepare: Any, dialect: Dialect
+    ) -> Plan[list[Any]]:
         driver_sql, values = backend_prepare(sql, params)
         names, rows = yield FetchTable(driver_sql, values)
         return cls._meta().hydrate_named(names, rows, dialect)
@@ -302,7 +306,9 @@ class RecordCore(BaseModel):
             ColumnDef(c, meta.types[c], meta.nullable[c], auto_increment=(c == meta.auto_key))
             for c in meta.columns
         ]
-        yield Execute(create_table_sql(meta.table, columns, meta.primary_key, dialect, if_not_exists))
+        yield Execute(
+            create_table_sql(meta.table, columns, meta.primary_key, dialect, if_not_exists)
+        )
 
     @classmethod
     def _drop_table_plan(cls, if_exists: bool, dialect: Dialect) -> Plan[None]:
@@ -329,7 +335,9 @@ def _group_by_key_need(meta: ModelMeta, records: list[Any]) -> list[tuple[bool, 
     return [(flag, group) for flag, group in ((True, needing), (False, bringing)) if group]
 
 
-def _insert_group(meta: ModelMeta, group: list[Any], wants_key: bool, dialect: Dialect) -> Plan[int]:
+def _insert_group(
+    meta: ModelMeta, group: list[Any], wants_key: bool, dialect: Dialect
+) -> Plan[int]:
     columns, pairs = meta.insert_spec(wants_key, dialect)
     writers = [w for _, w in pairs]
     per_statement = max(1, min(MAX_ROWS_PER_INSERT, dialect.max_params // max(1, len(columns))))
@@ -343,7 +351,7 @@ def _insert_group(meta: ModelMeta, group: list[Any], wants_key: bool, dialect: D
         if wants_key:
             keys = yield Insert(sql, params, len(chunk))
             for record, key in zip(chunk, keys):
-                record.__dict__[meta.auto_key] = key  # type: ignore[index]
+                record.__dict__[meta.auto_key] = key
         else:
             yield Execute(sql, params)
         for record in chunk:
@@ -352,7 +360,9 @@ def _insert_group(meta: ModelMeta, group: list[Any], wants_key: bool, dialect: D
     return total
 
 
-def _insert_sql(meta: ModelMeta, columns: tuple[str, ...], rows: int, wants_key: bool, dialect: Dialect) -> str:
+def _insert_sql(
+    meta: ModelMeta, columns: tuple[str, ...], rows: int, wants_key: bool, dialect: Dialect
+) -> str:
     key = ("insert", columns, rows, wants_key, dialect)
     sql = meta.sql_cache.get(key)
     if sql is None:

@@ -17,7 +17,7 @@ from ..errors import ConfigurationError
 from ..sql import types as t
 
 _SCALARS: list[tuple[type, str]] = [
-    (bool, t.BOOL),      # before int: bool is an int
+    (bool, t.BOOL),  # before int: bool is an int
     (int, t.INT),
     (float, t.FLOAT),
     (Decimal, t.DECIMAL),

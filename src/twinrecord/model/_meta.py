@@ -39,7 +39,9 @@ class ModelMeta:
         for name, field in model.model_fields.items():
             self.types[name], self.nullable[name] = column_type(self.name, name, field)
         declared = getattr(model, "__primary_key__", "id")
-        self.primary_key: tuple[str, ...] = (declared,) if isinstance(declared, str) else tuple(declared)
+        self.primary_key: tuple[str, ...] = (
+            (declared,) if isinstance(declared, str) else tuple(declared)
+        )
         for key in self.primary_key:
             if key not in self.column_index:
                 raise ConfigurationError(
@@ -61,7 +63,7 @@ class ModelMeta:
         self._readers: dict[Dialect, list[Converter | None]] = {}
         self._writers: dict[Dialect, list[Converter | None]] = {}
         self._hydrators: dict[Dialect, Callable[[Sequence[Sequence[Any]]], list[Any]]] = {}
-        self.sql_cache: dict[Any, str] = {}   # statements this model sends, per shape and dialect
+        self.sql_cache: dict[Any, str] = {}  # statements this model sends, per shape and dialect
         self._specs: dict[Any, Any] = {}
         picker = operator.itemgetter(*self.columns)
         self._pick_columns: Callable[[dict[str, Any]], tuple[Any, ...]] = (
@@ -120,13 +122,18 @@ class ModelMeta:
         """
         readers = self.readers(dialect)
         namespace: dict[str, Any] = {
-            "new": _new_object, "model": self.model, "fields_set": set(self.columns),
-            "deepcopy": copy.deepcopy, "private_defaults": self.private_defaults(),
-            "set_dict": _SET_DICT, "set_fields_set": _SET_FIELDS_SET,
-            "set_extra": _SET_EXTRA, "set_private": _SET_PRIVATE,
+            "new": _new_object,
+            "model": self.model,
+            "fields_set": set(self.columns),
+            "deepcopy": copy.deepcopy,
+            "private_defaults": self.private_defaults(),
+            "set_dict": _SET_DICT,
+            "set_fields_set": _SET_FIELDS_SET,
+            "set_extra": _SET_EXTRA,
+            "set_private": _SET_PRIVATE,
         }
         values = []
-        for i, (column, reader) in enumerate(zip(self.columns, readers)):
+        for i, reader in enumerate(readers):
             if reader is None:
                 values.append(f"row[{i}]")
             else:
@@ -134,15 +141,13 @@ class ModelMeta:
                 values.append(f"(None if row[{i}] is None else read{i}(row[{i}]))")
         entries = ", ".join(f"{c!r}: {v}" for c, v in zip(self.columns, values))
         raw = ""
-        if self.mutable:   # values that change in place need a copy to compare against
+        if self.mutable:  # values that change in place need a copy to compare against
             snapshot = "deepcopy(tuple(data.values()))"
         elif any(r is not None for r in readers):
             # Keep the driver's row; RecordCore converts it only if it is ever compared.
             snapshot = "row"
             raw = ', "_raw": to_python'
-            namespace["to_python"] = eval(  # noqa: S307 - generated from column positions only
-                f"lambda row: ({', '.join(values)},)", namespace
-            )
+            namespace["to_python"] = eval(f"lambda row: ({', '.join(values)},)", namespace)
         else:
             snapshot = "row"
         extra_private = "**private_defaults, " if namespace["private_defaults"] else ""
@@ -161,7 +166,7 @@ def hydrate(rows):
         append(record)
     return records
 """
-        exec(compile(source, f"<twinrecord hydrate {self.name}>", "exec"), namespace)  # noqa: S102
+        exec(compile(source, f"<twinrecord hydrate {self.name}>", "exec"), namespace)
         return namespace["hydrate"]  # type: ignore[no-any-return]
 
     def private_defaults(self) -> dict[str, Any]:
@@ -173,7 +178,9 @@ def hydrate(rows):
                 defaults[name] = value
         return defaults
 
-    def hydrate_named(self, names: Sequence[str], rows: Sequence[Sequence[Any]], dialect: Dialect) -> list[Any]:
+    def hydrate_named(
+        self, names: Sequence[str], rows: Sequence[Sequence[Any]], dialect: Dialect
+    ) -> list[Any]:
         """Rows whose columns come in any order (raw SQL) -> records."""
         positions = []
         for column in self.columns:
@@ -191,23 +198,28 @@ def hydrate(rows):
         values = self._pick_columns(data)
         return copy.deepcopy(values) if self.mutable else values
 
-    def insert_spec(self, wants_key: bool, dialect: Dialect) -> tuple[tuple[str, ...], list[tuple[str, Converter | None]]]:
+    def insert_spec(
+        self, wants_key: bool, dialect: Dialect
+    ) -> tuple[tuple[str, ...], list[tuple[str, Converter | None]]]:
         """Columns an INSERT sends (the generated key left out when wanted) and their writers."""
         key = ("insert-spec", wants_key, dialect)
         spec = self._specs.get(key)
         if spec is None:
             columns = tuple(c for c in self.columns if not (wants_key and c == self.auto_key))
             spec = self._specs[key] = (columns, [(c, self.writer_for(c, dialect)) for c in columns])
-        return spec  # type: ignore[no-any-return]
+        return spec
 
-    def convert_named(self, names: Sequence[str], rows: Sequence[Sequence[Any]], dialect: Dialect) -> list[dict[str, Any]]:
+    def convert_named(
+        self, names: Sequence[str], rows: Sequence[Sequence[Any]], dialect: Dialect
+    ) -> list[dict[str, Any]]:
         """Rows as dicts, model columns converted to their fields' Python types."""
-        converters: list[Callable[[Any], Any] | None] = [
-            self.reader_for(n, dialect) for n in names
-        ]
+        converters: list[Callable[[Any], Any] | None] = [self.reader_for(n, dialect) for n in names]
         result = []
         for row in rows:
-            result.append({
-                n: (v if f is None or v is None else f(v)) for n, v, f in zip(names, row, converters)
-            })
+            result.append(
+                {
+                    n: (v if f is None or v is None else f(v))
+                    for n, v, f in zip(names, row, converters)
+                }
+            )
         return result

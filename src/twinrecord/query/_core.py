@@ -18,7 +18,6 @@ from ..sql.placeholders import prepare
 from ..sql.statements import (
     Aggregate,
     AllOf,
-    Ident,
     ColumnTest,
     Condition,
     Expression,
@@ -60,7 +59,6 @@ def _checked_fragment(sql: str, params: Any, method: str) -> tuple[Raw, tuple[An
 
 class QueryCore:
     """Immutable: every builder method returns a changed copy."""
-
 
     # Defaults live on the class, so a new query sets one attribute and a copy
     # duplicates only what its builders changed.
@@ -190,7 +188,7 @@ class QueryCore:
             specs.append((path, modifier))
         from ..relations._core import eager_tree
 
-        eager_tree(self._model, specs)    # unknown names fail here, not at run time
+        eager_tree(self._model, specs)  # unknown names fail here, not at run time
         query = self._copy()
         query._eager = self._eager + tuple(specs)
         return query
@@ -221,13 +219,15 @@ class QueryCore:
     def max(self, column: str, alias: str | None = None, distinct: bool = False) -> Any:
         return self._aggregate_or_scalar("MAX", column, alias, distinct)
 
-    def _aggregate_or_scalar(self, func: str, column: str, alias: str | None, distinct: bool) -> Any:
+    def _aggregate_or_scalar(
+        self, func: str, column: str, alias: str | None, distinct: bool
+    ) -> Any:
         if self._chains_aggregate(alias):
             return self._add_aggregate(func, column, alias, distinct)
         return self._scalar(func, column, distinct)
 
     def _scalar(self, func: str, column: str, distinct: bool) -> Any:
-        raise NotImplementedError   # the shells run the scalar plan with their driver
+        raise NotImplementedError  # the shells run the scalar plan with their driver
 
     def _add_aggregate(self, func: str, column: str, alias: str | None, distinct: bool) -> Any:
         query = self._copy()
@@ -275,6 +275,7 @@ class QueryCore:
     # ---- plans ------------------------------------------------------------------------
     def _all_plan(self, dialect: Dialect) -> Plan[list[Any]]:
         meta = self._model._meta()
+        records: list[Any]
         if self._columns:
             names, rows = yield FetchTable(*self._to_sql(dialect))
             records = meta.hydrate_named(names, rows, dialect)
@@ -356,7 +357,9 @@ class QueryCore:
             sql, _ = compile_update(Update(meta.table, columns, self._where), dialect)
             return (yield Execute(sql, values + self._where_values(dialect)))  # type: ignore[no-any-return]
         key = self._single_key("update")
-        sql, _ = compile_update_matching(Update(meta.table, columns, ()), self._select(), key, dialect)
+        sql, _ = compile_update_matching(
+            Update(meta.table, columns, ()), self._select(), key, dialect
+        )
         return (yield Execute(sql, values + self._values(dialect)))  # type: ignore[no-any-return]
 
     def _delete_plan(self, dialect: Dialect) -> Plan[int]:
@@ -369,8 +372,14 @@ class QueryCore:
         return (yield Execute(sql, self._values(dialect)))  # type: ignore[no-any-return]
 
     def _is_simple(self) -> bool:
-        return not (self._joins or self._group_by or self._having or self._distinct
-                    or self._limit is not None or self._offset is not None)
+        return not (
+            self._joins
+            or self._group_by
+            or self._having
+            or self._distinct
+            or self._limit is not None
+            or self._offset is not None
+        )
 
     def _single_key(self, operation: str) -> str:
         keys = self._model._meta().primary_key
@@ -412,4 +421,3 @@ def _aggregate_result(meta: Any, aggregate: Aggregate, value: Any, dialect: Dial
     if aggregate.func == "SUM" and kind == t.INT:
         return int(value)
     return float(value)
-

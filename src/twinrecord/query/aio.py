@@ -1,4 +1,6 @@
-"""The async query shell: builders come from the core; terminal methods drive its plans with `arun`."""
+"""The async query shell: builders come from the core,
+terminal methods drive its plans with `arun`.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Generated from aio.py by tools/async_to_sync.py: do not edit by hand.
 
-The sync query shell: builders come from the core; terminal methods drive its plans with `run`.
+The sync query shell: builders come from the core,
+terminal methods drive its plans with `run`.
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ class AsyncRelationCall(_Bound[R]):
             if hit is not MISSING:
                 return hit  # type: ignore[no-any-return]
         backend = backend_of(link.target, "async")
-        return await arun(record_plan(link, self.record, backend.dialect), backend)  # type: ignore[no-any-return]
+        return await arun(record_plan(link, self.record, backend.dialect), backend)
 
     def query(self) -> AsyncActiveQuery:
         """The related rows as a query, for further where/order_by/count()."""

@@ -19,6 +19,9 @@ from ..sql.statements import ColumnTest, Ident, compile_select
 from ._declare import Link, Relation, relation_named
 
 Modifier = Callable[[Any], Any]
+Specs = Iterable[tuple[str, Modifier | None]]
+Groups = dict[Any, list[Any]]      # key -> the targets loaded for it
+Rows = list[Sequence[Any]]
 MISSING: Any = object()          # "not cached": None is a cached BelongsTo result
 
 
@@ -71,7 +74,7 @@ class EagerNode:
     children: dict[str, EagerNode] = field(default_factory=dict)
 
 
-def eager_tree(model: type[Any], specs: Iterable[tuple[str, Modifier | None]]) -> dict[str, EagerNode]:
+def eager_tree(model: type[Any], specs: Specs) -> dict[str, EagerNode]:
     """`with_()` paths as a tree: 'posts' and 'posts.comments' share the 'posts' node.
 
     Unknown names raise RelationNotFound listing the model's relations.
@@ -79,7 +82,9 @@ def eager_tree(model: type[Any], specs: Iterable[tuple[str, Modifier | None]]) -
     root: dict[str, EagerNode] = {}
     for path, modifier in specs:
         if not isinstance(path, str) or not path:
-            raise ConfigurationError(f"with_() takes relation names or (name, modifier); got {path!r}")
+            raise ConfigurationError(
+                f"with_() takes relation names or (name, modifier) pairs; got {path!r}"
+            )
         level, current = root, model
         parts = path.split(".")
         for depth, part in enumerate(parts):
@@ -101,7 +106,7 @@ def _set_modifier(node: EagerNode, modifier: Modifier, path: str) -> None:
 
 
 def eager_load_plan(
-    model: type[Any], records: list[Any], specs: Sequence[tuple[str, Modifier | None]], dialect: Dialect
+    model: type[Any], records: list[Any], specs: Specs, dialect: Dialect
 ) -> Plan[None]:
     """Load every requested relation for `records`: one query per relation level
     (per chunk of keys), whatever the number of records."""
@@ -115,14 +120,16 @@ def _load_level(level: dict[str, EagerNode], records: list[Any], dialect: Dialec
             yield from _load_level(node.children, targets, dialect)
 
 
-def load_plan(link: Link, records: list[Any], modifier: Modifier | None, dialect: Dialect) -> Plan[list[Any]]:
+def load_plan(
+    link: Link, records: list[Any], modifier: Modifier | None, dialect: Dialect
+) -> Plan[list[Any]]:
     """Load `link` for every record, cache it on each (and its inverse on each target).
 
     Returns the distinct target records, the parents of the next level.
     """
     column = link.owner_column
     keys = [k for k in dict.fromkeys(r.__dict__[column] for r in records) if k is not None]
-    groups: dict[Any, list[Any]] = {}
+    groups: Groups = {}
     targets: list[Any] = []
     if keys:
         query = _modified_query(link, modifier)
@@ -152,14 +159,16 @@ def _modified_query(link: Link, modifier: Modifier | None) -> Any:
 
 
 # ---- fetching: keys as bound IN lists, chunked to the dialect's parameter limit ------------
-def _fetch_groups(link: Link, query: Any, keys: list[Any], dialect: Dialect) -> Plan[tuple[list[Any], dict[Any, list[Any]]]]:
+def _fetch_groups(
+    link: Link, query: Any, keys: list[Any], dialect: Dialect
+) -> Plan[tuple[list[Any], Groups]]:
     keyed_meta = (link.through or link.target)._meta()
     writer = keyed_meta.writer_for(link.match_column, dialect)
     values = keys if writer is None else [writer(k) for k in keys]
     before = query._where_values(dialect)
     after = query._values(dialect)[len(before):]       # having, limit, offset
     size = max(1, dialect.max_params - len(before) - len(after))
-    rows: list[Sequence[Any]] = []
+    rows: Rows = []
     for start in range(0, len(values), size):
         chunk = values[start : start + size]
         sql = _keyed_sql(query, link, len(chunk), dialect)
@@ -189,10 +198,10 @@ def _keyed_sql(query: Any, link: Link, count: int, dialect: Dialect) -> str:
     return compile_select(select, dialect)[0]
 
 
-def _group_direct(link: Link, rows: list[Sequence[Any]], dialect: Dialect) -> tuple[list[Any], dict[Any, list[Any]]]:
+def _group_direct(link: Link, rows: Rows, dialect: Dialect) -> tuple[list[Any], Groups]:
     targets = link.target._meta().hydrate(rows, dialect)
     column = link.match_column
-    groups: dict[Any, list[Any]] = {}
+    groups: Groups = {}
     for target in targets:
         key = target.__dict__[column]
         group = groups.get(key)
@@ -203,7 +212,7 @@ def _group_direct(link: Link, rows: list[Sequence[Any]], dialect: Dialect) -> tu
     return targets, groups
 
 
-def _group_through(link: Link, rows: list[Sequence[Any]], dialect: Dialect) -> tuple[list[Any], dict[Any, list[Any]]]:
+def _group_through(link: Link, rows: Rows, dialect: Dialect) -> tuple[list[Any], Groups]:
     """Rows are target columns plus the owner key; a target linked to several owners
     is one record shared by them."""
     meta = link.target._meta()
@@ -219,15 +228,15 @@ def _group_through(link: Link, rows: list[Sequence[Any]], dialect: Dialect) -> t
         owner_key = row[width]
         pairs.append((owner_key if read_owner is None else read_owner(owner_key), target_key))
     targets = meta.hydrate(list(unique.values()), dialect)
-    by_key = dict(zip(unique, targets))
-    groups: dict[Any, list[Any]] = {}
+    by_key = dict(zip(unique, targets, strict=True))
+    groups: Groups = {}
     for owner_key, target_key in pairs:
         groups.setdefault(owner_key, []).append(by_key[target_key])
     return targets, groups
 
 
 # ---- caching the results --------------------------------------------------------------
-def _fill(link: Link, records: list[Any], groups: dict[Any, list[Any]]) -> None:
+def _fill(link: Link, records: list[Any], groups: Groups) -> None:
     name, column, many = link.name, link.owner_column, link.many
     given: set[Any] = set()
     for record in records:
@@ -246,7 +255,7 @@ def _fill(link: Link, records: list[Any], groups: dict[Any, list[Any]]) -> None:
         cache[name] = (key, value)
 
 
-def _fill_inverse(link: Link, records: list[Any], groups: dict[Any, list[Any]]) -> None:
+def _fill_inverse(link: Link, records: list[Any], groups: Groups) -> None:
     """Each target's back-reference is the record it was loaded for: no query.
 
     A BelongsTo's inverse is filled only when it is a HasOne: one owner is not a

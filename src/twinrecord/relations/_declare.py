@@ -8,6 +8,7 @@ the relation is read from a record (see `_access.py`).
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, overload
 
@@ -81,7 +82,7 @@ class Relation(Generic[T, R]):
     def __set_name__(self, owner: type[Any], name: str) -> None:
         self.owner = owner
         self.name = name
-        self._annotation = owner.__dict__.get("__annotations__", {}).get(name)
+        self._annotation = inspect.get_annotations(owner).get(name)
         query_name = f"{name}_query"
         if query_name not in owner.__dict__:
             from ._access import RelationQuery
@@ -102,7 +103,9 @@ class Relation(Generic[T, R]):
     @overload
     def __get__(self, instance: BaseActiveRecord, owner: type[Any]) -> RelationCall[R]: ...
     @overload
-    def __get__(self, instance: AsyncBaseActiveRecord, owner: type[Any]) -> AsyncRelationCall[R]: ...
+    def __get__(
+        self, instance: AsyncBaseActiveRecord, owner: type[Any]
+    ) -> AsyncRelationCall[R]: ...
     @overload
     def __get__(self, instance: Any, owner: type[Any]) -> Any: ...
     def __get__(self, instance: Any, owner: type[Any]) -> Any:

@@ -18,7 +18,7 @@ def column_type_sql(column: t.ColumnType, dialect: Dialect) -> str:
         return _varchar(column.max_length, dialect)
     if kind == t.DECIMAL and column.max_digits is not None:
         if dialect.name == "sqlite":
-            return dialect.ddl_types[t.DECIMAL]     # text keeps every digit
+            return dialect.ddl_types[t.DECIMAL]  # text keeps every digit
         return f"DECIMAL({column.max_digits},{column.decimal_places or 0})"
     return dialect.ddl_types[kind]
 

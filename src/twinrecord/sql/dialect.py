@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from enum import Enum
 from functools import lru_cache
@@ -30,12 +30,12 @@ SQLITE_LOCKING_MODES = ("DEFERRED", "IMMEDIATE", "EXCLUSIVE")
 def _utc(value: datetime) -> datetime:
     """An aware datetime in UTC; a naive one read back for an aware field is taken as UTC."""
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def _utc_naive(value: datetime) -> datetime:
-    return value if value.tzinfo is None else value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
 
 
 def _json_dumps(value: Any) -> str:
@@ -49,7 +49,7 @@ def _json_loads(value: Any) -> Any:
 def _text_datetime(value: datetime) -> str:
     # Fixed width keeps text order equal to time order, for WHERE and MIN/MAX.
     if value.tzinfo is not None:
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
     return value.isoformat(sep=" ", timespec="microseconds")
 
 
@@ -64,7 +64,7 @@ def _enum_value(value: Any) -> Any:
 @dataclass(frozen=True, eq=False)  # hashed by identity: a cache key
 class Dialect:
     name: str
-    paramstyle: str                      # 'qmark' or 'format'
+    paramstyle: str  # 'qmark' or 'format'
     identifier_quote: str
     supports_returning: bool
     backslash_escapes: bool = False
@@ -111,7 +111,8 @@ class Dialect:
     def adapt_params(self, params: Sequence[Any]) -> list[Any]:
         adapters = self.param_adapters
         return [
-            value if (type(value) not in adapters and not isinstance(value, Enum))
+            value
+            if (type(value) not in adapters and not isinstance(value, Enum))
             else self.adapt_param(value)
             for value in params
         ]
@@ -195,24 +196,46 @@ SQLITE = SQLiteDialect(
     supports_returning=True,
     max_params=32766,
     ddl_types={
-        t.INT: "INTEGER", t.STR: "TEXT", t.BOOL: "BOOLEAN", t.FLOAT: "REAL",
-        t.DECIMAL: "TEXT", t.DATETIME: "TEXT", t.DATETIME_TZ: "TEXT", t.DATE: "TEXT",
-        t.TIME: "TEXT", t.UUID: "TEXT", t.BYTES: "BLOB", t.JSON: "TEXT",
+        t.INT: "INTEGER",
+        t.STR: "TEXT",
+        t.BOOL: "BOOLEAN",
+        t.FLOAT: "REAL",
+        t.DECIMAL: "TEXT",
+        t.DATETIME: "TEXT",
+        t.DATETIME_TZ: "TEXT",
+        t.DATE: "TEXT",
+        t.TIME: "TEXT",
+        t.UUID: "TEXT",
+        t.BYTES: "BLOB",
+        t.JSON: "TEXT",
     },
     readers={
-        t.BOOL: bool, t.DECIMAL: Decimal, t.FLOAT: float,
+        t.BOOL: bool,
+        t.DECIMAL: Decimal,
+        t.FLOAT: float,
         t.DATETIME: datetime.fromisoformat,
         t.DATETIME_TZ: lambda v: _utc(datetime.fromisoformat(v)),
-        t.DATE: date.fromisoformat, t.TIME: time.fromisoformat,
-        t.UUID: PyUUID, t.JSON: _json_loads,
+        t.DATE: date.fromisoformat,
+        t.TIME: time.fromisoformat,
+        t.UUID: PyUUID,
+        t.JSON: _json_loads,
     },
     writers={
-        t.DECIMAL: str, t.DATETIME: _text_datetime, t.DATETIME_TZ: _text_datetime,
-        t.DATE: date.isoformat, t.TIME: _text_time, t.UUID: str, t.JSON: _json_dumps,
+        t.DECIMAL: str,
+        t.DATETIME: _text_datetime,
+        t.DATETIME_TZ: _text_datetime,
+        t.DATE: date.isoformat,
+        t.TIME: _text_time,
+        t.UUID: str,
+        t.JSON: _json_dumps,
     },
     param_adapters={
-        Decimal: str, datetime: _text_datetime, date: date.isoformat, time: _text_time,
-        PyUUID: str, dict: _json_dumps,
+        Decimal: str,
+        datetime: _text_datetime,
+        date: date.isoformat,
+        time: _text_time,
+        PyUUID: str,
+        dict: _json_dumps,
     },
 )
 
@@ -223,9 +246,18 @@ POSTGRES = Dialect(
     supports_returning=True,
     max_params=65535,
     ddl_types={
-        t.INT: "BIGINT", t.STR: "TEXT", t.BOOL: "BOOLEAN", t.FLOAT: "DOUBLE PRECISION",
-        t.DECIMAL: "NUMERIC", t.DATETIME: "TIMESTAMP(6)", t.DATETIME_TZ: "TIMESTAMPTZ(6)",
-        t.DATE: "DATE", t.TIME: "TIME(6)", t.UUID: "UUID", t.BYTES: "BYTEA", t.JSON: "JSONB",
+        t.INT: "BIGINT",
+        t.STR: "TEXT",
+        t.BOOL: "BOOLEAN",
+        t.FLOAT: "DOUBLE PRECISION",
+        t.DECIMAL: "NUMERIC",
+        t.DATETIME: "TIMESTAMP(6)",
+        t.DATETIME_TZ: "TIMESTAMPTZ(6)",
+        t.DATE: "DATE",
+        t.TIME: "TIME(6)",
+        t.UUID: "UUID",
+        t.BYTES: "BYTEA",
+        t.JSON: "JSONB",
     },
     readers={t.DATETIME_TZ: _utc, t.JSON: _json_loads, t.BYTES: bytes, t.FLOAT: float},
     writers=_JSON_WRITER,
@@ -240,14 +272,26 @@ MYSQL = MySQLDialect(
     backslash_escapes=True,
     max_params=65535,
     ddl_types={
-        t.INT: "BIGINT", t.STR: "LONGTEXT", t.BOOL: "BOOLEAN", t.FLOAT: "DOUBLE",
-        t.DECIMAL: "DECIMAL(38,10)", t.DATETIME: "DATETIME(6)", t.DATETIME_TZ: "DATETIME(6)",
-        t.DATE: "DATE", t.TIME: "TIME(6)", t.UUID: "CHAR(36)", t.BYTES: "LONGBLOB",
+        t.INT: "BIGINT",
+        t.STR: "LONGTEXT",
+        t.BOOL: "BOOLEAN",
+        t.FLOAT: "DOUBLE",
+        t.DECIMAL: "DECIMAL(38,10)",
+        t.DATETIME: "DATETIME(6)",
+        t.DATETIME_TZ: "DATETIME(6)",
+        t.DATE: "DATE",
+        t.TIME: "TIME(6)",
+        t.UUID: "CHAR(36)",
+        t.BYTES: "LONGBLOB",
         t.JSON: "JSON",
     },
     readers={
-        t.BOOL: bool, t.DATETIME_TZ: _utc, t.UUID: PyUUID, t.JSON: _json_loads,
-        t.BYTES: bytes, t.FLOAT: float,
+        t.BOOL: bool,
+        t.DATETIME_TZ: _utc,
+        t.UUID: PyUUID,
+        t.JSON: _json_loads,
+        t.BYTES: bytes,
+        t.FLOAT: float,
     },
     writers={t.DATETIME_TZ: _utc_naive, t.UUID: str, t.JSON: _json_dumps},
     param_adapters={datetime: _utc_naive, PyUUID: str, dict: _json_dumps},

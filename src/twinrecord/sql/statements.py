@@ -38,8 +38,8 @@ class ColumnTest:
 
 @dataclass(frozen=True, slots=True)
 class Aggregate:
-    func: str          # COUNT, SUM, AVG, MIN, MAX
-    column: str        # '*' or a column expression
+    func: str  # COUNT, SUM, AVG, MIN, MAX
+    column: str  # '*' or a column expression
     alias: str
     distinct: bool = False
 
@@ -59,7 +59,7 @@ Condition = Union[Raw, ColumnTest, AllOf]
 class Select:
     table: str
     columns: tuple[Expression, ...]
-    where: tuple[tuple[str, Condition], ...] = ()      # (connector, condition)
+    where: tuple[tuple[str, Condition], ...] = ()  # (connector, condition)
     joins: tuple[str, ...] = ()
     group_by: tuple[str, ...] = ()
     having: tuple[tuple[str, Condition], ...] = ()
@@ -91,7 +91,7 @@ class Delete:
     where: tuple[tuple[str, Condition], ...]
 
 
-Compiled = tuple[str, int]     # driver SQL, placeholder count
+Compiled = tuple[str, int]  # driver SQL, placeholder count
 
 
 # ---- public entry points (cached per shape and dialect) -----------------------------------
@@ -128,7 +128,9 @@ def compile_delete(delete: Delete, dialect: Dialect) -> Compiled:
 def compile_update_matching(update: Update, select: Select, key: str, dialect: Dialect) -> Compiled:
     """UPDATE of the rows a complex select (joins, limit, ...) matches, by key."""
     sets = ", ".join(f"{dialect.quote(c)} = ?" for c in update.columns)
-    sql = f"UPDATE {dialect.quote(update.table)} SET {sets}" + _key_in_subquery(select, key, dialect)
+    sql = f"UPDATE {dialect.quote(update.table)} SET {sets}" + _key_in_subquery(
+        select, key, dialect
+    )
     return dialect.prepare(sql)
 
 
@@ -162,7 +164,7 @@ def _condition_sql(condition: Condition, dialect: Dialect) -> str:
         return f"{column} IS NULL"
     if condition.op == "in":
         if condition.count == 0:
-            return "1 = 0"          # IN () is invalid SQL; an empty list matches nothing
+            return "1 = 0"  # IN () is invalid SQL; an empty list matches nothing
         return f"{column} IN ({', '.join('?' * condition.count)})"
     return f"{column} = ?"
 
@@ -201,7 +203,7 @@ def _select_sql(s: Select, dialect: Dialect) -> str:
     if s.order_by:
         parts.append(" ORDER BY " + ", ".join(s.order_by))
     parts.append(_limit_sql(s, dialect))
-    if s.for_update and dialect.name != "sqlite":   # SQLite locks the whole database anyway
+    if s.for_update and dialect.name != "sqlite":  # SQLite locks the whole database anyway
         parts.append(" FOR UPDATE")
     return "".join(parts)
 
@@ -234,12 +236,20 @@ def _scalar_sql(s: Select, agg: Aggregate, dialect: Dialect) -> str:
 
 def _key_in_subquery(s: Select, key: str, dialect: Dialect) -> str:
     keyed = Select(
-        table=s.table, columns=(Ident(f"{s.table}.{key}"),), where=s.where, joins=s.joins,
-        group_by=s.group_by, having=s.having, order_by=s.order_by,
-        has_limit=s.has_limit, has_offset=s.has_offset, distinct=s.distinct,
+        table=s.table,
+        columns=(Ident(f"{s.table}.{key}"),),
+        where=s.where,
+        joins=s.joins,
+        group_by=s.group_by,
+        having=s.having,
+        order_by=s.order_by,
+        has_limit=s.has_limit,
+        has_offset=s.has_offset,
+        distinct=s.distinct,
     )
     # The extra derived table lets MySQL read the table it is changing.
-    inner = f"SELECT {dialect.quote('_k.' + key)} FROM ({_select_sql(keyed, dialect)}) AS {dialect.quote('_k')}"
+    keys = _select_sql(keyed, dialect)
+    inner = f"SELECT {dialect.quote('_k.' + key)} FROM ({keys}) AS {dialect.quote('_k')}"
     return f" WHERE {dialect.quote(key)} IN ({inner})"
 
 

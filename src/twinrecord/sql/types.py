@@ -14,14 +14,14 @@ STR = "str"
 BOOL = "bool"
 FLOAT = "float"
 DECIMAL = "decimal"
-DATETIME = "datetime"          # naive
-DATETIME_TZ = "datetime_tz"    # aware, stored and returned in UTC
+DATETIME = "datetime"  # naive
+DATETIME_TZ = "datetime_tz"  # aware, stored and returned in UTC
 DATE = "date"
 TIME = "time"
 UUID = "uuid"
 BYTES = "bytes"
-JSON = "json"                  # dict / list
-ENUM = "enum"                  # python_type is the Enum class
+JSON = "json"  # dict / list
+ENUM = "enum"  # python_type is the Enum class
 
 KINDS = frozenset(
     {INT, STR, BOOL, FLOAT, DECIMAL, DATETIME, DATETIME_TZ, DATE, TIME, UUID, BYTES, JSON, ENUM}
