@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any, Optional, TypeVar
+from typing import Any, Optional, TypeVar, cast
 from urllib.parse import urlsplit
 
 import psycopg
@@ -57,8 +57,8 @@ class PG:
         for name, value in options.items():
             setattr(self.config, name, value)
         self.config.__post_init__()
-        root = AsyncBaseActiveRecord if self.is_async else BaseActiveRecord
-        self.Base: Any = type(f"PgBase_{kind}", (root,), {"__module__": __name__})
+        root: Any = AsyncBaseActiveRecord if self.is_async else BaseActiveRecord
+        self.Base: Any = cast(Any, type(f"PgBase_{kind}", (root,), {"__module__": __name__}))
         self.Base.configure(self.config, AsyncPostgresBackend if self.is_async else PostgresBackend)
         self._tables: list[Any] = []
         self._monitor: psycopg.Connection[Any] | None = None

@@ -251,3 +251,25 @@ async def test_for_update_inside_transaction(db):
         locked.level = 5
         await db(locked.save())
     assert (await db(Employee.find_one({"name": "ann"}))).level == 5
+
+
+async def test_decimal_aggregates_are_exact(db):
+    class Ledger(db.Base):
+        __table_name__ = "ledger_lines"
+        id: Optional[int] = None
+        amount: Decimal
+        account: str
+
+    await db.create(Ledger)
+    amounts = ["0.1", "0.2", "10.5", "9.25", "1234567890123.0000001"]
+    await db(Ledger.insert_many([Ledger(amount=Decimal(a), account="x") for a in amounts]))
+    total = await db(Ledger.query().sum("amount"))
+    assert total == Decimal("1234567890143.0500001") and isinstance(total, Decimal)
+    small = Ledger.query().where({"amount": [Decimal("0.1"), Decimal("0.2")]})
+    assert await db(small.sum("amount")) == Decimal("0.3")
+    assert await db(small.avg("amount")) == Decimal("0.15")
+    assert await db(Ledger.query().max("amount")) == Decimal("1234567890123.0000001")
+    assert await db(Ledger.query().where("id <= ?", (4,)).max("amount")) == Decimal("10.5")
+    assert await db(Ledger.query().min("amount")) == Decimal("0.1")
+    rows = await db(Ledger.query().group_by("account").sum("amount", "total").aggregate())
+    assert rows == [{"account": "x", "total": Decimal("1234567890143.0500001")}]

@@ -170,6 +170,16 @@ class AsyncPool(Generic[C]):
         self._slots -= len(idle)
         await asyncio.gather(*(self._close_quietly(conn) for conn in idle))
 
+    def drain_idle(self) -> list[C]:
+        """Take every idle connection out of the pool without closing it (no I/O).
+
+        For an owner that must dispose of connections without awaiting, e.g. when
+        the event loop they belong to has ended; the caller closes them.
+        """
+        idle, self._idle = self._idle, []
+        self._slots -= len(idle)
+        return idle
+
     # -- acquiring -----------------------------------------------------------
 
     def _bind_loop(self) -> None:

@@ -384,13 +384,20 @@ class MySQLBackend(SyncBackend):
     def close(self) -> None:
         self._pool.close()
 
-    def _close_session(self, session: Session) -> None:
+    def _retire(self, session: Session) -> None:
+        """Mark a session unusable for good; an interrupted one is killed on the server,
+        which ends its statement and rolls its transaction back."""
         if session.busy and not session.dead:
-            self._kill(session.thread_id)   # stop its statement on the server too
+            self._kill(session.thread_id)
+        session.busy = False
+        session.dead = True
+
+    def _close_session(self, session: Session) -> None:
+        self._retire(session)
         try:
             session.connection.close()
         except Exception:
-            pass
+            log.debug("error closing a MySQL connection", exc_info=True)
 
     def _kill(self, thread_id: int | None) -> None:
         """End an interrupted session's statement and transaction on the server at once."""
@@ -535,6 +542,7 @@ class AsyncMySQLBackend(AsyncBackend):
         self._pool: AsyncPool[Session] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._kills: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     @property
     def pool(self) -> AsyncPool[Session]:
@@ -546,8 +554,18 @@ class AsyncMySQLBackend(AsyncBackend):
         return pool
 
     def _new_pool(self, loop: asyncio.AbstractEventLoop) -> AsyncPool[Session]:
-        if self._pool is not None:
-            self.close_unawaited()
+        if self._closed:
+            raise ConnectionNotEstablished(
+                f"this backend for {self.config.location} was closed (or replaced by a "
+                "later configure()); configure the model again"
+            )
+        old = self._loop
+        if self._pool is not None and old is not None and old.is_running():
+            raise ConfigurationError(
+                "this async MySQL backend is in use by another running event loop; "
+                "a backend serves one loop at a time (configure a model per loop)"
+            )
+        self._drop_pool()
         config = self.config
         self._pool = AsyncPool(
             self._connect,
@@ -606,32 +624,46 @@ class AsyncMySQLBackend(AsyncBackend):
         await pool.release(session)
 
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
+        self._closed = True
+        if self._pool is not None and self._loop is asyncio.get_running_loop():
+            pool, self._pool = self._pool, None
             await pool.close()
+        self._drop_pool()      # a pool left on another (finished) loop
         if self._kills:
             await asyncio.gather(*self._kills, return_exceptions=True)
 
     def close_unawaited(self) -> None:
-        """Drop the pool without a loop: abort the idle connections' sockets."""
+        """Close without a running loop (a replaced backend): abort idle sockets."""
+        self._closed = True
+        self._drop_pool()
+
+    def _drop_pool(self) -> None:
+        """Forget the pool, aborting its idle connections' sockets (no I/O, no loop)."""
         pool, self._pool = self._pool, None
         if pool is None:
             return
-        for session in list(pool._idle):
+        for session in pool.drain_idle():
             _abort(session.connection)
-        pool._idle.clear()
+
+    async def _retire(self, session: Session) -> None:
+        """Mark a session unusable for good (see MySQLBackend._retire)."""
+        interrupted = session.busy and not session.dead
+        session.busy = False
+        session.dead = True
+        if not interrupted or session.thread_id is None:
+            return
+        # Cancelled mid-statement: the server would run it (holding its locks and its
+        # transaction) to the end. Its socket is mid-reply, so it is aborted, and the
+        # session is killed from a side connection, shielded so that a second
+        # cancellation cannot leave the kill half done.
+        _abort(session.connection)
+        task = asyncio.ensure_future(self._kill(session.thread_id))
+        self._kills.add(task)
+        task.add_done_callback(self._kills.discard)
+        await asyncio.shield(task)
 
     async def _close_session(self, session: Session) -> None:
-        if session.busy and not session.dead and session.thread_id is not None:
-            # Cancelled mid-statement: the server would run it (and hold its locks and
-            # transaction) to the end. Kill it from a side connection, shielded so a
-            # second cancellation cannot leave it half done.
-            task = asyncio.ensure_future(self._kill(session.thread_id))
-            self._kills.add(task)
-            task.add_done_callback(self._kills.discard)
-            _abort(session.connection)
-            await asyncio.shield(task)
-            return
+        await self._retire(session)
         await _close_quietly(session.connection)
 
     async def _kill(self, thread_id: int) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from ..errors import (
@@ -61,6 +62,59 @@ class SQLiteConfig(BaseConfig):
         return config
 
 
+class _DecimalSum:
+    """SUM over Decimal text, exactly (SQLite's own SUM goes through floats)."""
+
+    def __init__(self) -> None:
+        self.total: Decimal | None = None
+        self.count = 0
+
+    def step(self, value: Any) -> None:
+        if value is not None:
+            self.total = (self.total or Decimal(0)) + Decimal(str(value))
+            self.count += 1
+
+    def finalize(self) -> str | None:
+        return None if self.total is None else str(self.total)
+
+
+class _DecimalAvg(_DecimalSum):
+    def finalize(self) -> str | None:
+        return None if self.total is None else str(self.total / self.count)
+
+
+class _DecimalMin:
+    """MIN over Decimal text by numeric value (text order would put '10' before '9')."""
+
+    def __init__(self) -> None:
+        self.best: Decimal | None = None
+
+    def better(self, candidate: Decimal, best: Decimal) -> bool:
+        return candidate < best
+
+    def step(self, value: Any) -> None:
+        if value is not None:
+            number = Decimal(str(value))
+            if self.best is None or self.better(number, self.best):
+                self.best = number
+
+    def finalize(self) -> str | None:
+        return None if self.best is None else str(self.best)
+
+
+class _DecimalMax(_DecimalMin):
+    def better(self, candidate: Decimal, best: Decimal) -> bool:
+        return candidate > best
+
+
+DECIMAL_AGGREGATES: dict[str, type] = {
+    "twinrecord_decimal_sum": _DecimalSum,
+    "twinrecord_decimal_avg": _DecimalAvg,
+    "twinrecord_decimal_min": _DecimalMin,
+    "twinrecord_decimal_max": _DecimalMax,
+}
+
+
 def _default_pragmas(config: SQLiteConfig) -> dict[str, Any]:
     pragmas: dict[str, Any] = {"foreign_keys": "ON"}
     if not config.is_memory:
@@ -106,6 +160,8 @@ class SQLiteBackend(SyncBackend):
             )
             for name, value in self._pragmas.items():
                 connection.execute(f"PRAGMA {name} = {value}")
+            for name, aggregate in DECIMAL_AGGREGATES.items():
+                connection.create_aggregate(name, 1, aggregate)
         except sqlite3.Error as error:
             raise ConnectionNotEstablished(
                 f"cannot open SQLite database {self.config.database!r}: {error}"

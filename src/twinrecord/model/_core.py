@@ -224,11 +224,13 @@ class RecordCore(BaseModel):
 
     @classmethod
     def _find_by_key_plan(cls, key: tuple[Any, ...], dialect: Dialect) -> Plan[Any]:
-        meta = cls._meta()
-        sql = meta.sql_cache.get(("key", dialect))
-        if sql is None:
-            sql = meta.sql_cache[("key", dialect)] = compile_select(meta.key_select, dialect)[0]
-        params = [meta.write(k, v, dialect) for k, v in zip(meta.primary_key, key)]
+        meta = cls.__dict__.get("__twinrecord_meta__") or cls._meta()
+        sql, writers = meta.key_lookup(dialect)
+        if len(key) != len(writers):
+            raise ConfigurationError(
+                f"{cls.__name__} has primary key {meta.primary_key}; got {len(key)} value(s)"
+            )
+        params = [v if w is None or v is None else w(v) for v, w in zip(key, writers)]
         rows = yield FetchRows(sql, params)
         return meta.hydrate(rows, dialect)[0] if rows else None
 
@@ -245,6 +247,8 @@ class RecordCore(BaseModel):
 
     @classmethod
     def _find_one_plan(cls, condition: Any, dialect: Dialect) -> Plan[Any]:
+        if type(condition) in _SCALAR_KEYS:   # the common case, without an ABC check
+            return (yield from cls._find_by_key_plan((condition,), dialect))
         if isinstance(condition, Mapping):
             meta = cls._meta()
             if set(condition) == set(meta.primary_key) and all(
@@ -313,6 +317,9 @@ class RecordCore(BaseModel):
     @classmethod
     def _drop_table_plan(cls, if_exists: bool, dialect: Dialect) -> Plan[None]:
         yield Execute(drop_table_sql(cls._meta().table, dialect, if_exists))
+
+
+_SCALAR_KEYS = frozenset({int, str})
 
 
 def _write(writer: Any, value: Any) -> Any:

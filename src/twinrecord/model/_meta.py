@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from ..errors import ConfigurationError, StatementInvalid
 from ..sql import types as t
 from ..sql.dialect import Converter, Dialect
-from ..sql.statements import ColumnTest, Ident, Select
+from ..sql.statements import ColumnTest, Ident, Select, compile_select
 from ._fields import column_type, default_table_name
 
 _new_object = object.__new__
@@ -197,6 +197,15 @@ def hydrate(rows):
         """The values to compare against later; deep copies where values mutate in place."""
         values = self._pick_columns(data)
         return copy.deepcopy(values) if self.mutable else values
+
+    def key_lookup(self, dialect: Dialect) -> tuple[str, list[Converter | None]]:
+        """SELECT-by-key SQL and the key columns' writers (the hottest path there is)."""
+        spec = self._specs.get(("key", dialect))
+        if spec is None:
+            sql = compile_select(self.key_select, dialect)[0]
+            writers = [self.writer_for(k, dialect) for k in self.primary_key]
+            spec = self._specs[("key", dialect)] = (sql, writers)
+        return spec  # type: ignore[no-any-return]
 
     def insert_spec(
         self, wants_key: bool, dialect: Dialect

@@ -235,6 +235,16 @@ class QueryCore:
         query._aggregates = self._aggregates + (Aggregate(func, column, name, distinct),)
         return query
 
+    def _native(self, aggregate: Aggregate, dialect: Dialect) -> Aggregate:
+        """The aggregate as this database computes it exactly (SQLite: Decimal helpers)."""
+        column_type = self._model._meta().types.get(aggregate.column.rsplit(".", 1)[-1].strip('"`'))
+        if column_type is None or column_type.kind != t.DECIMAL:
+            return aggregate
+        name = dialect.decimal_aggregates.get(aggregate.func)
+        if name is None:
+            return aggregate
+        return Aggregate(name, aggregate.column, aggregate.alias, aggregate.distinct)
+
     # ---- compilation -----------------------------------------------------------------
     def _select(self, columns: tuple[Expression, ...] | None = None) -> Select:
         if columns is None:
@@ -319,7 +329,8 @@ class QueryCore:
 
     def _scalar_plan(self, func: str, column: str, distinct: bool, dialect: Dialect) -> Plan[Any]:
         aggregate = Aggregate(func, column, "value", distinct)
-        sql, _ = compile_scalar(self._select(), aggregate, dialect)
+        compiled = self._native(aggregate, dialect)
+        sql, _ = compile_scalar(self._select(), compiled, dialect)
         values = self._values(dialect)
         rows = yield FetchRows(sql, values)
         value = rows[0][0] if rows else None
@@ -331,7 +342,8 @@ class QueryCore:
                 "aggregate() needs group_by() or an aggregate such as count('id', 'n') first"
             )
         columns: tuple[Expression, ...] = self._columns or tuple(Raw(c) for c in self._group_by)
-        sql, _ = compile_select(self._select(columns + self._aggregates), dialect)
+        native = tuple(self._native(a, dialect) for a in self._aggregates)
+        sql, _ = compile_select(self._select(columns + native), dialect)
         names, rows = yield FetchTable(sql, self._values(dialect))
         meta = self._model._meta()
         by_alias = {a.alias: a for a in self._aggregates}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
 from functools import lru_cache
@@ -61,6 +61,26 @@ def _enum_value(value: Any) -> Any:
     return value.value if isinstance(value, Enum) else value
 
 
+def _time_of_day(value: Any) -> Any:
+    """MySQL drivers return TIME as a timedelta (TIME is also a duration type)."""
+    return (datetime.min + value).time() if isinstance(value, timedelta) else value
+
+
+def _exact_decimal(value: Any) -> Decimal:
+    """A DECIMAL(38,10) read back without the padding zeros its fixed scale adds."""
+    number = value if isinstance(value, Decimal) else Decimal(str(value))
+    sign, digits, exponent = number.as_tuple()
+    if not isinstance(exponent, int):
+        return number  # NaN / Infinity
+    if not number:
+        return Decimal(0)
+    kept = list(digits)
+    while exponent < 0 and len(kept) > 1 and kept[-1] == 0:
+        kept.pop()
+        exponent += 1
+    return Decimal((sign, tuple(kept), exponent))
+
+
 @dataclass(frozen=True, eq=False)  # hashed by identity: a cache key
 class Dialect:
     name: str
@@ -73,6 +93,8 @@ class Dialect:
     readers: dict[str, Converter] = field(default_factory=dict)
     writers: dict[str, Converter] = field(default_factory=dict)
     param_adapters: dict[type, Converter] = field(default_factory=dict)
+    # Aggregate functions replaced for Decimal columns (SQLite stores them as exact text).
+    decimal_aggregates: dict[str, str] = field(default_factory=dict)
 
     # ---- identifiers and placeholders -------------------------------------------------
     def quote(self, identifier: str) -> str:
@@ -229,6 +251,12 @@ SQLITE = SQLiteDialect(
         t.UUID: str,
         t.JSON: _json_dumps,
     },
+    decimal_aggregates={
+        "SUM": "twinrecord_decimal_sum",
+        "AVG": "twinrecord_decimal_avg",
+        "MIN": "twinrecord_decimal_min",
+        "MAX": "twinrecord_decimal_max",
+    },
     param_adapters={
         Decimal: str,
         datetime: _text_datetime,
@@ -292,6 +320,8 @@ MYSQL = MySQLDialect(
         t.JSON: _json_loads,
         t.BYTES: bytes,
         t.FLOAT: float,
+        t.TIME: _time_of_day,
+        t.DECIMAL: _exact_decimal,
     },
     writers={t.DATETIME_TZ: _utc_naive, t.UUID: str, t.JSON: _json_dumps},
     param_adapters={datetime: _utc_naive, PyUUID: str, dict: _json_dumps},
