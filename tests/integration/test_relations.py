@@ -148,6 +148,10 @@ def titles(posts):
     return sorted(p.title for p in posts)
 
 
+def by_id(records):
+    return sorted(records, key=lambda r: r.id)
+
+
 # ---- explicit loads --------------------------------------------------------------------
 async def test_belongs_to_loads_once_then_answers_from_the_cache(db, sql_log):
     User, Post, *_ = await blog(db)
@@ -282,8 +286,8 @@ async def test_eager_loading_sends_one_query_per_level_for_any_number_of_parents
         assert len(loaded) == count
         assert len(sent) == 1 + 3, sent
         # The keys travel as one bound IN list per level.
-        assert f"IN ({', '.join(['%s'] * count)})" in sent[1] or f"| {count} params" in sent[1]
-        assert f"| {2 * count} params" in sent[2]
+        assert " IN (" in sent[1] and f"| {count} params" in sent[1]
+        assert " IN (" in sent[2] and f"| {2 * count} params" in sent[2]
         with sql_log.capture() as sent:
             for user in loaded:
                 user_posts = await db(user.posts())
@@ -306,8 +310,8 @@ async def test_eager_results_equal_explicit_loads(db):
         twins = {p.id: p for p in await db(loaded.posts())}
         for post in await db(fresh.posts()):
             twin = twins[post.id]
-            assert await db(twin.comments()) == await db(post.comments())
-            assert await db(twin.tags()) == await db(post.tags())
+            assert by_id(await db(twin.comments())) == by_id(await db(post.comments()))
+            assert by_id(await db(twin.tags())) == by_id(await db(post.tags()))
 
 
 async def test_a_nested_path_alone_loads_the_levels_above_it(db, sql_log):

@@ -363,7 +363,7 @@ class MySQLBackend(SyncBackend):
     def _query(self, session: Session, statement: bytes) -> list[Row]:
         connection = session.connection
         result = connection.cmd_query(statement)
-        return connection.get_rows()[0] if "columns" in result else []  # type: ignore[no-any-return]
+        return connection.get_rows()[0] if "columns" in result else []
 
     def acquire(self) -> Session:
         return self._pool.acquire()
@@ -443,7 +443,7 @@ class MySQLBackend(SyncBackend):
             raise
         finally:
             session.busy = False
-        return rows  # type: ignore[no-any-return]
+        return rows
 
     def _execute(self, session: Session, sql: str, params: Sequence[Any]) -> int:
         result = self._run(session, sql, params)
@@ -463,7 +463,9 @@ class MySQLBackend(SyncBackend):
         names = [column[0] for column in result.get("columns", ())]
         return names, self._rows(session, result)
 
-    def _insert(self, session: Session, sql: str, params: Sequence[Any], row_count: int) -> list[Any]:
+    def _insert(
+        self, session: Session, sql: str, params: Sequence[Any], row_count: int
+    ) -> list[Any]:
         step = session.facts.id_step
         if row_count > 1 and step is None:
             return self._insert_rows(session, sql, params, row_count)
@@ -472,7 +474,9 @@ class MySQLBackend(SyncBackend):
         first = int(result["insert_id"])
         return list(range(first, first + row_count * (step or 1), step or 1))
 
-    def _insert_rows(self, session: Session, sql: str, params: Sequence[Any], row_count: int) -> list[Any]:
+    def _insert_rows(
+        self, session: Session, sql: str, params: Sequence[Any], row_count: int
+    ) -> list[Any]:
         """One INSERT per row, for servers that do not promise consecutive ids; atomic
         like the multi-row statement it replaces."""
         width = len(params) // row_count
@@ -501,7 +505,7 @@ class MySQLBackend(SyncBackend):
 # ---- the asynchronous backend ------------------------------------------------------------
 
 
-class _AioConnection(_aio.MySQLConnection):  # type: ignore[misc]
+class _AioConnection(_aio.MySQLConnection):
     """`mysql.connector.aio`'s connection, taught the TLS policy the sync client follows.
 
     Left alone, it connects in plain text to a server without TLS and then fails
@@ -513,7 +517,8 @@ class _AioConnection(_aio.MySQLConnection):  # type: ignore[misc]
 
     async def _do_handshake(self) -> None:
         await super()._do_handshake()
-        if self._handshake["capabilities"] & ClientFlag.SSL:
+        capabilities = int((self._handshake or {}).get("capabilities") or 0)
+        if capabilities & ClientFlag.SSL:
             return
         if self.tls_policy == "required":
             raise _connector.errors.InterfaceError(
@@ -601,15 +606,15 @@ class AsyncMySQLBackend(AsyncBackend):
     async def _query(self, session: Session, statement: bytes) -> list[Row]:
         connection = session.connection
         result = await connection.cmd_query(statement)
-        return (await connection.get_rows())[0] if "columns" in result else []  # type: ignore[no-any-return]
+        return (await connection.get_rows())[0] if "columns" in result else []
 
     async def acquire(self) -> Session:
         return await self.pool.acquire()
 
     async def release(self, session: Session, discard: bool = False) -> None:
-        pool = session.pool
-        if pool is None or pool is not self._pool:
-            await self._close_session(session)     # from a replaced pool or loop
+        pool = self._pool
+        if pool is None or session.pool is not pool:
+            await self._close_session(session)  # from a replaced pool or loop
             return
         if discard or not session.reusable:
             await pool.release(session, discard=True)
@@ -716,7 +721,7 @@ class AsyncMySQLBackend(AsyncBackend):
         session.busy = False
         if eof:
             session.no_backslash = bool(eof.get("status_flag", 0) & _NO_BACKSLASH)
-        return rows  # type: ignore[no-any-return]
+        return list(rows)
 
     async def _execute(self, session: Session, sql: str, params: Sequence[Any]) -> int:
         result = await self._run(session, sql, params)
@@ -733,7 +738,9 @@ class AsyncMySQLBackend(AsyncBackend):
         names = [column[0] for column in result.get("columns", ())]
         return names, await self._rows(session, result)
 
-    async def _insert(self, session: Session, sql: str, params: Sequence[Any], row_count: int) -> list[Any]:
+    async def _insert(
+        self, session: Session, sql: str, params: Sequence[Any], row_count: int
+    ) -> list[Any]:
         step = session.facts.id_step
         if row_count > 1 and step is None:
             return await self._insert_rows(session, sql, params, row_count)
@@ -742,7 +749,9 @@ class AsyncMySQLBackend(AsyncBackend):
         first = int(result["insert_id"])
         return list(range(first, first + row_count * (step or 1), step or 1))
 
-    async def _insert_rows(self, session: Session, sql: str, params: Sequence[Any], row_count: int) -> list[Any]:
+    async def _insert_rows(
+        self, session: Session, sql: str, params: Sequence[Any], row_count: int
+    ) -> list[Any]:
         """One INSERT per row (see MySQLBackend._insert_rows)."""
         width = len(params) // row_count
         one = single_row_sql(sql, width, row_count)
