@@ -69,8 +69,8 @@ def blog_models(base):
         __table_name__ = "users"
         id: Optional[int] = None
         name: str
-        posts: ClassVar[HasMany["Post"]] = HasMany(foreign_key="user_id", inverse_of="author")
-        profile: ClassVar[HasOne["Profile"]] = HasOne(foreign_key="user_id", inverse_of="user")
+        posts: ClassVar[HasMany[Post]] = HasMany(foreign_key="user_id", inverse_of="author")
+        profile: ClassVar[HasOne[Profile]] = HasOne(foreign_key="user_id", inverse_of="user")
 
     class Post(base):
         __table_name__ = "posts"
@@ -79,13 +79,13 @@ def blog_models(base):
         editor_id: Optional[int] = None
         title: str
         published: bool = True
-        author: ClassVar[BelongsTo["User"]] = BelongsTo(foreign_key="user_id", inverse_of="posts")
-        editor: ClassVar[BelongsTo["User"]] = BelongsTo()          # editor_id by default
-        comments: ClassVar[HasMany["Comment"]] = HasMany()        # post_id by default
-        tags: ClassVar[HasMany["Tag"]] = HasMany(
+        author: ClassVar[BelongsTo[User]] = BelongsTo(foreign_key="user_id", inverse_of="posts")
+        editor: ClassVar[BelongsTo[User]] = BelongsTo()          # editor_id by default
+        comments: ClassVar[HasMany[Comment]] = HasMany()        # post_id by default
+        tags: ClassVar[HasMany[Tag]] = HasMany(
             through="PostTag", foreign_key="post_id", target_key="tag_id"
         )
-        first_tag: ClassVar[HasOne["Tag"]] = HasOne(
+        first_tag: ClassVar[HasOne[Tag]] = HasOne(
             through="PostTag", foreign_key="post_id", target_key="tag_id"
         )
 
@@ -100,13 +100,13 @@ def blog_models(base):
         id: Optional[int] = None
         user_id: int
         bio: str
-        user: ClassVar[BelongsTo["User"]] = BelongsTo(inverse_of="profile")
+        user: ClassVar[BelongsTo[User]] = BelongsTo(inverse_of="profile")
 
     class Tag(base):
         __table_name__ = "tags"
         id: Optional[int] = None
         name: str
-        posts: ClassVar[HasMany["Post"]] = HasMany(
+        posts: ClassVar[HasMany[Post]] = HasMany(
             through="PostTag", foreign_key="tag_id", target_key="post_id"
         )
 

@@ -15,6 +15,7 @@ import inspect
 from collections.abc import Callable, Generator
 from contextvars import ContextVar
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -155,6 +156,12 @@ class Bare(BaseActiveRecord):
 
     __table_name__ = "bares"
     id: int | None = None
+
+
+class Ledger(BaseActiveRecord):
+    __table_name__ = "ledgers"
+    id: int | None = None
+    amount: Decimal
 
 
 PEOPLE = '"people"."id", "people"."name", "people"."age", "people"."born"'
@@ -519,12 +526,6 @@ def test_find_one_or_fail_raises_when_nothing_matches(driver: Driver) -> None:
         driver.run(Person._find_one_or_fail_plan(7, SQLITE), driver.backend([]))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: model/_core.py _find_one_plan takes a dict naming exactly the key as a key "
-    "lookup even when the value is a list, sending `id = ?` with the list as one param "
-    "(query().where() makes it IN)",
-)
 def test_find_one_by_a_key_dict_with_a_list_means_in(driver: Driver) -> None:
     backend = driver.backend([(1, "Ann", 30, None)])
     driver.run(Person._find_one_plan({"id": [1, 2]}, SQLITE), backend)
@@ -626,12 +627,6 @@ def test_insert_many_of_nothing_sends_nothing(driver: Driver) -> None:
     assert backend.requests == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: model/_core.py _insert_group chunks a model with no column besides its "
-    "auto key by max_params // max(1, 0), but DEFAULT VALUES inserts one row per "
-    "statement: 3 records -> one single-row INSERT, yet all 3 are marked saved",
-)
 def test_insert_many_of_key_only_records_inserts_one_row_per_record(driver: Driver) -> None:
     batch = [Bare(), Bare(), Bare()]
     backend = driver.backend(*([[n] for n in (1, 2, 3)]))
@@ -717,6 +712,26 @@ def test_scalar_plan_sql_and_result_types(
     assert type(value) is type(result)
 
 
+@pytest.mark.parametrize(
+    ("dialect", "sql", "reply"),
+    [
+        (SQLITE, 'SELECT twinrecord_decimal_sum(amount) FROM "ledgers"', "0.30"),
+        (POSTGRES, 'SELECT SUM(amount) FROM "ledgers"', Decimal("0.30")),
+        (MYSQL, "SELECT SUM(amount) FROM `ledgers`", Decimal("0.30")),
+    ],
+    ids=["sqlite", "postgres", "mysql"],
+)
+def test_scalar_sum_of_a_decimal_column_is_exact_per_dialect(
+    driver: Driver, dialect: Dialect, sql: str, reply: Any
+) -> None:
+    # SQLite keeps decimals as text, so it sums them with the library's exact function.
+    backend = driver.backend([(reply,)])
+    value = driver.run(QueryCore(Ledger)._scalar_plan("SUM", "amount", False, dialect), backend)
+    assert backend.requests == [("fetch", sql, [])]
+    assert value == Decimal("0.30")
+    assert isinstance(value, Decimal)
+
+
 def test_scalar_plan_with_limit_wraps_and_sends_limit_last(driver: Driver) -> None:
     backend = driver.backend([(2,)])
     driver.run(
@@ -732,11 +747,6 @@ def test_scalar_plan_with_limit_wraps_and_sends_limit_last(driver: Driver) -> No
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: statements.py _scalar_sql drops HAVING (see test_sql_compile), so the "
-    "scalar plan sends more params than its SQL has placeholders",
-)
 def test_scalar_plan_sends_as_many_params_as_placeholders(driver: Driver) -> None:
     backend = driver.backend([(0,)])
     query = QueryCore(Person).having("COUNT(*) > ?", (1,))

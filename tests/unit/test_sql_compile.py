@@ -11,11 +11,11 @@ from __future__ import annotations
 import dataclasses
 from decimal import Decimal
 from enum import IntEnum, StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
-from twinrecord import BaseActiveRecord, StatementInvalid
+from twinrecord import BaseActiveRecord, HasMany, HasOne, RelationNotFound, StatementInvalid
 from twinrecord.errors import ConfigurationError
 from twinrecord.query._core import QueryCore
 from twinrecord.sql import types as t
@@ -154,28 +154,14 @@ def test_prepare_counts_every_placeholder_in_a_long_statement() -> None:
     assert driver_sql.count("'?'") == 50
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: placeholders.py dollar-quote tag pattern [A-Za-z_]* rejects digits "
-    "($fn1$ is a valid PostgreSQL tag), so `?` inside it is rewritten",
-)
 def test_prepare_leaves_dollar_quote_with_digit_in_tag_alone() -> None:
     assert_sql(POSTGRES.prepare("SELECT $fn1$ ? $fn1$, ?"), "SELECT $fn1$ ? $fn1$, %s", 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: placeholders.py has no MySQL `#` line comment, so `?` in it is a placeholder",
-)
 def test_prepare_leaves_mysql_hash_comment_alone() -> None:
     assert_sql(MYSQL.prepare("SELECT 1 # why?\n, ?"), "SELECT 1 # why?\n, %s", 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: placeholders.py reads a MySQL double-quoted string without backslash "
-    "escapes, so `?` after an escaped quote inside it is rewritten",
-)
 def test_prepare_leaves_mysql_double_quoted_string_with_backslash_alone() -> None:
     assert_sql(MYSQL.prepare(r'SELECT "a\"?", ?'), r'SELECT "a\"?", %s', 1)
 
@@ -684,12 +670,6 @@ def test_wrapped_scalar_refers_to_the_derived_column_without_its_table(
     assert_sql(compile_scalar(select, aggregate, dialect), expected, 2)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: statements.py _scalar_sql drops HAVING (plain branch copies only where/joins "
-    "and HAVING does not trigger the wrap), so its placeholders vanish while "
-    "QueryCore._values still sends their values",
-)
 def test_scalar_aggregate_keeps_having() -> None:
     select = Select("users", (), having=(("AND", Raw("COUNT(*) > ?")),))
     sql, count = compile_scalar(select, _COUNT, SQLITE)
@@ -752,11 +732,6 @@ def test_decimal_precision_and_scale(column: t.ColumnType, expected: list[str]) 
     assert [column_type_sql(column, d) for d in DIALECTS] == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ddl.py column_type_sql turns max_digits without decimal_places into "
-    "DECIMAL(p,0), which rounds away the fractions Pydantic accepted (1.5 -> 2)",
-)
 @pytest.mark.parametrize("dialect", [POSTGRES, MYSQL], ids=["postgres", "mysql"])
 def test_decimal_with_max_digits_only_keeps_fractions(dialect: Dialect) -> None:
     assert not column_type_sql(t.ColumnType(t.DECIMAL, max_digits=10), dialect).endswith(",0)")
@@ -868,11 +843,6 @@ def test_create_table_with_a_given_single_key(dialect: Dialect) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ddl.py gives a str primary key without max_length LONGTEXT on MySQL, and "
-    "MySQL refuses a TEXT/BLOB column in a key without a prefix length (error 1170)",
-)
 def test_mysql_str_primary_key_without_max_length_is_indexable() -> None:
     sql = create_table_sql("codes", [_col("code", t.STR)], ("code",), MYSQL)
     assert "`code` LONGTEXT" not in sql
@@ -1039,6 +1009,28 @@ class Member(BaseActiveRecord):
     age: int = 0
     status: Status = Status.ACTIVE
     balance: Decimal = Decimal("0")
+    # Relations are not columns: they change no SQL below, but with_() checks their names.
+    posts: ClassVar[HasMany[MemberPost]] = HasMany(foreign_key="member_id")
+    profile: ClassVar[HasOne[MemberProfile]] = HasOne(foreign_key="member_id")
+
+
+class MemberPost(BaseActiveRecord):
+    __table_name__ = "member_posts"
+    id: int | None = None
+    member_id: int
+    comments: ClassVar[HasMany[MemberComment]] = HasMany(foreign_key="post_id")
+
+
+class MemberComment(BaseActiveRecord):
+    __table_name__ = "member_comments"
+    id: int | None = None
+    post_id: int
+
+
+class MemberProfile(BaseActiveRecord):
+    __table_name__ = "member_profiles"
+    id: int | None = None
+    member_id: int
 
 
 def q() -> QueryCore:
@@ -1223,6 +1215,13 @@ def test_builder_with_records_eager_specs_in_order() -> None:
     assert query._to_sql(SQLITE) == q()._to_sql(SQLITE)  # eager loading adds no SQL here
 
 
+def test_builder_with_refuses_unknown_relations_at_the_call() -> None:
+    with pytest.raises(RelationNotFound) as caught:
+        q().with_("posts.likes")
+    assert "'likes'" in str(caught.value)
+    assert "comments" in str(caught.value)  # lists the relations there are
+
+
 def test_builder_aliased_aggregates_chain_into_the_select() -> None:
     query = q().group_by("status").count("id", "n").avg("age").max("members.balance")
     assert [a.alias for a in query._aggregates] == ["n", "avg_age", "max_balance"]
@@ -1241,12 +1240,6 @@ def test_builder_limit_none_removes_the_limit() -> None:
     assert q().limit(5).limit(None)._to_sql(SQLITE) == q()._to_sql(SQLITE)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: query/_core.py _dict_condition keeps only the bare column name "
-    "(ModelMeta.check_column drops the table) and re-qualifies it with the model's table, "
-    "so {'teams.id': 5} silently becomes members.id = 5",
-)
 def test_builder_dict_condition_on_another_tables_column_is_not_rewritten() -> None:
     query = q().inner_join("teams", "teams.id = members.team_id")
     try:

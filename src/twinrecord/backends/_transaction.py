@@ -82,7 +82,7 @@ class ExecuteOn(Request):
 class Frame:
     """One `transaction()` block: the outermost one or a savepoint inside it."""
 
-    __slots__ = ("savepoint", "state", "token", "variable")
+    __slots__ = ("dialect", "savepoint", "state", "token", "variable")
 
     def __init__(
         self,
@@ -90,7 +90,9 @@ class Frame:
         state: TransactionState,
         savepoint: str | None,
         token: Token[TransactionState | None] | None,
+        dialect: Dialect,
     ) -> None:
+        self.dialect = dialect
         self.variable = variable
         self.state = state
         self.savepoint = savepoint
@@ -126,7 +128,7 @@ def enter_plan(
         except BaseException:
             state.depth -= 1
             raise
-        return Frame(variable, state, name, None)
+        return Frame(variable, state, name, None, dialect)
     connection = yield Acquire()
     try:
         for sql in begin:
@@ -135,7 +137,7 @@ def enter_plan(
         yield Release(connection, discard=True)
         raise
     state = TransactionState(connection, new_lock())
-    return Frame(variable, state, None, variable.set(state))
+    return Frame(variable, state, None, variable.set(state), dialect)
 
 
 def exit_plan(frame: Frame, failed: bool) -> Generator[Request, Any, None]:
@@ -144,8 +146,8 @@ def exit_plan(frame: Frame, failed: bool) -> Generator[Request, Any, None]:
     if frame.savepoint is not None:
         state.depth -= 1
         if failed:
-            yield ExecuteOn(state.connection, f"ROLLBACK TO SAVEPOINT {frame.savepoint}")
-        yield ExecuteOn(state.connection, f"RELEASE SAVEPOINT {frame.savepoint}")
+            yield ExecuteOn(state.connection, frame.dialect.rollback_to_savepoint(frame.savepoint))
+        yield ExecuteOn(state.connection, frame.dialect.release_savepoint(frame.savepoint))
         return
     state.closed = True
     try:

@@ -18,6 +18,7 @@ import dataclasses
 import logging
 import math
 from collections.abc import Sequence
+from time import monotonic
 from typing import Any, Literal
 
 from ..errors import ConfigurationError, ConnectionNotEstablished, DatabaseError
@@ -86,6 +87,9 @@ class MySQLConfig(BaseConfig):
     pool_min_size: int = 1
     connect_timeout: float = 10.0
     acquire_timeout: float = 30.0
+    # A connection idle longer than this is pinged before reuse, so one the server
+    # dropped meanwhile (wait_timeout, a restart) is replaced instead of failing.
+    ping_after: float = 60.0
     ssl_disabled: bool | None = None
     ssl_ca: str | None = None
     ssl_cert: str | None = None
@@ -256,7 +260,9 @@ class Session:
     `dead` marks a connection the server or network dropped.
     """
 
-    __slots__ = ("busy", "connection", "dead", "facts", "no_backslash", "pool", "thread_id")
+    __slots__ = (
+        "busy", "connection", "dead", "facts", "no_backslash", "pool", "released_at", "thread_id"
+    )
 
     def __init__(self, connection: Any, pool: Any = None) -> None:
         self.connection = connection
@@ -266,6 +272,7 @@ class Session:
         self.no_backslash = False
         self.facts = ServerFacts("", None)
         self.thread_id: int | None = connection.connection_id
+        self.released_at = monotonic()
 
     @property
     def reusable(self) -> bool:
@@ -366,7 +373,19 @@ class MySQLBackend(SyncBackend):
         return connection.get_rows()[0] if "columns" in result else []
 
     def acquire(self) -> Session:
-        return self._pool.acquire()
+        while True:
+            session = self._pool.acquire()
+            if monotonic() - session.released_at < self.config.ping_after or self._alive(session):
+                return session
+            self._pool.release(session, discard=True)
+
+    def _alive(self, session: Session) -> bool:
+        try:
+            session.connection.cmd_ping()
+        except Exception:
+            session.dead = True
+            return False
+        return True
 
     def release(self, session: Session, discard: bool = False) -> None:
         if discard or not session.reusable:
@@ -379,6 +398,7 @@ class MySQLBackend(SyncBackend):
             except Exception:
                 self._pool.release(session, discard=True)
                 return
+        session.released_at = monotonic()
         self._pool.release(session)
 
     def close(self) -> None:
@@ -609,7 +629,22 @@ class AsyncMySQLBackend(AsyncBackend):
         return (await connection.get_rows())[0] if "columns" in result else []
 
     async def acquire(self) -> Session:
-        return await self.pool.acquire()
+        pool = self.pool
+        while True:
+            session = await pool.acquire()
+            if monotonic() - session.released_at < self.config.ping_after:
+                return session
+            if await self._alive(session):
+                return session
+            await pool.release(session, discard=True)
+
+    async def _alive(self, session: Session) -> bool:
+        try:
+            await session.connection.cmd_ping()
+        except Exception:
+            session.dead = True
+            return False
+        return True
 
     async def release(self, session: Session, discard: bool = False) -> None:
         pool = self._pool
@@ -626,6 +661,7 @@ class AsyncMySQLBackend(AsyncBackend):
             except Exception:
                 await pool.release(session, discard=True)
                 return
+        session.released_at = monotonic()
         await pool.release(session)
 
     async def close(self) -> None:

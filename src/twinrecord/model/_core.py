@@ -252,7 +252,8 @@ class RecordCore(BaseModel):
         if isinstance(condition, Mapping):
             meta = cls._meta()
             if set(condition) == set(meta.primary_key) and all(
-                v is not None for v in condition.values()
+                v is not None and not isinstance(v, (list, tuple, set, frozenset))
+                for v in condition.values()
             ):
                 key = tuple(condition[k] for k in meta.primary_key)
                 return (yield from cls._find_by_key_plan(key, dialect))
@@ -347,7 +348,10 @@ def _insert_group(
 ) -> Plan[int]:
     columns, pairs = meta.insert_spec(wants_key, dialect)
     writers = [w for _, w in pairs]
-    per_statement = max(1, min(MAX_ROWS_PER_INSERT, dialect.max_params // max(1, len(columns))))
+    # With no columns to send (only a generated key), DEFAULT VALUES inserts one row.
+    per_statement = (
+        max(1, min(MAX_ROWS_PER_INSERT, dialect.max_params // len(columns))) if columns else 1
+    )
     total = 0
     for start in range(0, len(group), per_statement):
         chunk = group[start : start + per_statement]

@@ -92,7 +92,14 @@ class ModelMeta:
 
     def check_column(self, column: str) -> str:
         """The bare column name, or an error naming the model and its columns."""
-        bare = column.rsplit(".", 1)[-1].strip('"`')
+        table, _, bare = column.rpartition(".")
+        bare = bare.strip('"`')
+        if table and table.strip('"`') != self.table:
+            raise StatementInvalid(
+                f"{column!r}: a dict condition of {self.name} takes its own columns "
+                f"(or {self.table}.<column>); write other tables' conditions as SQL, "
+                f"e.g. where('{column} = ?', (value,))"
+            )
         if bare not in self.column_index:
             raise StatementInvalid(
                 f"unknown column {column!r} for model {self.name} (table {self.table!r}); "

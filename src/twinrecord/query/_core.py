@@ -280,7 +280,7 @@ class QueryCore:
         return values
 
     def _to_sql(self, dialect: Dialect) -> tuple[str, list[Any]]:
-        return compile_select(self._select(), dialect)[0], self._values(dialect)
+        return _bound(compile_select(self._select(), dialect), self._values(dialect))
 
     # ---- plans ------------------------------------------------------------------------
     def _all_plan(self, dialect: Dialect) -> Plan[list[Any]]:
@@ -330,9 +330,9 @@ class QueryCore:
     def _scalar_plan(self, func: str, column: str, distinct: bool, dialect: Dialect) -> Plan[Any]:
         aggregate = Aggregate(func, column, "value", distinct)
         compiled = self._native(aggregate, dialect)
-        sql, _ = compile_scalar(self._select(), compiled, dialect)
-        values = self._values(dialect)
-        rows = yield FetchRows(sql, values)
+        rows = yield FetchRows(
+            *_bound(compile_scalar(self._select(), compiled, dialect), self._values(dialect))
+        )
         value = rows[0][0] if rows else None
         return _aggregate_result(self._model._meta(), aggregate, value, dialect)
 
@@ -343,8 +343,8 @@ class QueryCore:
             )
         columns: tuple[Expression, ...] = self._columns or tuple(Raw(c) for c in self._group_by)
         native = tuple(self._native(a, dialect) for a in self._aggregates)
-        sql, _ = compile_select(self._select(columns + native), dialect)
-        names, rows = yield FetchTable(sql, self._values(dialect))
+        compiled = compile_select(self._select(columns + native), dialect)
+        names, rows = yield FetchTable(*_bound(compiled, self._values(dialect)))
         meta = self._model._meta()
         by_alias = {a.alias: a for a in self._aggregates}
         result = []
@@ -366,22 +366,27 @@ class QueryCore:
         columns = tuple(meta.check_column(c) for c in changes)
         values = [meta.write(c, v, dialect) for c, v in zip(columns, changes.values())]
         if self._is_simple():
-            sql, _ = compile_update(Update(meta.table, columns, self._where), dialect)
-            return (yield Execute(sql, values + self._where_values(dialect)))  # type: ignore[no-any-return]
-        key = self._single_key("update")
-        sql, _ = compile_update_matching(
-            Update(meta.table, columns, ()), self._select(), key, dialect
-        )
-        return (yield Execute(sql, values + self._values(dialect)))  # type: ignore[no-any-return]
+            compiled = compile_update(Update(meta.table, columns, self._where), dialect)
+            values += self._where_values(dialect)
+        else:
+            key = self._single_key("update")
+            compiled = compile_update_matching(
+                Update(meta.table, columns, ()), self._select(), key, dialect
+            )
+            values += self._values(dialect)
+        affected: int = yield Execute(*_bound(compiled, values))
+        return affected
 
     def _delete_plan(self, dialect: Dialect) -> Plan[int]:
         meta = self._model._meta()
         if self._is_simple():
-            sql, _ = compile_delete(DeleteStatement(meta.table, self._where), dialect)
-            return (yield Execute(sql, self._where_values(dialect)))  # type: ignore[no-any-return]
-        key = self._single_key("delete")
-        sql, _ = compile_delete_matching(self._select(), key, dialect)
-        return (yield Execute(sql, self._values(dialect)))  # type: ignore[no-any-return]
+            compiled = compile_delete(DeleteStatement(meta.table, self._where), dialect)
+            values = self._where_values(dialect)
+        else:
+            compiled = compile_delete_matching(self._select(), self._single_key("delete"), dialect)
+            values = self._values(dialect)
+        affected: int = yield Execute(*_bound(compiled, values))
+        return affected
 
     def _is_simple(self) -> bool:
         return not (
@@ -401,6 +406,20 @@ class QueryCore:
                 f"single-column primary key; {self._model.__name__} has {keys}"
             )
         return str(keys[0])
+
+
+def _bound(compiled: tuple[str, int], values: list[Any]) -> tuple[str, list[Any]]:
+    """SQL and values, once their counts agree (a `?` in select/join/order_by text
+    would otherwise reach the database)."""
+    sql, expected = compiled
+    if expected != len(values):
+        raise StatementInvalid(
+            f"the query has {expected} placeholder(s) but {len(values)} value(s); a `?` in "
+            "select(), join() or order_by() text takes no value — use where()/having()",
+            sql,
+            [type(v).__name__ for v in values],
+        )
+    return sql, values
 
 
 def _non_negative(count: int | None, method: str) -> int | None:

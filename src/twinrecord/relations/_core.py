@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from operator import itemgetter
 from typing import Any
 
 from ..errors import ConfigurationError
@@ -128,13 +129,19 @@ def load_plan(
     Returns the distinct target records, the parents of the next level.
     """
     column = link.owner_column
-    keys = [k for k in dict.fromkeys(r.__dict__[column] for r in records) if k is not None]
+    owner_keys = [r.__dict__[column] for r in records]
+    distinct = dict.fromkeys(owner_keys)
+    distinct.pop(None, None)
     groups: Groups = {}
     targets: list[Any] = []
-    if keys:
+    if distinct:
         query = _modified_query(link, modifier)
-        targets, groups = yield from _fetch_groups(link, query, keys, dialect)
-    _fill(link, records, groups)
+        targets, groups = yield from _fetch_groups(link, query, list(distinct), dialect)
+    if link.many:
+        shared = len(distinct) < len(owner_keys)       # one row loaded as several records
+        _fill_many(link.name, records, owner_keys, groups, shared)
+    else:
+        _fill_one(link.name, records, owner_keys, groups)
     if link.inverse is not None and targets:
         _fill_inverse(link, records, groups)
     return targets
@@ -199,12 +206,19 @@ def _keyed_sql(query: Any, link: Link, count: int, dialect: Dialect) -> str:
 
 
 def _group_direct(link: Link, rows: Rows, dialect: Dialect) -> tuple[list[Any], Groups]:
-    targets = link.target._meta().hydrate(rows, dialect)
+    meta = link.target._meta()
+    targets = meta.hydrate(rows, dialect)
     column = link.match_column
+    # Group on the row's value when the driver's value is already the Python one:
+    # indexing a tuple is cheaper than reading each record's field.
+    if meta.reader_for(column, dialect) is None:
+        keys: Iterable[Any] = map(itemgetter(meta.column_index[column]), rows)
+    else:
+        keys = [target.__dict__[column] for target in targets]
     groups: Groups = {}
-    for target in targets:
-        key = target.__dict__[column]
-        group = groups.get(key)
+    get = groups.get
+    for key, target in zip(keys, targets):
+        group = get(key)
         if group is None:
             groups[key] = [target]
         else:
@@ -236,23 +250,35 @@ def _group_through(link: Link, rows: Rows, dialect: Dialect) -> tuple[list[Any],
 
 
 # ---- caching the results --------------------------------------------------------------
-def _fill(link: Link, records: list[Any], groups: Groups) -> None:
-    name, column, many = link.name, link.owner_column, link.many
-    given: set[Any] = set()
-    for record in records:
-        key = record.__dict__[column]
-        group = groups.get(key)
-        if many:
-            # The same row loaded as two records must not share one mutable list.
-            value: Any = [] if group is None else (list(group) if key in given else group)
-            given.add(key)
-        else:
-            value = group[0] if group else None
+def _fill_many(
+    name: str, records: list[Any], keys: list[Any], groups: Groups, shared: bool
+) -> None:
+    get = groups.get
+    for record, key in zip(records, keys):
+        group = get(key)
+        if group is None:
+            group = []
+        elif shared:
+            group = list(group)     # records of one row must not share one mutable list
         private = record.__pydantic_private__
         cache = private["_relations"]
         if cache is None:
-            cache = private["_relations"] = {}
-        cache[name] = (key, value)
+            private["_relations"] = {name: (key, group)}
+        else:
+            cache[name] = (key, group)
+
+
+def _fill_one(name: str, records: list[Any], keys: list[Any], groups: Groups) -> None:
+    get = groups.get
+    for record, key in zip(records, keys):
+        group = get(key)
+        value = group[0] if group else None
+        private = record.__pydantic_private__
+        cache = private["_relations"]
+        if cache is None:
+            private["_relations"] = {name: (key, value)}
+        else:
+            cache[name] = (key, value)
 
 
 def _fill_inverse(link: Link, records: list[Any], groups: Groups) -> None:

@@ -268,12 +268,16 @@ class HasMany(_HasRelation[T, list[T]]):
 
 
 def relations_of(model: type[Any]) -> dict[str, Relation[Any, Any]]:
-    """Every relation a model declares or inherits, by name."""
-    found: dict[str, Relation[Any, Any]] = {}
-    for klass in reversed(model.__mro__):
-        for name, value in vars(klass).items():
-            if isinstance(value, Relation):
-                found[name] = value
+    """Every relation a model declares or inherits, by name (computed once per class:
+    relations are declared in class bodies, never added later)."""
+    found: dict[str, Relation[Any, Any]] | None = model.__dict__.get("__twinrecord_relations__")
+    if found is None:
+        found = {}
+        for klass in reversed(model.__mro__):
+            for name, value in vars(klass).items():
+                if isinstance(value, Relation):
+                    found[name] = value
+        type.__setattr__(model, "__twinrecord_relations__", found)
     return found
 
 

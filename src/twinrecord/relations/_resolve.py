@@ -87,6 +87,10 @@ def resolve_model(ref: type[Any] | str, owner: type[Any], where: str) -> type[An
     class, then its module, then its enclosing scope); a class statement run again
     (a factory function, a reloaded module) replaces its earlier runs. Anything still
     ambiguous is an error: pass the class itself as `model=`.
+
+    Resolution happens once, at first use: an owner first used after its factory ran
+    again sees the newest run's class. Give each run its own base class (as the test
+    harness does) or pass `model=` when runs must stay apart.
     """
     if isinstance(ref, type):
         if not issubclass(ref, RecordCore):

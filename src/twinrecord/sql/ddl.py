@@ -8,18 +8,20 @@ from . import types as t
 from .dialect import Dialect
 
 
-def column_type_sql(column: t.ColumnType, dialect: Dialect) -> str:
+def column_type_sql(column: t.ColumnType, dialect: Dialect, is_key: bool = False) -> str:
     kind = column.kind
+    if is_key and kind == t.STR and column.max_length is None and dialect.name == "mysql":
+        return "VARCHAR(255)"      # MySQL cannot index TEXT without a length
     if kind == t.ENUM:
         if column.enum_is_int:
             return dialect.ddl_types[t.INT]
         return _varchar(column.enum_max_length, dialect)
     if kind == t.STR and column.max_length is not None:
         return _varchar(column.max_length, dialect)
-    if kind == t.DECIMAL and column.max_digits is not None:
+    if kind == t.DECIMAL and column.max_digits is not None and column.decimal_places is not None:
         if dialect.name == "sqlite":
             return dialect.ddl_types[t.DECIMAL]  # text keeps every digit
-        return f"DECIMAL({column.max_digits},{column.decimal_places or 0})"
+        return f"DECIMAL({column.max_digits},{column.decimal_places})"
     return dialect.ddl_types[kind]
 
 
@@ -51,7 +53,9 @@ def create_table_sql(
             lines.append(_auto_increment_sql(column, dialect))
             continue
         null = "" if column.nullable else " NOT NULL"
-        lines.append(f"{dialect.quote(column.name)} {column_type_sql(column.type, dialect)}{null}")
+        is_key = column.name in primary_key
+        type_sql = column_type_sql(column.type, dialect, is_key)
+        lines.append(f"{dialect.quote(column.name)} {type_sql}{null}")
     if primary_key and not has_auto:
         lines.append("PRIMARY KEY (" + ", ".join(dialect.quote(k) for k in primary_key) + ")")
     exists = "IF NOT EXISTS " if if_not_exists else ""

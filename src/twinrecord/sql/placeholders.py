@@ -9,17 +9,23 @@ import re
 from functools import lru_cache
 
 _SKIPPED = r"""
-  (?P<dq>"(?:[^"]|"")*")                # double-quoted identifier
-| (?P<bq>`(?:[^`]|``)*`)                # backtick identifier (MySQL)
+  (?P<bq>`(?:[^`]|``)*`)                # backtick identifier (MySQL)
 | (?P<lc>--[^\n]*)                      # line comment
 | (?P<bc>/\*.*?\*/)                     # block comment
-| (?P<dollar>\$(?P<tag>[A-Za-z_]*)\$.*?\$(?P=tag)\$)   # PostgreSQL dollar quoting
+| (?P<dollar>\$(?P<tag>(?:[A-Za-z_][A-Za-z_0-9]*)?)\$.*?\$(?P=tag)\$)  # PostgreSQL $tag$
 | (?P<q>\?)
 | (?P<pct>%)
 """
-# Standard SQL doubles a quote inside a literal; MySQL also accepts a backslash escape.
-_STANDARD = re.compile(r"(?P<sq>'(?:[^']|'')*')|" + _SKIPPED, re.VERBOSE | re.DOTALL)
-_BACKSLASH = re.compile(r"(?P<sq>'(?:[^'\\]|''|\\.)*')|" + _SKIPPED, re.VERBOSE | re.DOTALL)
+# Standard SQL doubles a quote inside a literal or a quoted identifier; MySQL also
+# accepts backslash escapes, reads "..." as a string, and has `#` line comments.
+_STANDARD = re.compile(
+    r"""(?P<sq>'(?:[^']|'')*')|(?P<dq>"(?:[^"]|"")*")|""" + _SKIPPED, re.VERBOSE | re.DOTALL
+)
+_BACKSLASH = re.compile(
+    r"""(?P<sq>'(?:[^'\\]|''|\\.)*')|(?P<dq>"(?:[^"\\]|""|\\.)*")|(?P<hc>\#[^\n]*)|"""
+    + _SKIPPED,
+    re.VERBOSE | re.DOTALL,
+)
 
 
 @lru_cache(maxsize=4096)

@@ -6,6 +6,7 @@ them), so compiled SQL is cached per (shape, dialect). Nothing here knows a mode
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal, Union
@@ -224,14 +225,19 @@ def _limit_sql(s: Select, dialect: Dialect) -> str:
 
 def _scalar_sql(s: Select, agg: Aggregate, dialect: Dialect) -> str:
     call = aggregate_call(agg)
-    if s.has_limit or s.has_offset or s.distinct or s.group_by:
+    if s.has_limit or s.has_offset or s.distinct or s.group_by or s.having:
         # Aggregate over exactly the rows the query returns: wrap it.
         inner = _select_sql(s, dialect)
-        column = agg.column if agg.column == "*" else agg.column.rsplit(".", 1)[-1]
+        column = agg.column
+        if _QUALIFIED.match(column):      # `users.age` is `age` in the derived table
+            column = column.rsplit(".", 1)[-1]
         outer = aggregate_call(Aggregate(agg.func, column, agg.alias, agg.distinct))
         return f"SELECT {outer} FROM ({inner}) AS {dialect.quote('_rows')}"
     plain = Select(table=s.table, columns=(Raw(call),), where=s.where, joins=s.joins)
     return _select_sql(plain, dialect)
+
+
+_QUALIFIED = re.compile(r'^[\w"`]+\.[\w"`]+$')
 
 
 def _key_in_subquery(s: Select, key: str, dialect: Dialect) -> str:
