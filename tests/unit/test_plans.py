@@ -926,7 +926,7 @@ def test_transaction_rolls_back_when_the_block_fails(driver: Driver) -> None:
             "Read Committed",
             ["SET TRANSACTION ISOLATION LEVEL READ COMMITTED", "START TRANSACTION"],
         ),
-        (SQLITE, "REPEATABLE READ", ["BEGIN"]),
+        (SQLITE, "REPEATABLE READ", ["BEGIN IMMEDIATE"]),
         (SQLITE, "immediate", ["BEGIN IMMEDIATE"]),
     ],
     ids=["postgres", "mysql", "sqlite", "sqlite-immediate"],
@@ -1001,7 +1001,7 @@ def test_failed_nested_block_rolls_back_to_its_savepoint_only(driver: Driver) ->
     assert driver.run(transaction(variable, SQLITE, outer), backend) == "outer carries on"
     assert backend.requests == [
         ("acquire",),
-        ("control", "c", "BEGIN"),
+        ("control", "c", "BEGIN IMMEDIATE"),
         ("control", "c", "SAVEPOINT twinrecord_sp_1"),
         ("control", "c", "SAVEPOINT twinrecord_sp_2"),
         ("execute", "INSERT INTO t VALUES (3)", []),
@@ -1096,4 +1096,4 @@ def test_closed_transaction_in_context_starts_a_fresh_one(driver: Driver) -> Non
     assert isinstance(frame, Frame)
     assert frame.savepoint is None
     assert frame.state.connection == "new"
-    assert backend.requests == [("acquire",), ("control", "new", "BEGIN")]
+    assert backend.requests == [("acquire",), ("control", "new", "BEGIN IMMEDIATE")]

@@ -873,11 +873,11 @@ def test_begin_statements_per_dialect(level: str) -> None:
         f"SET TRANSACTION ISOLATION LEVEL {level}",
         "START TRANSACTION",
     ]
-    assert SQLITE.begin_statements(level) == ["BEGIN"]  # always serializable
+    assert SQLITE.begin_statements(level) == ["BEGIN IMMEDIATE"]  # always serializable; writers queue
 
 
 def test_begin_without_level() -> None:
-    assert SQLITE.begin_statements(None) == ["BEGIN"]
+    assert SQLITE.begin_statements(None) == ["BEGIN IMMEDIATE"]
     assert POSTGRES.begin_statements(None) == ["BEGIN"]
     assert MYSQL.begin_statements(None) == ["START TRANSACTION"]
 

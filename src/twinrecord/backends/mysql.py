@@ -57,10 +57,12 @@ _MANAGED_OPTIONS = frozenset(
 _CLIENT_FLAGS = ClientFlag.get_default() | ClientFlag.FOUND_ROWS   # rows matched, not changed
 _NO_BACKSLASH = ServerFlag.STATUS_NO_BACKSLASH_ESCAPES
 _SERVER_FACTS_SQL = (
-    b"SELECT @@session.auto_increment_increment, @@innodb_autoinc_lock_mode, VERSION()"
+    "SELECT @@session.auto_increment_increment, @@innodb_autoinc_lock_mode, VERSION()"
 )
-_TLS_STATUS_SQL = b"SHOW SESSION STATUS LIKE 'Ssl_cipher'"
-_SKIPPED: dict[str, Any] = {"affected_rows": 0, "insert_id": 0}   # a rollback of a dead session
+_TLS_STATUS_SQL = "SHOW SESSION STATUS LIKE 'Ssl_cipher'"
+# What sending a statement led to (the sync backend's `_send`).
+_DONE, _ROWS, _SKIPPED = 0, 1, 2      # _SKIPPED: a rollback on a dropped connection
+_SKIPPED_RESULT: dict[str, Any] = {"affected_rows": 0, "insert_id": 0}
 
 
 # ---- configuration ----------------------------------------------------------------------
@@ -261,11 +263,14 @@ class Session:
     """
 
     __slots__ = (
-        "busy", "connection", "dead", "facts", "no_backslash", "pool", "released_at", "thread_id"
+        "busy", "connection", "dead", "driver", "facts", "no_backslash", "pool", "released_at",
+        "thread_id",
     )
 
     def __init__(self, connection: Any, pool: Any = None) -> None:
         self.connection = connection
+        # The C extension's MySQL object, which the sync backend drives directly.
+        self.driver: Any = getattr(connection, "_cmysql", None)
         self.pool = pool
         self.busy = False
         self.dead = False
@@ -357,20 +362,15 @@ class MySQLBackend(SyncBackend):
 
     def _learn(self, session: Session) -> None:
         try:
-            session.facts = server_facts(_first_row(self._query(session, _SERVER_FACTS_SQL)))
+            session.facts = server_facts(_first_row(self._fetch(session, _SERVER_FACTS_SQL, ())))
             if self.config.tls_policy == "required":
-                status = _first_row(self._query(session, _TLS_STATUS_SQL))
+                status = _first_row(self._fetch(session, _TLS_STATUS_SQL, ()))
                 if len(status) < 2 or not status[1]:
                     raise _no_tls_error(self.config)
         except DatabaseError:
             raise
         except Exception as error:
             raise connect_error(self.config, error) from error
-
-    def _query(self, session: Session, statement: bytes) -> list[Row]:
-        connection = session.connection
-        result = connection.cmd_query(statement)
-        return connection.get_rows()[0] if "columns" in result else []
 
     def acquire(self) -> Session:
         while True:
@@ -433,55 +433,70 @@ class MySQLBackend(SyncBackend):
             log.debug("could not kill MySQL session %s", thread_id, exc_info=True)
 
     # ---- driver primitives -------------------------------------------------------------
-    def _statement(self, session: Session, sql: str, params: Sequence[Any]) -> bytes:
-        if not params:
-            return sql.replace("%%", "%").encode()
-        literals = session.connection.prepare_for_mysql(params)
-        return sql.encode() % tuple(literals)
-
-    def _run(self, session: Session, sql: str, params: Sequence[Any]) -> Any:
-        """Send one statement; returns the driver's result dict (rows left unread)."""
+    # These drive the C extension's own MySQL object (`CMySQLConnection._cmysql`): its
+    # `fetch_row` loop costs half of `get_rows()`, which rebuilds the column list and
+    # copies each row twice. All session state stays in C, so the connection object
+    # (in_transaction, close) remains consistent.
+    def _send(self, session: Session, sql: str, params: Sequence[Any]) -> int:
+        """Run one statement: _ROWS (a result set left to read), _DONE or _SKIPPED."""
         if not session.reusable:
             self._retire(session)
             if _refuse_broken(sql, self.config):
                 return _SKIPPED
-        statement = self._statement(session, sql, params)
+        driver = session.driver
+        if params:
+            statement = sql.encode() % driver.convert_to_mysql(*params)
+        else:
+            statement = sql.replace("%%", "%").encode()
         session.busy = True
         try:
-            result = session.connection.cmd_query(statement)
+            driver.query(statement)
         except Exception as error:
             session.busy = False
             session.dead = is_lost_connection(error)
             raise
-        return result
+        if driver.have_result_set:
+            return _ROWS
+        session.busy = False
+        return _DONE
 
-    def _rows(self, session: Session, result: Any) -> list[Row]:
+    def _drain(self, session: Session) -> list[Row]:
+        driver = session.driver
+        rows: list[Row] = []
+        append, fetch = rows.append, driver.fetch_row
         try:
-            rows = session.connection.get_rows()[0] if "columns" in result else []
-        except Exception as error:
-            session.dead = is_lost_connection(error)
+            row = fetch()
+            while row is not None:
+                append(row)
+                row = fetch()
+            driver.free_result()
+        except BaseException:
+            session.dead = True     # rows left unread: the protocol is out of step
             raise
-        finally:
-            session.busy = False
+        session.busy = False
         return rows
 
     def _execute(self, session: Session, sql: str, params: Sequence[Any]) -> int:
-        result = self._run(session, sql, params)
-        if "columns" in result:
-            self._rows(session, result)     # a SELECT through execute(): drain it
+        state = self._send(session, sql, params)
+        if state == _ROWS:
+            self._drain(session)    # a SELECT through execute(): read and drop its rows
+        if state != _DONE:
             return 0
-        session.busy = False
-        return int(result["affected_rows"] or 0)
+        count = int(session.driver.affected_rows())
+        return count if 0 < count < 2**63 else 0
 
     def _fetch(self, session: Session, sql: str, params: Sequence[Any]) -> list[Row]:
-        return self._rows(session, self._run(session, sql, params))
+        if self._send(session, sql, params) != _ROWS:
+            return []
+        return self._drain(session)
 
     def _fetch_table(
         self, session: Session, sql: str, params: Sequence[Any]
     ) -> tuple[list[str], list[Row]]:
-        result = self._run(session, sql, params)
-        names = [column[0] for column in result.get("columns", ())]
-        return names, self._rows(session, result)
+        if self._send(session, sql, params) != _ROWS:
+            return [], []
+        names = [field[4] for field in session.driver.fetch_fields()]
+        return names, self._drain(session)
 
     def _insert(
         self, session: Session, sql: str, params: Sequence[Any], row_count: int
@@ -489,9 +504,8 @@ class MySQLBackend(SyncBackend):
         step = session.facts.id_step
         if row_count > 1 and step is None:
             return self._insert_rows(session, sql, params, row_count)
-        result = self._run(session, sql, params)
-        session.busy = False
-        first = int(result["insert_id"])
+        self._execute(session, sql, params)
+        first = int(session.driver.insert_id())
         return list(range(first, first + row_count * (step or 1), step or 1))
 
     def _insert_rows(
@@ -507,9 +521,8 @@ class MySQLBackend(SyncBackend):
         try:
             keys = []
             for start in range(0, len(params), width):
-                result = self._run(session, one, params[start : start + width])
-                session.busy = False
-                keys.append(int(result["insert_id"]))
+                self._execute(session, one, params[start : start + width])
+                keys.append(int(session.driver.insert_id()))
         except BaseException:
             if own_transaction and session.reusable:
                 self._execute(session, "ROLLBACK", ())
@@ -613,7 +626,7 @@ class AsyncMySQLBackend(AsyncBackend):
             async with asyncio.timeout(self.config.connect_timeout):
                 await connection.connect()
             session = Session(connection, self._pool)
-            rows = await self._query(session, _SERVER_FACTS_SQL)
+            rows = await self._fetch(session, _SERVER_FACTS_SQL, ())
         except Exception as error:
             await _close_quietly(connection)
             raise connect_error(self.config, error) from error
@@ -622,11 +635,6 @@ class AsyncMySQLBackend(AsyncBackend):
             raise
         session.facts = server_facts(_first_row(rows))
         return session
-
-    async def _query(self, session: Session, statement: bytes) -> list[Row]:
-        connection = session.connection
-        result = await connection.cmd_query(statement)
-        return (await connection.get_rows())[0] if "columns" in result else []
 
     async def acquire(self) -> Session:
         pool = self.pool
@@ -732,7 +740,7 @@ class AsyncMySQLBackend(AsyncBackend):
         if not session.reusable:
             await self._retire(session)
             if _refuse_broken(sql, self.config):
-                return _SKIPPED
+                return _SKIPPED_RESULT
         statement = self._statement(session, sql, params)
         session.busy = True
         try:

@@ -22,7 +22,6 @@ from ..sql.statements import (
     Update,
     compile_delete,
     compile_insert,
-    compile_select,
     compile_update,
 )
 from ..sql.statements import Insert as InsertStatement

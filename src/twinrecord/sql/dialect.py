@@ -198,7 +198,10 @@ class SQLiteDialect(Dialect):
         # SQLite transactions are always serializable; the SQL levels are accepted as such.
         if level in SQLITE_LOCKING_MODES:
             return [f"BEGIN {level}"]
-        return ["BEGIN"]
+        # IMMEDIATE by default (as Rails does): a DEFERRED transaction that reads and then
+        # writes fails at once with "database is locked" when another writer got in first;
+        # taking the write lock at BEGIN makes writers queue (busy_timeout) instead.
+        return ["BEGIN IMMEDIATE"]
 
 
 class MySQLDialect(Dialect):
