@@ -159,17 +159,24 @@ def sqlite_suite(repeats: int) -> tuple[str, float, float]:
     for table, rows in seed_rows().items():
         conn.executemany(f"INSERT INTO {table} VALUES ({', '.join('?' * len(rows[0]))})", rows)
     conn.execute("COMMIT")
-    follow = raw_queries("?")
+    result = sync_duel(conn.execute, "?", f"sqlite:///{path}", repeats)
+    conn.close()
+    return (LABEL, *result)
+
+
+def sync_duel(execute: Callable[..., Any], mark: str, url: str, repeats: int) -> tuple[float, float]:
+    """Raw (through `execute`, which returns a cursor) against twinrecord on `url`."""
+    follow = raw_queries(mark)
 
     def raw() -> list[dict[str, Any]]:
-        posts = conn.execute(POSTS_SQL).fetchall()
+        posts = execute(POSTS_SQL).fetchall()
         (comments_sql, post_ids), (authors_sql, author_ids) = follow(posts)
-        comments = conn.execute(comments_sql, post_ids).fetchall()
-        authors = conn.execute(authors_sql, author_ids).fetchall()
+        comments = execute(comments_sql, post_ids).fetchall()
+        authors = execute(authors_sql, author_ids).fetchall()
         return assemble(posts, comments, authors)
 
-    base = type("SQLiteBench", (BaseActiveRecord,), {"__module__": __name__})
-    base.configure(f"sqlite:///{path}")
+    base = type("SyncBench", (BaseActiveRecord,), {"__module__": __name__})
+    base.configure(url)
     _, post, _ = declare(base)
 
     def ours() -> list[Any]:
@@ -178,8 +185,7 @@ def sqlite_suite(repeats: int) -> tuple[str, float, float]:
     check(ours(), raw())
     result = duel(raw, ours, repeats)
     base.backend().close()
-    conn.close()
-    return (LABEL, *result)
+    return result
 
 
 # ---- PostgreSQL ------------------------------------------------------------------------
@@ -219,25 +225,7 @@ def postgres_sync_suite(repeats: int) -> tuple[str, float, float]:
 
     conn = psycopg.connect(POSTGRES_URL.split("?", 1)[0], autocommit=True)
     cursor = conn.cursor()
-    follow = raw_queries("%s")
-
-    def raw() -> list[dict[str, Any]]:
-        posts = cursor.execute(POSTS_SQL).fetchall()
-        (comments_sql, post_ids), (authors_sql, author_ids) = follow(posts)
-        comments = cursor.execute(comments_sql, post_ids).fetchall()
-        authors = cursor.execute(authors_sql, author_ids).fetchall()
-        return assemble(posts, comments, authors)
-
-    base = type("PostgresBench", (BaseActiveRecord,), {"__module__": __name__})
-    base.configure(POSTGRES_URL)
-    _, post, _ = declare(base)
-
-    def ours() -> list[Any]:
-        return post.query().with_("comments", "author").all()  # type: ignore[no-any-return]
-
-    check(ours(), raw())
-    result = duel(raw, ours, repeats)
-    base.backend().close()
+    result = sync_duel(cursor.execute, "%s", POSTGRES_URL, repeats)
     conn.close()
     return (LABEL + " (sync)", *result)
 
@@ -265,7 +253,7 @@ async def postgres_async_suite(repeats: int) -> tuple[str, float, float]:
 
     loaded = await ours()
     assert len(loaded) == POSTS and all(p.comments.is_loaded() for p in loaded)
-    assert len((await raw())) == POSTS
+    assert len(await raw()) == POSTS
     result = await aduel(raw, ours, repeats)
     await base.backend().close()
     await conn.close()

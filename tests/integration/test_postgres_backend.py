@@ -366,6 +366,17 @@ async def test_session_settings_reach_the_server(make_pg: Factory) -> None:
     assert row == {"app": pg.app, "mem": "8MB", "path": "pg_catalog, public"}
 
 
+@pytest.mark.parametrize(("threshold", "prepared"), [(5, 1), (None, 0)])
+async def test_prepare_threshold(make_pg: Factory, threshold: int | None, prepared: int) -> None:
+    pg = make_pg(prepare_threshold=threshold, pool_size=1)
+    for n in range(8):
+        await pg(pg.backend.fetch_one("SELECT ? + 1 AS n", (n,)))
+    row = await pg(pg.backend.fetch_one(
+        "SELECT count(*) AS n FROM pg_prepared_statements WHERE statement LIKE 'SELECT $1 + 1%'"
+    ))
+    assert row == {"n": prepared}
+
+
 async def test_a_transaction_left_open_by_raw_sql_is_rolled_back_on_release(
     make_pg: Factory,
 ) -> None:
@@ -417,6 +428,40 @@ async def test_commit_rollback_and_nested_savepoints(pg: PG) -> None:
     owners = sorted(a.owner for a in await pg(Account.find_all()))
     assert owners == ["inner-kept", "kept"]
     assert [state for _, state in pg.sessions()] == ["idle"]
+
+
+async def test_savepoint_recovers_from_a_failed_statement(pg: PG) -> None:
+    """On PostgreSQL an error aborts the whole transaction unless a savepoint catches it."""
+    Account = account_model(pg)
+    await pg.create(Account)
+    await pg(pg.backend.execute("CREATE UNIQUE INDEX pg_owner_uq2 ON pg_accounts (owner)"))
+    async with pg.transaction():
+        await pg(Account(owner="first", balance=Decimal(1)).save())
+        with pytest.raises(RecordNotUnique):
+            async with pg.transaction():
+                await pg(Account(owner="first", balance=Decimal(2)).save())
+        await pg(Account(owner="second", balance=Decimal(3)).save())
+    assert sorted(a.owner for a in await pg(Account.find_all())) == ["first", "second"]
+    # Without a savepoint the failed statement poisons the transaction, as PostgreSQL says.
+    with pytest.raises(StatementInvalid, match="25P02"):
+        async with pg.transaction():
+            with pytest.raises(RecordNotUnique):
+                await pg(Account(owner="first", balance=Decimal(4)).save())
+            await pg(Account(owner="third", balance=Decimal(5)).save())
+    assert await pg(Account.query().count()) == 2
+    assert [state for _, state in pg.sessions()] == ["idle"]
+
+
+async def test_many_parameters_and_percent_signs(pg: PG) -> None:
+    Account = account_model(pg)
+    await pg.create(Account)
+    records = [Account(owner=f"{i}% 'quoted' ?", balance=Decimal(i)) for i in range(300)]
+    await pg(Account.insert_many(records))
+    wanted = [r.id for r in records[::3]]
+    found = await pg(Account.find_all({"id": wanted}))
+    assert sorted(a.id for a in found) == sorted(wanted)
+    like = await pg(Account.query().where("owner LIKE ? AND owner <> '?'", ("1%",)).count())
+    assert like == 1 + 10 + 100    # 1, 10-19, 100-199
 
 
 async def test_transaction_pins_one_connection(pg: PG) -> None:
@@ -698,6 +743,39 @@ def test_async_backend_follows_the_running_loop() -> None:
     assert {pid for pid, _ in pg.sessions()} == second     # the old loop's one is closed
     asyncio.run(pg.aclose())
     assert pg.sessions() == []
+    pg.monitor().close()
+
+
+def test_event_loops_in_two_threads_get_a_pool_each() -> None:
+    pg = PG("async")
+    results: dict[str, set[int]] = {}
+    errors: list[BaseException] = []
+    both_running = threading.Barrier(2)
+
+    async def use(name: str) -> None:
+        pids = set()
+        for n in range(20):
+            row = await pg.backend.fetch_one("SELECT pg_backend_pid() AS pid, pg_sleep(0.005)")
+            pids.add(row["pid"])
+            if n == 0:
+                await asyncio.to_thread(both_running.wait, 5)
+        results[name] = pids
+
+    def thread(name: str) -> None:
+        try:
+            asyncio.run(use(name))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=thread, args=(name,)) for name in ("a", "b")]
+    for worker in threads:
+        worker.start()
+    for worker in threads:
+        worker.join()
+    assert errors == []
+    assert len(results["a"]) == len(results["b"]) == 1 and results["a"] != results["b"]
+    asyncio.run(pg.aclose())
+    assert _poll(lambda: pg.sessions() == [])
     pg.monitor().close()
 
 

@@ -63,17 +63,21 @@ def sql_log() -> Iterator[StatementLog]:
 
 
 def blog_models(base):
-    """The blog of API.md §10; related models named by string, defined in any order."""
+    """The blog of API.md §10; related models named by string, defined in any order.
+
+    Tables are prefixed so runs of other test files against the same servers (other
+    sessions, at the same time) cannot drop them mid-test.
+    """
 
     class User(base):
-        __table_name__ = "users"
+        __table_name__ = "rel_users"
         id: Optional[int] = None
         name: str
         posts: ClassVar[HasMany[Post]] = HasMany(foreign_key="user_id", inverse_of="author")
         profile: ClassVar[HasOne[Profile]] = HasOne(foreign_key="user_id", inverse_of="user")
 
     class Post(base):
-        __table_name__ = "posts"
+        __table_name__ = "rel_posts"
         id: Optional[int] = None
         user_id: int
         editor_id: Optional[int] = None
@@ -90,20 +94,20 @@ def blog_models(base):
         )
 
     class Comment(base):
-        __table_name__ = "comments"
+        __table_name__ = "rel_comments"
         id: Optional[int] = None
         post_id: int
         body: str
 
     class Profile(base):
-        __table_name__ = "profiles"
+        __table_name__ = "rel_profiles"
         id: Optional[int] = None
         user_id: int
         bio: str
         user: ClassVar[BelongsTo[User]] = BelongsTo(inverse_of="profile")
 
     class Tag(base):
-        __table_name__ = "tags"
+        __table_name__ = "rel_tags"
         id: Optional[int] = None
         name: str
         posts: ClassVar[HasMany[Post]] = HasMany(
@@ -111,7 +115,7 @@ def blog_models(base):
         )
 
     class PostTag(base):
-        __table_name__ = "post_tags"
+        __table_name__ = "rel_post_tags"
         id: Optional[int] = None
         post_id: int
         tag_id: int
@@ -146,6 +150,11 @@ async def blog(db):
 
 def titles(posts):
     return sorted(p.title for p in posts)
+
+
+def padded(count):
+    """How many keys an IN list of `count` keys sends: the next power of two."""
+    return 1 << (count - 1).bit_length()
 
 
 def by_id(records):
@@ -264,7 +273,7 @@ async def test_relation_query_is_the_filtered_query_of_the_kind(db):
     assert (await db(ann.profile_query().one())).bio == "A"
     a1 = await db(Post.find_one({"title": "a1"}))
     assert (await db(a1.author_query().one())).name == "ann"
-    assert [t.name for t in await db(a1.tags_query().order_by("tags.name").all())] == ["db", "py"]
+    assert [t.name for t in await db(a1.tags_query().order_by("rel_tags.name").all())] == ["db", "py"]
     py = await db(Tag.find_one({"name": "py"}))
     assert await db(py.posts_query().where("published = ?", (False,)).count()) == 1
     assert ann.posts.query().to_sql()[1] == ann.posts_query().to_sql()[1]
@@ -285,9 +294,9 @@ async def test_eager_loading_sends_one_query_per_level_for_any_number_of_parents
             loaded = await db(query.with_("posts", "posts.comments", "profile").all())
         assert len(loaded) == count
         assert len(sent) == 1 + 3, sent
-        # The keys travel as one bound IN list per level.
-        assert " IN (" in sent[1] and f"| {count} params" in sent[1]
-        assert " IN (" in sent[2] and f"| {2 * count} params" in sent[2]
+        # The keys travel as one bound IN list per level (padded to a power of two).
+        assert " IN (" in sent[1] and f"| {padded(count)} params" in sent[1]
+        assert " IN (" in sent[2] and f"| {padded(2 * count)} params" in sent[2]
         with sql_log.capture() as sent:
             for user in loaded:
                 user_posts = await db(user.posts())
@@ -396,6 +405,16 @@ async def test_eager_loading_chunks_large_key_sets(db, sql_log, monkeypatch):
     assert len(loaded) == 10
     for user in loaded:
         assert [p.title for p in await db(user.posts())] == [user.name]
+
+
+async def test_one_row_loaded_twice_gets_two_lists(db):
+    User, *_ = await blog(db)
+    query = User.query().inner_join("rel_posts", "rel_posts.user_id = rel_users.id")
+    first, second = await db(query.where({"name": "ann"}).with_("posts").all())
+    assert first is not second and first.id == second.id
+    assert titles(await db(first.posts())) == titles(await db(second.posts())) == ["a1", "a2"]
+    (await db(first.posts())).clear()                        # one record's list is its own
+    assert titles(await db(second.posts())) == ["a1", "a2"]
 
 
 async def test_eager_loading_with_no_rows_sends_nothing_more(db, sql_log):

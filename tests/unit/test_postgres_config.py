@@ -14,6 +14,7 @@ from twinrecord.backends.postgres import (
     PostgresBackend,
     PostgresConfig,
     connect_arguments,
+    native_sql,
     scrubbed_reason,
 )
 from twinrecord.errors import ConfigurationError
@@ -55,6 +56,12 @@ def test_scheme_spellings(url: str) -> None:
 def test_percent_encoded_credentials_are_decoded() -> None:
     config = PostgresConfig.from_url("postgresql://a%40b:p%2Fw%3Ad@h/db")
     assert (config.user, config.password) == ("a@b", "p/w:d")
+
+
+def test_prepare_threshold_none_from_url() -> None:
+    assert PostgresConfig.from_url("postgresql://h/db?prepare_threshold=none").prepare_threshold is None
+    assert PostgresConfig.from_url("postgresql://h/db?prepare_threshold=2").prepare_threshold == 2
+    assert PostgresConfig.from_url("postgresql://h/db").prepare_threshold == 5
 
 
 def test_url_options_parameter_is_libpq_options() -> None:
@@ -171,3 +178,23 @@ def test_identifiers_stay_unless_they_equal_a_parameter() -> None:
     reason = scrubbed_reason(error, ["secret"])
     assert '"nope"' in reason and "secret" not in reason
     assert reason.endswith("[SQLSTATE 42P01]")
+
+
+@pytest.mark.parametrize(
+    ("driver_sql", "native"),
+    [
+        ("SELECT 1", b"SELECT 1"),
+        ("SELECT * FROM t WHERE a = %s AND b IN (%s, %s)", b"SELECT * FROM t WHERE a = $1 AND b IN ($2, $3)"),
+        ("SELECT '100%%' || %s, 'x%%s'", b"SELECT '100%' || $1, 'x%s'"),
+        ("SELECT %s%%%s", b"SELECT $1%$2"),
+    ],
+)
+def test_native_sql_numbers_placeholders_and_unescapes_percent(driver_sql: str, native: bytes) -> None:
+    assert native_sql(driver_sql) == native
+    assert native_sql(driver_sql) is native_sql(driver_sql)     # translated once, then cached
+
+
+def test_native_sql_of_a_large_statement() -> None:
+    sql = "INSERT INTO t (a, b) VALUES " + ", ".join(["(%s, %s)"] * 5000)
+    native = native_sql(sql)
+    assert native.endswith(b"($9999, $10000)") and b"%" not in native

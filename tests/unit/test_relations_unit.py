@@ -43,9 +43,9 @@ def drive(plan: Any, answer: Callable[[str, list[Any]], list[tuple[Any, ...]]]) 
 
 
 def rows_for(table: dict[Any, list[tuple[Any, ...]]]) -> Callable[[str, list[Any]], list[tuple[Any, ...]]]:
-    """Answer a keyed query with the rows filed under each key it asks for."""
+    """Answer a keyed query as IN does: the rows filed under each distinct key."""
     def answer(sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-        return [row for key in params for row in table.get(key, [])]
+        return [row for key in dict.fromkeys(params) for row in table.get(key, [])]
 
     return answer
 
@@ -291,6 +291,15 @@ def test_keys_are_chunked_to_the_parameter_limit() -> None:
     tight = dataclasses.replace(SQLITE, max_params=3)
     sent = drive(eager_load_plan(Author, records, [("books", None)], tight), lambda s, p: [])
     assert [params for _, params in sent] == [[1, 2, 3], [4, 5, 6], [7]]
+
+
+def test_in_lists_are_padded_to_a_power_of_two_with_the_last_key() -> None:
+    records = authors(*[f"a{i}" for i in range(5)])
+    books = {1: [(10, 1, "a")], 5: [(11, 5, "b")]}
+    sent = drive(eager_load_plan(Author, records, [("books", None)], SQLITE), rows_for(books))
+    assert sent[0][1] == [1, 2, 3, 4, 5, 5, 5, 5]
+    assert sent[0][0].endswith("IN (?, ?, ?, ?, ?, ?, ?, ?)")
+    assert [b.title for b in records[4].books()] == ["b"]
 
 
 def test_through_rows_share_one_target_and_group_by_the_owner_key() -> None:

@@ -17,13 +17,14 @@ import asyncio
 import dataclasses
 import logging
 import math
+import socket
 from collections.abc import Sequence
 from time import monotonic
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 from ..errors import ConfigurationError, ConnectionNotEstablished, DatabaseError
 from ..sql.dialect import MYSQL
-from ._aio_pool import AsyncPool
+from ._aio_pool import AsyncPool, PoolClosed, PoolTimeout
 from ._config import BaseConfig, mask_url, parse_server_url
 from ._core import AsyncBackend, Row, SyncBackend
 from ._mysql_errors import (
@@ -201,12 +202,14 @@ def _tls_kwargs(config: MySQLConfig) -> dict[str, Any]:
     return kwargs
 
 
+_NO_TLS = (
+    "TLS is required (ssl_disabled=False or an ssl_* option) but the server does not "
+    "offer it; enable TLS on the server or set ssl_disabled=True"
+)
+
+
 def _no_tls_error(config: MySQLConfig) -> ConnectionNotEstablished:
-    return ConnectionNotEstablished(
-        f"cannot connect to {config.location}: TLS is required (ssl_disabled=False or "
-        "an ssl_* option) but the server does not offer it; enable TLS on the server "
-        "or set ssl_disabled=True"
-    )
+    return ConnectionNotEstablished(f"cannot connect to {config.location}: {_NO_TLS}")
 
 
 # ---- server facts -----------------------------------------------------------------------
@@ -347,6 +350,11 @@ class MySQLBackend(SyncBackend):
     def pool(self) -> SyncPool[Session]:
         return self._pool
 
+    def pool_stats(self) -> dict[str, int]:
+        """Open, idle and checked-out connections of the pool."""
+        size, idle = self._pool.size, self._pool.idle
+        return {"size": size, "idle": idle, "in_use": size - idle}
+
     def _connect(self) -> Session:
         try:
             connection = self._connection_class(**self._kwargs)
@@ -454,7 +462,7 @@ class MySQLBackend(SyncBackend):
         except Exception as error:
             session.busy = False
             session.dead = is_lost_connection(error)
-            raise
+            _raise_as_driver_error(error)
         if driver.have_result_set:
             return _ROWS
         session.busy = False
@@ -470,8 +478,11 @@ class MySQLBackend(SyncBackend):
                 append(row)
                 row = fetch()
             driver.free_result()
+        except Exception as error:
+            session.dead = True  # rows left unread: the protocol is out of step
+            _raise_as_driver_error(error)
         except BaseException:
-            session.dead = True     # rows left unread: the protocol is out of step
+            session.dead = True
             raise
         session.busy = False
         return rows
@@ -554,9 +565,7 @@ class _AioConnection(_aio.MySQLConnection):
         if capabilities & ClientFlag.SSL:
             return
         if self.tls_policy == "required":
-            raise _connector.errors.InterfaceError(
-                "SSL is required but the server doesn't support it", errno=2026
-            )
+            raise _connector.errors.InterfaceError(_NO_TLS, errno=2026)
         self._ssl_disabled = True
 
 
@@ -636,10 +645,19 @@ class AsyncMySQLBackend(AsyncBackend):
         session.facts = server_facts(_first_row(rows))
         return session
 
+    def pool_stats(self) -> dict[str, int]:
+        """Open, idle and checked-out connections of the running loop's pool."""
+        pool = self.pool
+        return {"size": pool.size, "idle": pool.idle, "in_use": pool.in_use}
+
     async def acquire(self) -> Session:
         pool = self.pool
         while True:
-            session = await pool.acquire()
+            try:
+                session = await pool.acquire()
+            except (PoolTimeout, PoolClosed) as error:
+                # What the sync kind raises when its pool is exhausted or closed.
+                raise ConnectionNotEstablished(f"{self.config.location}: {error}") from error
             if monotonic() - session.released_at < self.config.ping_after:
                 return session
             if await self._alive(session):
@@ -820,6 +838,17 @@ class AsyncMySQLBackend(AsyncBackend):
         return translate_error(error, sql, params, self.config)
 
 
+def _raise_as_driver_error(error: Exception) -> NoReturn:
+    """Re-raise the C extension's bare error as the driver's documented exception class
+    (what `cmd_query` would raise), so users find a `mysql.connector.Error` as cause."""
+    errno = getattr(error, "errno", None)
+    if isinstance(error, _connector.Error) or not isinstance(errno, int):
+        raise error
+    raise _connector.errors.get_mysql_exception(
+        errno, msg=getattr(error, "msg", None), sqlstate=getattr(error, "sqlstate", None)
+    ) from error
+
+
 def _aio_literal(converter: Any, value: Any, sql_mode: str | None) -> bytes:
     """One value as SQL text, quoted and escaped the way the driver's cursor does."""
     if value is None:
@@ -839,13 +868,21 @@ async def _close_quietly(connection: Any) -> None:
 
 
 def _abort(connection: Any) -> None:
-    """Close a connection's socket without I/O (its loop may be gone)."""
+    """Drop a connection's socket without awaiting anything (its loop may be gone)."""
     try:
         writer = connection._socket._writer if connection._socket else None
-        if writer is not None:
+        if writer is None:
+            return
+        try:
             writer.transport.abort()
+        except RuntimeError:
+            # Its loop is closed, so abort() cannot finish; shutting the socket down
+            # still ends the server's session now rather than at garbage collection.
+            sock = writer.transport.get_extra_info("socket")
+            if sock is not None:
+                sock.shutdown(socket.SHUT_RDWR)
     except Exception:
-        pass
+        log.debug("could not abort a MySQL connection", exc_info=True)
 
 
 __all__ = [

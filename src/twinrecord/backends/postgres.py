@@ -5,16 +5,21 @@ What belongs here: everything that knows psycopg. Statement routing, transaction
 and logging live in `_core.py` / `_transaction.py`; this module supplies the
 driver primitives they call.
 
-Pools, chosen by measurement (see the report in `benchmarks/bench_postgres.py`):
-both kinds use the project's own small pools (`_pool.SyncPool`, `_aio_pool.AsyncPool`)
-rather than psycopg_pool. A checkout plus return costs 0.9 us against 2.2 us for
-`psycopg_pool.ConnectionPool` and 1.1 us against 3.4 us for `AsyncConnectionPool`
-on the development machine, and a failed connection attempt surfaces at once as
-the driver's own error (psycopg_pool retries in the background and reports only a
-timeout after `timeout` seconds, hiding "role does not exist" or "connection
-refused"). Each pooled connection keeps one cursor that every statement reuses:
-psycopg then also keeps the cursor's adaptation state between executions of the
-same (cached, hence identical) SQL string, which saves about 5 us a statement.
+Choices, each measured (client and server pinned to one CPU, see
+`benchmarks/bench_postgres.py`):
+- Pools: the project's own `_pool.SyncPool` and `_aio_pool.AsyncPool`, not psycopg_pool.
+  A checkout plus return costs 0.15 us against 2.2 us (`ConnectionPool`) and 1.1 us
+  against 3.4 us (`AsyncConnectionPool`), and a failed connection attempt surfaces at
+  once as the driver's own error, where psycopg_pool retries in the background and
+  reports only a timeout, hiding "role does not exist" or "connection refused".
+- One cursor per pooled connection, reused by every statement: psycopg then keeps its
+  adaptation state between runs of the same SQL object (the compiler's cache hands out
+  the same string), 19.4 us against 24.6 us for a new cursor per primary-key get.
+- Raw cursors with `$1` placeholders (`native_sql`): see there; a 2000-row insert
+  takes a third of the time.
+- Results in text format, psycopg's default. Binary would save about 0.4 us a
+  statement, but psycopg returns bytes for binary values of types it has no loader
+  for (citext, enums, PostGIS, ...), so a str field on such a column would break.
 
 Connections run in autocommit mode; transactions are the explicit SQL of
 `_transaction.py`. The async pool belongs to the event loop that made it: a
@@ -28,6 +33,7 @@ import asyncio
 import dataclasses
 import math
 import re
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -121,6 +127,8 @@ class PostgresConfig(BaseConfig):
             raise ConfigurationError(f"{source} is not a postgresql:// URL")
         values: dict[str, Any] = dict(parse_server_url(url))
         libpq_options = values.pop("options", None)
+        if str(values.get("prepare_threshold", "")).lower() == "none":
+            values["prepare_threshold"] = None    # never prepare (e.g. behind PgBouncer)
         if "database" not in values:
             raise ConfigurationError(f"{source} names no database (postgresql://host/dbname)")
         config = cls.from_options(values, source)
@@ -183,7 +191,7 @@ def translate_error(
     if is_connection_error(error):
         return ConnectionNotEstablished(connection_message(error, config))
     reason = scrubbed_reason(error, params)
-    if state in ("23505",):
+    if state == "23505":         # unique_violation (primary keys included)
         return RecordNotUnique(reason, constraint)
     if state.startswith("23"):
         return IntegrityError(reason, constraint)
@@ -232,20 +240,53 @@ def scrubbed_reason(error: Exception, params: Sequence[Any]) -> str:
     return f"{message} [SQLSTATE {state}]" if state else message
 
 
+# ---- SQL in PostgreSQL's own placeholders ----------------------------------------------
+_PLACEHOLDER = re.compile(r"%[s%]")
+_NATIVE: dict[str, bytes] = {}
+_NATIVE_LIMIT = 4096
+
+
+def native_sql(sql: str) -> bytes:
+    """Driver SQL (`%s` placeholders, `%%` for `%`) in PostgreSQL's `$1, $2` form, encoded.
+
+    Statements run on psycopg's raw cursors, which send SQL as given: psycopg parses
+    `%s` SQL on every run once it is longer than 4096 characters or has more than 50
+    parameters (25 ms for a 2000-row insert, 70% of its time). The dialect emits only
+    `%s` and `%%`, so this translation is exact; it is done once per SQL string.
+    """
+    found = _NATIVE.get(sql)
+    if found is not None:
+        return found
+    counter = iter(range(1, 1 << 30))
+
+    def replace(match: re.Match[str]) -> str:
+        return "%" if match.group(0) == "%%" else f"${next(counter)}"
+
+    found = _PLACEHOLDER.sub(replace, sql).encode()
+    if len(_NATIVE) >= _NATIVE_LIMIT:
+        _NATIVE.clear()      # a bound, not an LRU: compiled SQL is a small, stable set
+    _NATIVE[sql] = found
+    return found
+
+
 # ---- the pooled connection -------------------------------------------------------------
 class _Session:
-    """A pooled connection and the one cursor every statement on it reuses."""
+    """A pooled connection and the one raw cursor every statement on it reuses."""
 
     __slots__ = ("connection", "cursor", "pool")
 
     def __init__(self, connection: Any, pool: Any = None) -> None:
         self.connection = connection
-        self.cursor = connection.cursor()
+        raw_cursor = psycopg.AsyncRawCursor if pool is not None else psycopg.RawCursor
+        self.cursor: Any = raw_cursor(connection)
         self.pool = pool      # async only: the loop's pool this session belongs to
 
     def __repr__(self) -> str:
-        info = self.connection.info
-        return f"<postgres session pid={info.backend_pid} status={info.transaction_status.name}>"
+        if self.connection.closed:      # psycopg raises on most reads of a closed one
+            return "<postgres session (closed)>"
+        pgconn = self.connection.pgconn
+        status = pq.TransactionStatus(pgconn.transaction_status).name
+        return f"<postgres session pid={pgconn.backend_pid} status={status}>"
 
     @property
     def status(self) -> int:
@@ -300,9 +341,13 @@ class PostgresBackend(SyncBackend):
     def _warm_up(self) -> None:
         """Open pool_min_size connections at first use (any failure is reported here)."""
         self._warm = True
-        sessions = [self._pool.acquire() for _ in range(self.config.pool_min_size)]
-        for session in sessions:
-            self._pool.release(session)
+        sessions: list[_Session] = []
+        try:
+            for _ in range(self.config.pool_min_size):
+                sessions.append(self._pool.acquire())
+        finally:
+            for session in sessions:
+                self._pool.release(session)
 
     def release(self, connection: _Session, discard: bool = False) -> None:
         if not discard and connection.connection.pgconn.transaction_status != _IDLE:
@@ -328,24 +373,29 @@ class PostgresBackend(SyncBackend):
         return {"size": size, "idle": idle, "in_use": size - idle}
 
     # ---- driver primitives -------------------------------------------------------------
+    # `_NATIVE.get(sql) or native_sql(sql)`: the cache hit inline, a call only on a miss.
     def _execute(self, connection: _Session, sql: str, params: Sequence[Any]) -> int:
-        return _rowcount(connection.cursor.execute(sql, params))
+        query = _NATIVE.get(sql) or native_sql(sql)
+        return _rowcount(connection.cursor.execute(query, params))
 
     def _fetch(self, connection: _Session, sql: str, params: Sequence[Any]) -> list[Row]:
-        return connection.cursor.execute(sql, params).fetchall()  # type: ignore[no-any-return]
+        query = _NATIVE.get(sql) or native_sql(sql)
+        rows: list[Row] = connection.cursor.execute(query, params).fetchall()
+        return rows
 
     def _fetch_table(
         self, connection: _Session, sql: str, params: Sequence[Any]
     ) -> tuple[list[str], list[Row]]:
-        cursor = connection.cursor.execute(sql, params)
+        query = _NATIVE.get(sql) or native_sql(sql)
+        cursor = connection.cursor.execute(query, params)
         names = _columns(cursor)
         return names, (cursor.fetchall() if names else [])
 
     def _insert(
         self, connection: _Session, sql: str, params: Sequence[Any], row_count: int
     ) -> list[Any]:
-        rows = connection.cursor.execute(sql, params).fetchall()
-        return [row[0] for row in rows]
+        query = _NATIVE.get(sql) or native_sql(sql)
+        return [row[0] for row in connection.cursor.execute(query, params).fetchall()]
 
     def translate(self, error: Exception, sql: str, params: Sequence[Any]) -> DatabaseError:
         return translate_error(error, sql, params, self.config)
@@ -371,6 +421,7 @@ class AsyncPostgresBackend(AsyncBackend):
         self.config: PostgresConfig = config
         self._arguments = connect_arguments(config)
         self._pools: dict[asyncio.AbstractEventLoop, LoopPool] = {}
+        self._pools_lock = threading.Lock()
         # The pool used last: one attribute read, so threads running loops never mix them up.
         self._last: LoopPool | None = None
         self._closed = False
@@ -381,17 +432,20 @@ class AsyncPostgresBackend(AsyncBackend):
         last = self._last
         if last is not None and last.loop is loop:
             return last.pool
-        if self._closed:
-            raise ConnectionNotEstablished(f"the backend for the {self.config.where} is closed")
-        for old in [old for old in self._pools if old.is_closed()]:
-            self._pools.pop(old).abandon()
-        entry = self._pools.get(loop)
-        if entry is None:
-            entry = self._pools[loop] = LoopPool(loop, self.open_session, self.config)
-        self._last = entry
+        with self._pools_lock:      # loops in several threads may get here at once
+            if self._closed:
+                raise ConnectionNotEstablished(
+                    f"the backend for the {self.config.where} is closed"
+                )
+            for old in [old for old in self._pools if old.is_closed()]:
+                self._pools.pop(old).abandon()
+            entry = self._pools.get(loop)
+            if entry is None:
+                entry = self._pools[loop] = LoopPool(loop, self._open_session, self.config)
+            self._last = entry
         return entry.pool
 
-    async def open_session(self, pool: AsyncPool[_Session]) -> _Session:
+    async def _open_session(self, pool: AsyncPool[_Session]) -> _Session:
         """A new connection for `pool`; failures name the server, never the password."""
         try:
             connection = await psycopg.AsyncConnection.connect(
@@ -417,7 +471,11 @@ class AsyncPostgresBackend(AsyncBackend):
 
     async def release(self, connection: _Session, discard: bool = False) -> None:
         if not discard and connection.connection.pgconn.transaction_status != _IDLE:
-            discard = not await self._reset(connection)
+            try:
+                discard = not await self._reset(connection)
+            except BaseException:   # cancelled while rolling back: never keep it out
+                await connection.pool.release(connection, discard=True)
+                raise
         await connection.pool.release(connection, discard=discard)
 
     async def _reset(self, session: _Session) -> bool:
@@ -444,29 +502,35 @@ class AsyncPostgresBackend(AsyncBackend):
             entry.close_elsewhere()
 
     def _forget_pools(self) -> list[LoopPool]:
-        self._closed = True
-        self._last = None
-        entries, self._pools = list(self._pools.values()), {}
+        with self._pools_lock:
+            self._closed = True
+            self._last = None
+            entries, self._pools = list(self._pools.values()), {}
         return entries
 
     async def _execute(self, connection: _Session, sql: str, params: Sequence[Any]) -> int:
-        return _rowcount(await connection.cursor.execute(sql, params))
+        query = _NATIVE.get(sql) or native_sql(sql)
+        return _rowcount(await connection.cursor.execute(query, params))
 
     async def _fetch(self, connection: _Session, sql: str, params: Sequence[Any]) -> list[Row]:
-        cursor = await connection.cursor.execute(sql, params)
-        return await cursor.fetchall()  # type: ignore[no-any-return]
+        query = _NATIVE.get(sql) or native_sql(sql)
+        cursor = await connection.cursor.execute(query, params)
+        rows: list[Row] = await cursor.fetchall()
+        return rows
 
     async def _fetch_table(
         self, connection: _Session, sql: str, params: Sequence[Any]
     ) -> tuple[list[str], list[Row]]:
-        cursor = await connection.cursor.execute(sql, params)
+        query = _NATIVE.get(sql) or native_sql(sql)
+        cursor = await connection.cursor.execute(query, params)
         names = _columns(cursor)
         return names, (await cursor.fetchall() if names else [])
 
     async def _insert(
         self, connection: _Session, sql: str, params: Sequence[Any], row_count: int
     ) -> list[Any]:
-        cursor = await connection.cursor.execute(sql, params)
+        query = _NATIVE.get(sql) or native_sql(sql)
+        cursor = await connection.cursor.execute(query, params)
         return [row[0] for row in await cursor.fetchall()]
 
     def translate(self, error: Exception, sql: str, params: Sequence[Any]) -> DatabaseError:

@@ -177,12 +177,24 @@ def _fetch_groups(
     size = max(1, dialect.max_params - len(before) - len(after))
     rows: Rows = []
     for start in range(0, len(values), size):
-        chunk = values[start : start + size]
+        chunk = _padded(values[start : start + size], size)
         sql = _keyed_sql(query, link, len(chunk), dialect)
         rows += yield FetchRows(sql, [*before, *chunk, *after])
     if link.through is None:
         return _group_direct(link, rows, dialect)
     return _group_through(link, rows, dialect)
+
+
+def _padded(keys: list[Any], limit: int) -> list[Any]:
+    """`keys` padded to a power of two (at most `limit`) by repeating the last one.
+
+    Repeated keys match nothing more, and a relation then sends a handful of
+    statement shapes instead of one per number of parents, so statement caches
+    (ours, the driver's, the server's prepared statements) keep hitting. Hibernate's
+    `in_clause_parameter_padding` does the same.
+    """
+    size = min(limit, 1 << (len(keys) - 1).bit_length())
+    return keys + [keys[-1]] * (size - len(keys))
 
 
 def _keyed_sql(query: Any, link: Link, count: int, dialect: Dialect) -> str:
@@ -250,6 +262,7 @@ def _group_through(link: Link, rows: Rows, dialect: Dialect) -> tuple[list[Any],
 
 
 # ---- caching the results --------------------------------------------------------------
+# `cache_of` is written out inline in these two loops: they run once per parent record.
 def _fill_many(
     name: str, records: list[Any], keys: list[Any], groups: Groups, shared: bool
 ) -> None:

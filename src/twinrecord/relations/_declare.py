@@ -39,7 +39,6 @@ class Link:
     owner_column: str
     match_column: str
     many: bool
-    single_target: bool          # BelongsTo: the key is unique on the target side
     through: type[Any] | None = None
     join_column: str | None = None
     target_key: str | None = None
@@ -82,9 +81,11 @@ class Relation(Generic[T, R]):
     def __set_name__(self, owner: type[Any], name: str) -> None:
         self.owner = owner
         self.name = name
-        self._annotation = inspect.get_annotations(owner).get(name)
+        annotations = inspect.get_annotations(owner)
+        self._annotation = annotations.get(name)
         query_name = f"{name}_query"
-        if query_name not in owner.__dict__:
+        # A name the class defines itself (a method, a field) is the user's to keep.
+        if query_name not in owner.__dict__ and query_name not in annotations:
             from ._access import RelationQuery
 
             type.__setattr__(owner, query_name, RelationQuery(self))
@@ -227,7 +228,6 @@ class BelongsTo(Relation[T, T | None]):
             owner_column=self.foreign_key or f"{self.name}_id",
             match_column=self.primary_key or _single_key(target, self._where()),
             many=False,
-            single_target=True,
             inverse=self.inverse_of,
         ))
 
@@ -245,7 +245,6 @@ class _HasRelation(Relation[T, R]):
             owner_column=self.primary_key or _single_key(owner, self._where()),
             match_column=self.foreign_key or foreign_key_for(owner.__name__),
             many=self.many,
-            single_target=False,
             through=through,
             join_column=(self.target_key or foreign_key_for(target.__name__)) if through else None,
             target_key=_single_key(target, self._where()) if through else None,
