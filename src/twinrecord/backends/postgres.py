@@ -208,11 +208,16 @@ def is_connection_error(error: Exception) -> bool:
     return state is None or state.startswith(_CONNECTION_STATES)
 
 
-def connection_message(error: BaseException, config: PostgresConfig) -> str:
+def connection_message(
+    error: BaseException, config: PostgresConfig, connecting: bool = False
+) -> str:
+    """Names host, port, database and user; libpq's reason, any password in it masked."""
     reason = str(error).strip()
     if config.password:
         reason = reason.replace(config.password, "***")
-    return f"cannot use the {config.where}: {reason}"
+    if connecting:
+        return f"cannot connect to the {config.where}: {reason}"
+    return f"the connection to the {config.where} failed: {reason}"
 
 
 def scrubbed_reason(error: Exception, params: Sequence[Any]) -> str:
@@ -330,7 +335,8 @@ class PostgresBackend(SyncBackend):
                 **self._arguments,
             )
         except psycopg.Error as error:
-            raise ConnectionNotEstablished(connection_message(error, self.config)) from error
+            message = connection_message(error, self.config, connecting=True)
+            raise ConnectionNotEstablished(message) from error
         return _Session(connection)
 
     def acquire(self) -> _Session:
@@ -453,7 +459,8 @@ class AsyncPostgresBackend(AsyncBackend):
                 **self._arguments,
             )
         except psycopg.Error as error:
-            raise ConnectionNotEstablished(connection_message(error, self.config)) from error
+            message = connection_message(error, self.config, connecting=True)
+            raise ConnectionNotEstablished(message) from error
         return _Session(connection, pool)
 
     def pool_stats(self) -> dict[str, int]:

@@ -7,6 +7,7 @@ column with converters built once per (model, dialect), never re-validated.
 from __future__ import annotations
 
 import copy
+import gc
 import operator
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,6 +20,7 @@ from ..sql.dialect import Converter, Dialect
 from ..sql.statements import ColumnTest, Ident, Select, compile_select
 from ._fields import column_type, default_table_name
 
+_GC_PAUSE_ROWS = 200
 _new_object = object.__new__
 # Pydantic's slot descriptors, called directly: half the cost of object.__setattr__.
 _SET_DICT = BaseModel.__dict__["__dict__"].__set__
@@ -119,7 +121,16 @@ class ModelMeta:
         hydrator = self._hydrators.get(dialect)
         if hydrator is None:
             hydrator = self._hydrators[dialect] = self._build_hydrator(dialect)
-        return hydrator(rows)
+        if len(rows) < _GC_PAUSE_ROWS or not gc.isenabled():
+            return hydrator(rows)
+        # Every object made here stays alive, so the cyclic collector's passes over
+        # them (one per ~700 allocations) are pure cost: a third of the load time for
+        # large results. Pause it for the batch; it runs once afterwards instead.
+        gc.disable()
+        try:
+            return hydrator(rows)
+        finally:
+            gc.enable()
 
     def _build_hydrator(self, dialect: Dialect) -> Callable[[Sequence[Sequence[Any]]], list[Any]]:
         """Generate a loop specialised to this model's columns and converters.
