@@ -38,16 +38,8 @@ PAIRS = [
     ("twinrecord.backends.mysql", "MySQLBackend", "AsyncMySQLBackend"),
 ]
 
-# Drift that is known and reported (a public name on one side only), so the rest of
-# each pair is still checked. Each entry has a strict xfail test below: when the
-# drift is fixed that test XPASSes, and so fails, which says to remove the entry.
-KNOWN_DRIFT = {
-    "close_unawaited": "backends/_core.py AsyncBackend.close_unawaited (inherited by every "
-    "async backend) is public with no sync twin; make it _close_unawaited (its only caller "
-    "is model/_configure.close_quietly)",
-    "open_session": "backends/postgres.py AsyncPostgresBackend.open_session is a connect "
-    "callback for its LoopPool, public with no sync twin; make it _open_session",
-}
+# Public names allowed on one side only ({name: why}); empty: the pairs match exactly.
+KNOWN_DRIFT: dict[str, str] = {}
 
 
 # ---- the comparison -----------------------------------------------------------------------
@@ -267,26 +259,6 @@ def test_the_database_methods_are_awaited_on_the_async_record_and_query() -> Non
         "delete",
         "aggregate",
     }
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=f"PARITY: {reason}"))
-        for name, reason in KNOWN_DRIFT.items()
-    ],
-)
-def test_known_drift_is_fixed(name: str) -> None:
-    found = []
-    for module, sync_name, async_name in PAIRS:
-        try:
-            sync_cls, async_cls = load_pair(module, sync_name, async_name)
-        except pytest.skip.Exception:
-            continue
-        found += [
-            f"{async_cls.__name__}: {d}" for d in compare(sync_cls, async_cls) if d.name == name
-        ]
-    assert not found, "\n".join(found)
 
 
 # ---- the generated shells --------------------------------------------------------------------

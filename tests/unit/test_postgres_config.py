@@ -158,7 +158,7 @@ def test_constructing_backends_opens_no_connection() -> None:
     # Port 1 refuses connections: construction must not try (the first statement does).
     config = PostgresConfig(port=1, database="db")
     PostgresBackend(config).close()
-    AsyncPostgresBackend(config).close_unawaited()
+    AsyncPostgresBackend(config)._close_unawaited()
 
 
 def _error(state: str, primary: str, hint: str | None = None) -> Any:

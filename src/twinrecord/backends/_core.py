@@ -205,7 +205,7 @@ class AsyncBackend(BackendBase):
     async def close(self) -> None:
         raise NotImplementedError
 
-    def close_unawaited(self) -> None:
+    def _close_unawaited(self) -> None:
         """Release what can be released without a running loop (a replaced backend)."""
 
     # ---- what plans call -------------------------------------------------------------

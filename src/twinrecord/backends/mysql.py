@@ -699,7 +699,7 @@ class AsyncMySQLBackend(AsyncBackend):
         if self._kills:
             await asyncio.gather(*self._kills, return_exceptions=True)
 
-    def close_unawaited(self) -> None:
+    def _close_unawaited(self) -> None:
         """Close without a running loop (a replaced backend): abort idle sockets."""
         self._closed = True
         self._drop_pool()

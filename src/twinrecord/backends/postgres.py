@@ -504,7 +504,7 @@ class AsyncPostgresBackend(AsyncBackend):
             else:
                 entry.close_elsewhere()
 
-    def close_unawaited(self) -> None:
+    def _close_unawaited(self) -> None:
         for entry in self._forget_pools():
             entry.close_elsewhere()
 

@@ -123,7 +123,7 @@ def close_quietly(backend: Any) -> None:
     try:
         loop = asyncio.get_running_loop()
     except RuntimeError:
-        backend.close_unawaited()
+        backend._close_unawaited()
         return
     task = loop.create_task(backend.close())
     _closing.add(task)            # keep a reference until it is done
