@@ -7,7 +7,7 @@ this file; `sync.py` and `aio.py` only pick `run` or `arun` and a backend.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -70,6 +70,13 @@ class RecordCore(BaseModel):
         return self.__dict__ == other.__dict__
 
     __hash__ = None  # type: ignore[assignment]  # mutable records are unhashable, as in Pydantic
+
+    def __copy__(self) -> Self:
+        copied = super().__copy__()
+        private = copied.__pydantic_private__
+        if private is not None and private.get("_relations") is not None:
+            private["_relations"] = dict(private["_relations"])  # loading one must not touch both
+        return copied
 
     @classmethod
     def configure(cls, config: Any, backend_class: Any = None) -> None:
