@@ -126,12 +126,15 @@ class Pinning:
             "SELECT pid FROM pg_stat_activity WHERE application_name IN (%s, %s)",
             (RAW_APP, ORM_APP),
         ).fetchall()
-        try:
-            for (pid,) in pids:
+        for (pid,) in pids:
+            try:
                 os.sched_setaffinity(pid, {self.cpu})
-        except (PermissionError, ProcessLookupError) as error:
-            self.enabled = False
-            self.note = f"not possible ({error}); results will be noisier"
+            except ProcessLookupError:
+                continue      # a short-lived session (truncate, seed) already gone
+            except PermissionError as error:
+                self.enabled = False
+                self.note = f"not possible ({error}); results will be noisier"
+                return
 
 
 PIN = Pinning(False)

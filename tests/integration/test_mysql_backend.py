@@ -129,12 +129,16 @@ class My:
         raise AssertionError(f"no statement with {marker!r} started")
 
     async def settled(self, check: Any, timeout: float = 3.0) -> bool:
-        """Poll until `check()` is false (the server caught up), or time out."""
+        """Poll until `check()` is false (the server caught up), or time out.
+
+        Slowly: InnoDB refreshes what INNODB_TRX shows only after 0.1 s without a
+        reader, so polling faster would keep reading the same stale snapshot.
+        """
         deadline = time.monotonic() + timeout
         while check():
             if time.monotonic() > deadline:
                 return False
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.15)
         return True
 
     def stats(self) -> dict[str, int]:
@@ -733,6 +737,20 @@ def test_async_backend_follows_the_running_loop() -> None:
             # A fresh loop each time (as with asyncio.run per test or script).
             row = asyncio.run(my.backend.fetch_one("SELECT 41 + 1 AS answer"))
             assert row == {"answer": 42}
+    finally:
+        asyncio.run(my.aclose())
+
+
+def test_reconfiguring_outside_a_loop_ends_the_old_pools_sessions() -> None:
+    my = My("async", pool_size=2)
+    try:
+        old = my.backend
+        row = asyncio.run(old.fetch_one("SELECT CONNECTION_ID() AS id"))
+        assert my.thread_alive(row["id"])       # idle in the pool of a finished loop
+        my.Base.configure(my.config, AsyncMySQLBackend)
+        assert asyncio.run(my.settled(lambda: my.thread_alive(row["id"])))
+        with pytest.raises(ConnectionNotEstablished, match="closed"):
+            asyncio.run(old.fetch_all("SELECT 1"))
     finally:
         asyncio.run(my.aclose())
 

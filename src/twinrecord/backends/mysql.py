@@ -280,11 +280,17 @@ class Session:
         self.no_backslash = False
         self.facts = ServerFacts("", None)
         self.thread_id: int | None = connection.connection_id
-        self.released_at = monotonic()
+        self.released_at: float | None = None      # None: never used, so surely alive
 
     @property
     def reusable(self) -> bool:
         return not (self.busy or self.dead)
+
+
+def _needs_ping(session: Session, config: MySQLConfig) -> bool:
+    """Whether an idle session sat long enough that the server may have dropped it."""
+    released = session.released_at
+    return released is not None and monotonic() - released >= config.ping_after
 
 
 def _is_rollback(sql: str) -> bool:
@@ -381,19 +387,21 @@ class MySQLBackend(SyncBackend):
             raise connect_error(self.config, error) from error
 
     def acquire(self) -> Session:
-        while True:
+        # Every idle connection may have been dropped, but a fresh one never is.
+        for _ in range(self.config.pool_size + 1):
             session = self._pool.acquire()
-            if monotonic() - session.released_at < self.config.ping_after or self._alive(session):
+            if not _needs_ping(session, self.config) or self._alive(session):
                 return session
             self._pool.release(session, discard=True)
+        return self._pool.acquire()
 
     def _alive(self, session: Session) -> bool:
         try:
-            session.connection.cmd_ping()
+            alive = bool(session.driver.ping())
         except Exception:
-            session.dead = True
-            return False
-        return True
+            alive = False
+        session.dead = not alive
+        return alive
 
     def release(self, session: Session, discard: bool = False) -> None:
         if discard or not session.reusable:
@@ -652,17 +660,20 @@ class AsyncMySQLBackend(AsyncBackend):
 
     async def acquire(self) -> Session:
         pool = self.pool
-        while True:
-            try:
-                session = await pool.acquire()
-            except (PoolTimeout, PoolClosed) as error:
-                # What the sync kind raises when its pool is exhausted or closed.
-                raise ConnectionNotEstablished(f"{self.config.location}: {error}") from error
-            if monotonic() - session.released_at < self.config.ping_after:
-                return session
-            if await self._alive(session):
+        # Every idle connection may have been dropped, but a fresh one never is.
+        for _ in range(self.config.pool_size + 1):
+            session = await self._checkout(pool)
+            if not _needs_ping(session, self.config) or await self._alive(session):
                 return session
             await pool.release(session, discard=True)
+        return await self._checkout(pool)
+
+    async def _checkout(self, pool: AsyncPool[Session]) -> Session:
+        try:
+            return await pool.acquire()
+        except (PoolTimeout, PoolClosed) as error:
+            # What the sync kind raises when its pool is exhausted or closed.
+            raise ConnectionNotEstablished(f"{self.config.location}: {error}") from error
 
     async def _alive(self, session: Session) -> bool:
         try:

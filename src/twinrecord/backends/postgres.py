@@ -309,6 +309,43 @@ def _columns(cursor: Any) -> list[str]:
     return [] if description is None else [column.name for column in description]
 
 
+# A prepared statement whose table changed shape (ALTER COLUMN ... TYPE, or dropped and
+# recreated) fails with "cached plan must not change result type" on every later run in
+# that session; psycopg forgets its prepared statements only on the session that ran
+# the DDL. The failure happens before anything executes, so outside a transaction the
+# statement is safe to run again after DEALLOCATE ALL (which psycopg also notices).
+def _stale_plan(error: psycopg.Error, session: _Session) -> bool:
+    return (
+        error.sqlstate == "0A000"
+        and "cached plan" in str(error)
+        and session.connection.pgconn.transaction_status == _IDLE
+    )
+
+
+def _run(session: _Session, sql: str, params: Sequence[Any]) -> Any:
+    """Execute on the session's cursor (replanning once if DDL made its plan stale)."""
+    query = _NATIVE.get(sql) or native_sql(sql)   # the cache hit inline, a call on a miss
+    try:
+        return session.cursor.execute(query, params)
+    except psycopg.errors.FeatureNotSupported as error:
+        if not _stale_plan(error, session):
+            raise
+    session.cursor.execute("DEALLOCATE ALL")
+    return session.cursor.execute(query, params)
+
+
+async def _arun(session: _Session, sql: str, params: Sequence[Any]) -> Any:
+    """`_run` for an async session."""
+    query = _NATIVE.get(sql) or native_sql(sql)
+    try:
+        return await session.cursor.execute(query, params)
+    except psycopg.errors.FeatureNotSupported as error:
+        if not _stale_plan(error, session):
+            raise
+    await session.cursor.execute("DEALLOCATE ALL")
+    return await session.cursor.execute(query, params)
+
+
 # ---- sync ------------------------------------------------------------------------------
 class PostgresBackend(SyncBackend):
     """PostgreSQL through psycopg's blocking `Connection`, pooled per backend."""
@@ -379,29 +416,24 @@ class PostgresBackend(SyncBackend):
         return {"size": size, "idle": idle, "in_use": size - idle}
 
     # ---- driver primitives -------------------------------------------------------------
-    # `_NATIVE.get(sql) or native_sql(sql)`: the cache hit inline, a call only on a miss.
     def _execute(self, connection: _Session, sql: str, params: Sequence[Any]) -> int:
-        query = _NATIVE.get(sql) or native_sql(sql)
-        return _rowcount(connection.cursor.execute(query, params))
+        return _rowcount(_run(connection, sql, params))
 
     def _fetch(self, connection: _Session, sql: str, params: Sequence[Any]) -> list[Row]:
-        query = _NATIVE.get(sql) or native_sql(sql)
-        rows: list[Row] = connection.cursor.execute(query, params).fetchall()
+        rows: list[Row] = _run(connection, sql, params).fetchall()
         return rows
 
     def _fetch_table(
         self, connection: _Session, sql: str, params: Sequence[Any]
     ) -> tuple[list[str], list[Row]]:
-        query = _NATIVE.get(sql) or native_sql(sql)
-        cursor = connection.cursor.execute(query, params)
+        cursor = _run(connection, sql, params)
         names = _columns(cursor)
         return names, (cursor.fetchall() if names else [])
 
     def _insert(
         self, connection: _Session, sql: str, params: Sequence[Any], row_count: int
     ) -> list[Any]:
-        query = _NATIVE.get(sql) or native_sql(sql)
-        return [row[0] for row in connection.cursor.execute(query, params).fetchall()]
+        return [row[0] for row in _run(connection, sql, params).fetchall()]
 
     def translate(self, error: Exception, sql: str, params: Sequence[Any]) -> DatabaseError:
         return translate_error(error, sql, params, self.config)
@@ -433,11 +465,11 @@ class AsyncPostgresBackend(AsyncBackend):
         self._closed = False
 
     # ---- a pool per loop ----------------------------------------------------------------
-    def _current_pool(self) -> AsyncPool[_Session]:
+    def _current_entry(self) -> LoopPool:
         loop = asyncio.get_running_loop()
         last = self._last
         if last is not None and last.loop is loop:
-            return last.pool
+            return last
         with self._pools_lock:      # loops in several threads may get here at once
             if self._closed:
                 raise ConnectionNotEstablished(
@@ -449,7 +481,7 @@ class AsyncPostgresBackend(AsyncBackend):
             if entry is None:
                 entry = self._pools[loop] = LoopPool(loop, self._open_session, self.config)
             self._last = entry
-        return entry.pool
+        return entry
 
     async def _open_session(self, pool: AsyncPool[_Session]) -> _Session:
         """A new connection for `pool`; failures name the server, never the password."""
@@ -465,16 +497,20 @@ class AsyncPostgresBackend(AsyncBackend):
 
     def pool_stats(self) -> dict[str, int]:
         """Open, idle and checked-out connections of the running loop's pool."""
-        pool = self._current_pool()
+        pool = self._current_entry().pool
         return {"size": pool.size, "idle": pool.idle, "in_use": pool.in_use}
 
     # ---- driver primitives ------------------------------------------------------------
     async def acquire(self) -> _Session:
+        entry = self._current_entry()
         try:
-            return await self._current_pool().acquire()
+            session = await entry.pool.acquire()
         except (PoolTimeout, PoolClosed) as error:
             # The error the sync kind raises when its pool is exhausted or closed.
             raise ConnectionNotEstablished(f"{self.config.where}: {error}") from error
+        if entry.spares:
+            await entry.open_spares(session)
+        return session
 
     async def release(self, connection: _Session, discard: bool = False) -> None:
         if not discard and connection.connection.pgconn.transaction_status != _IDLE:
@@ -516,28 +552,24 @@ class AsyncPostgresBackend(AsyncBackend):
         return entries
 
     async def _execute(self, connection: _Session, sql: str, params: Sequence[Any]) -> int:
-        query = _NATIVE.get(sql) or native_sql(sql)
-        return _rowcount(await connection.cursor.execute(query, params))
+        return _rowcount(await _arun(connection, sql, params))
 
     async def _fetch(self, connection: _Session, sql: str, params: Sequence[Any]) -> list[Row]:
-        query = _NATIVE.get(sql) or native_sql(sql)
-        cursor = await connection.cursor.execute(query, params)
+        cursor = await _arun(connection, sql, params)
         rows: list[Row] = await cursor.fetchall()
         return rows
 
     async def _fetch_table(
         self, connection: _Session, sql: str, params: Sequence[Any]
     ) -> tuple[list[str], list[Row]]:
-        query = _NATIVE.get(sql) or native_sql(sql)
-        cursor = await connection.cursor.execute(query, params)
+        cursor = await _arun(connection, sql, params)
         names = _columns(cursor)
         return names, (await cursor.fetchall() if names else [])
 
     async def _insert(
         self, connection: _Session, sql: str, params: Sequence[Any], row_count: int
     ) -> list[Any]:
-        query = _NATIVE.get(sql) or native_sql(sql)
-        cursor = await connection.cursor.execute(query, params)
+        cursor = await _arun(connection, sql, params)
         return [row[0] for row in await cursor.fetchall()]
 
     def translate(self, error: Exception, sql: str, params: Sequence[Any]) -> DatabaseError:
@@ -555,12 +587,34 @@ class LoopPool:
     ) -> None:
         self.loop = loop
         self.sessions: set[_Session] = set()
+        # min_size=0: the pool's own warm-up swallows a failed connect and then retries
+        # it, so an unreachable server would take twice connect_timeout to report.
+        # The first acquire reports it, then `open_spares` tops up to pool_min_size.
         self.pool: AsyncPool[_Session] = AsyncPool(
-            self._connect, max_size=config.pool_size, min_size=config.pool_min_size,
+            self._connect, max_size=config.pool_size, min_size=0,
             acquire_timeout=config.pool_timeout, close_connection=self._close,
             name=f"PostgreSQL pool for {config.where}",
         )
+        self.spares = max(0, config.pool_min_size - 1)
         self._open_session = open_session
+
+    async def open_spares(self, held: _Session) -> None:
+        """After the first connection (`held`) opened, open the rest of pool_min_size.
+
+        They open side by side and go idle; a failure is left to the acquire that
+        meets it. If the caller is cancelled meanwhile, `held` goes back to the pool.
+        """
+        count, self.spares = self.spares, 0
+
+        async def one() -> None:
+            session = await self.pool.acquire()
+            await self.pool.release(session)
+
+        try:
+            await asyncio.gather(*(one() for _ in range(count)), return_exceptions=True)
+        except BaseException:
+            await self.pool.release(held)
+            raise
 
     async def _connect(self) -> _Session:
         session = await self._open_session(self.pool)
