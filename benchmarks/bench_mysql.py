@@ -13,6 +13,7 @@ geometric mean. The server comes from TWINRECORD_MYSQL_URL.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import math
 import os
 import queue
@@ -48,6 +49,7 @@ DELETE = f"DELETE FROM {RAW} WHERE id = %s"
 ALL = f"SELECT {COLUMNS} FROM {RAW}"
 Rows = list[tuple[str, float, float]]
 Work = Callable[[], Awaitable[None]]
+RUNS = itertools.count(1)
 
 
 class BenchUser(BaseActiveRecord):
@@ -248,26 +250,30 @@ def sync_updates(cursor: Any, raw_ids: list[int], orm_ids: list[int], sizes: Siz
     lookups, repeats = sizes.lookups, sizes.repeats
 
     def raw_load_save() -> None:
+        bump = next(RUNS)  # a new value each run: unchanged rows would skip the write
         for k in range(lookups):
             key = raw_ids[k % ROWS]
             cursor.execute(GET, (key,))
             cursor.fetchone()
-            cursor.execute(UPDATE, (k * 1.5, key))
+            cursor.execute(UPDATE, (bump + k * 1.5, key))
 
     def orm_load_save() -> None:
+        bump = next(RUNS)  # a new value each run: unchanged rows would skip the write
         for k in range(lookups):
             user = BenchUser.find_one(orm_ids[k % ROWS])
             assert user is not None
-            user.score = k * 1.5
+            user.score = bump + k * 1.5
             user.save()
 
     def raw_update() -> None:
+        bump = next(RUNS)  # a new value each run: unchanged rows would skip the write
         for k in range(lookups):
-            cursor.execute(UPDATE, (k * 2.5, raw_ids[k % ROWS]))
+            cursor.execute(UPDATE, (bump + k * 2.5, raw_ids[k % ROWS]))
 
     def orm_update() -> None:
+        bump = next(RUNS)  # a new value each run: unchanged rows would skip the write
         for k in range(lookups):
-            BenchUser.query().where({"id": orm_ids[k % ROWS]}).update({"score": k * 2.5})
+            BenchUser.query().where({"id": orm_ids[k % ROWS]}).update({"score": bump + k * 2.5})
 
     deletes = ROWS // (repeats + 1)
     raw_slices, orm_slices = iter(range(repeats)), iter(range(repeats))
@@ -444,26 +450,30 @@ async def async_updates(raw: Any, raw_ids: list[int], orm_ids: list[int], sizes:
     cursor = await raw.cursor()
 
     async def raw_load_save() -> None:
+        bump = next(RUNS)  # a new value each run: unchanged rows would skip the write
         for k in range(lookups):
             key = raw_ids[k % ROWS]
             await cursor.execute(GET, (key,))
             await cursor.fetchone()
-            await cursor.execute(UPDATE, (k * 1.5, key))
+            await cursor.execute(UPDATE, (bump + k * 1.5, key))
 
     async def orm_load_save() -> None:
+        bump = next(RUNS)  # a new value each run: unchanged rows would skip the write
         for k in range(lookups):
             user = await AsyncBenchUser.find_one(orm_ids[k % ROWS])
             assert user is not None
-            user.score = k * 1.5
+            user.score = bump + k * 1.5
             await user.save()
 
     async def raw_update() -> None:
+        bump = next(RUNS)  # a new value each run: unchanged rows would skip the write
         for k in range(lookups):
-            await cursor.execute(UPDATE, (k * 2.5, raw_ids[k % ROWS]))
+            await cursor.execute(UPDATE, (bump + k * 2.5, raw_ids[k % ROWS]))
 
     async def orm_update() -> None:
+        bump = next(RUNS)  # a new value each run: unchanged rows would skip the write
         for k in range(lookups):
-            await AsyncBenchUser.query().where({"id": orm_ids[k % ROWS]}).update({"score": k * 2.5})
+            await AsyncBenchUser.query().where({"id": orm_ids[k % ROWS]}).update({"score": bump + k * 2.5})
 
     deletes = ROWS // (repeats + 1)
     raw_slices, orm_slices = iter(range(repeats)), iter(range(repeats))

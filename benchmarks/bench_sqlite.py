@@ -154,18 +154,22 @@ def main() -> None:
 
     results.append(("20 rows by indexed column", best_rate(raw_by_index, queries, repeats), best_rate(orm_by_index, queries, repeats)))
 
-    # 7. load, change one field, save
+    # 7. load, change one field, save (new values every run, so every save writes)
+    runs = {"raw": 0, "orm": 0}
+
     def raw_load_save() -> None:
+        runs["raw"] += 1
         for k in range(lookups):
             key = raw_ids[k % ROWS]
             raw.execute("SELECT id, name, email, category, score, active FROM bench_users WHERE id = ?", (key,)).fetchone()
-            raw.execute("UPDATE bench_users SET score = ? WHERE id = ?", (k * 1.5, key))
+            raw.execute("UPDATE bench_users SET score = ? WHERE id = ?", (k * 1.5 + runs["raw"], key))
 
     def orm_load_save() -> None:
+        runs["orm"] += 1
         for k in range(lookups):
             user = BenchUser.find_one(orm_ids[k % ROWS])
-            user.score = k * 1.5
-            user.save()
+            user.score = k * 1.5 + runs["orm"]
+            assert user.save() == 1
 
     results.append(("load, change one field, save", best_rate(raw_load_save, lookups, repeats), best_rate(orm_load_save, lookups, repeats)))
 

@@ -101,6 +101,10 @@ class My:
         cursor.close()
         return cast(list[tuple[Any, ...]], rows)
 
+    def server_offers_tls(self) -> bool:
+        """The admin connection uses the C client's default (TLS when offered)."""
+        return bool(self.query("SHOW SESSION STATUS LIKE 'Ssl_cipher'")[0][1])
+
     def thread_alive(self, thread_id: int) -> bool:
         return bool(self.query("SELECT 1 FROM information_schema.PROCESSLIST WHERE ID = %s",
                                (thread_id,)))
@@ -236,15 +240,13 @@ def test_sync_backend_runs_on_the_c_extension() -> None:
 
 async def test_default_tls_is_used_when_offered_and_plain_tcp_otherwise(my: My) -> None:
     # Against a server without TLS the raw async driver fails unless told ssl_disabled.
-    offers_tls = my.query("SELECT @@have_ssl")[0][0] == "YES"
+    offers_tls = my.server_offers_tls()
     row = await my(my.backend.fetch_one("SHOW SESSION STATUS LIKE 'Ssl_cipher'"))
     assert bool(row["Value"]) is offers_tls
 
 
 async def test_required_tls_refuses_a_server_without_it(make_my: Factory) -> None:
-    my = make_my()
-    have_ssl = my.query("SELECT @@have_ssl")[0][0]
-    if have_ssl == "YES":
+    if make_my().server_offers_tls():
         pytest.skip("this server offers TLS")
     with pytest.raises(ConnectionNotEstablished, match="TLS is required"):
         strict = make_my(ssl_disabled=False)

@@ -956,11 +956,11 @@ def test_every_compile_entry_point_is_cached() -> None:
 
 def test_compilation_leaves_the_description_unchanged() -> None:
     select = _shape()
-    before = dataclasses.astuple(select)
+    before = tuple(select)
     compile_select(select, SQLITE)
     compile_scalar(select, _COUNT, MYSQL)
     compile_delete_matching(select, "id", POSTGRES)
-    assert dataclasses.astuple(select) == before
+    assert tuple(select) == before
     assert select == _shape()
 
 
@@ -992,7 +992,7 @@ def test_a_replaced_dialect_gets_its_own_cache_entry() -> None:
 
 def test_descriptions_are_immutable() -> None:
     select = _shape()
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(AttributeError):
         select.distinct = True  # type: ignore[misc]
 
 

@@ -53,6 +53,34 @@ class BackendBase:
         """Driver exception -> twinrecord exception (driver modules refine this)."""
         return statement_invalid(str(error), sql, params)
 
+    # ---- what plans call: the routed statement's result (a coroutine on async backends)
+    def run_execute(self, sql: str, params: Sequence[Any]) -> Any:
+        return self._route(self._execute, sql, params)
+
+    def run_fetch(self, sql: str, params: Sequence[Any]) -> Any:
+        return self._route(self._fetch, sql, params)
+
+    def run_fetch_table(self, sql: str, params: Sequence[Any]) -> Any:
+        return self._route(self._fetch_table, sql, params)
+
+    def run_insert(self, sql: str, params: Sequence[Any], row_count: int) -> Any:
+        return self._route(self._insert, sql, params, row_count)
+
+    def _route(self, op: Callable[..., Any], sql: str, params: Sequence[Any], *extra: Any) -> Any:
+        raise NotImplementedError
+
+    def _execute(self, connection: Any, sql: str, params: Sequence[Any]) -> Any:
+        raise NotImplementedError
+
+    def _fetch(self, connection: Any, sql: str, params: Sequence[Any]) -> Any:
+        raise NotImplementedError
+
+    def _fetch_table(self, connection: Any, sql: str, params: Sequence[Any]) -> Any:
+        raise NotImplementedError
+
+    def _insert(self, connection: Any, sql: str, params: Sequence[Any], row_count: int) -> Any:
+        raise NotImplementedError
+
     def log_statement(self, sql: str, params: Sequence[Any], started: float) -> None:
         elapsed_ms = (perf_counter() - started) * 1000
         if self.config.log_values:
@@ -105,19 +133,7 @@ class SyncBackend(BackendBase):
     def close(self) -> None:
         raise NotImplementedError
 
-    # ---- what plans call -------------------------------------------------------------
-    def run_execute(self, sql: str, params: Sequence[Any]) -> int:
-        return self._route(self._execute, sql, params)  # type: ignore[no-any-return]
-
-    def run_fetch(self, sql: str, params: Sequence[Any]) -> list[Row]:
-        return self._route(self._fetch, sql, params)  # type: ignore[no-any-return]
-
-    def run_fetch_table(self, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Row]]:
-        return self._route(self._fetch_table, sql, params)  # type: ignore[no-any-return]
-
-    def run_insert(self, sql: str, params: Sequence[Any], row_count: int) -> list[Any]:
-        return self._route(self._insert, sql, params, row_count)  # type: ignore[no-any-return]
-
+    # ---- what plans call (run_* come from BackendBase) ---------------------------------
     def control(self, connection: Any, sql: str) -> None:
         self._perform(self._execute, connection, sql, ())
 
@@ -166,7 +182,8 @@ class SyncBackend(BackendBase):
 
     # ---- raw SQL API (`?` placeholders) ----------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> int:
-        return self.run_execute(*self.prepare_raw(sql, params))
+        affected: int = self.run_execute(*self.prepare_raw(sql, params))
+        return affected
 
     def fetch_one(self, sql: str, params: Sequence[Any] | None = None) -> dict[str, Any] | None:
         rows = rows_to_dicts(self.run_fetch_table(*self.prepare_raw(sql, params)))
@@ -208,19 +225,7 @@ class AsyncBackend(BackendBase):
     def _close_unawaited(self) -> None:
         """Release what can be released without a running loop (a replaced backend)."""
 
-    # ---- what plans call -------------------------------------------------------------
-    async def run_execute(self, sql: str, params: Sequence[Any]) -> int:
-        return await self._route(self._execute, sql, params)  # type: ignore[no-any-return]
-
-    async def run_fetch(self, sql: str, params: Sequence[Any]) -> list[Row]:
-        return await self._route(self._fetch, sql, params)  # type: ignore[no-any-return]
-
-    async def run_fetch_table(self, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Row]]:
-        return await self._route(self._fetch_table, sql, params)  # type: ignore[no-any-return]
-
-    async def run_insert(self, sql: str, params: Sequence[Any], row_count: int) -> list[Any]:
-        return await self._route(self._insert, sql, params, row_count)  # type: ignore[no-any-return]
-
+    # ---- what plans call (run_* come from BackendBase) ---------------------------------
     async def control(self, connection: Any, sql: str) -> None:
         await self._perform(self._execute, connection, sql, ())
 
@@ -283,7 +288,8 @@ class AsyncBackend(BackendBase):
 
     # ---- raw SQL API (`?` placeholders) ----------------------------------------------
     async def execute(self, sql: str, params: Sequence[Any] | None = None) -> int:
-        return await self.run_execute(*self.prepare_raw(sql, params))
+        affected: int = await self.run_execute(*self.prepare_raw(sql, params))
+        return affected
 
     async def fetch_one(
         self, sql: str, params: Sequence[Any] | None = None

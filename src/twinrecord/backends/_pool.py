@@ -82,6 +82,8 @@ class SyncPool(Generic[C]):
     def release(self, connection: C, discard: bool = False) -> None:
         if not (discard or self._closed or self._waiting):
             self._idle.append(connection)
+            if self._closed:          # close() ran between the check and the append
+                self._drain_idle()
             return
         with self._freed:
             if not (discard or self._closed):
@@ -95,9 +97,13 @@ class SyncPool(Generic[C]):
     def close(self) -> None:
         with self._freed:
             self._closed = True
+            self._freed.notify_all()
+        self._drain_idle()
+
+    def _drain_idle(self) -> None:
+        with self._freed:
             idle, self._idle = self._idle, []
             self._open -= len(idle)
-            self._freed.notify_all()
         for connection in idle:
             self._close_quietly(connection)
 

@@ -7,8 +7,9 @@ without RETURNING, and the error table. Errors are translated in `_mysql_errors.
 
 Statements bypass the driver's cursors: the SQL arrives in driver form (`%s`, `%%`),
 values are quoted by the driver's own converters and interpolated with `%`, and the
-connection's `cmd_query` runs it. Cursors re-scan every statement for `;` and never
-undouble `%%`; skipping them is both faster and correct.
+connection runs it (the sync kind through the C extension's MySQL object, the async
+kind through `cmd_query`). Cursors re-scan every statement for `;` and never undouble
+`%%`; skipping them is both faster and correct.
 """
 
 from __future__ import annotations
@@ -27,12 +28,7 @@ from ..sql.dialect import MYSQL
 from ._aio_pool import AsyncPool, PoolClosed, PoolTimeout
 from ._config import BaseConfig, mask_url, parse_server_url
 from ._core import AsyncBackend, Row, SyncBackend
-from ._mysql_errors import (
-    LOST_CONNECTION,
-    connect_error,
-    is_lost_connection,
-    translate_error,
-)
+from ._mysql_errors import connect_error, is_lost_connection, translate_error
 from ._pool import SyncPool
 
 try:
@@ -61,9 +57,10 @@ _SERVER_FACTS_SQL = (
     "SELECT @@session.auto_increment_increment, @@innodb_autoinc_lock_mode, VERSION()"
 )
 _TLS_STATUS_SQL = "SHOW SESSION STATUS LIKE 'Ssl_cipher'"
-# What sending a statement led to (the sync backend's `_send`).
-_DONE, _ROWS, _SKIPPED = 0, 1, 2      # _SKIPPED: a rollback on a dropped connection
-_SKIPPED_RESULT: dict[str, Any] = {"affected_rows": 0, "insert_id": 0}
+# What sending a statement led to (the sync backend's `_send`); _SKIPPED is a rollback
+# on a dropped connection, which the async backend answers with _SKIPPED_REPLY.
+_DONE, _ROWS, _SKIPPED = 0, 1, 2
+_SKIPPED_REPLY: dict[str, Any] = {"affected_rows": 0, "insert_id": 0}
 
 
 # ---- configuration ----------------------------------------------------------------------
@@ -308,8 +305,8 @@ def _refuse_broken(sql: str, config: MySQLConfig) -> bool:
     if _is_rollback(sql):
         return True
     raise ConnectionNotEstablished(
-        f"the connection to {config.location} was lost or interrupted (a statement on "
-        "it was cancelled); its transaction was rolled back"
+        f"the connection to {config.location} was lost, or a statement on it was "
+        "interrupted; the server has rolled back its transaction"
     )
 
 
@@ -769,7 +766,7 @@ class AsyncMySQLBackend(AsyncBackend):
         if not session.reusable:
             await self._retire(session)
             if _refuse_broken(sql, self.config):
-                return _SKIPPED_RESULT
+                return _SKIPPED_REPLY
         statement = self._statement(session, sql, params)
         session.busy = True
         try:
@@ -897,7 +894,6 @@ def _abort(connection: Any) -> None:
 
 
 __all__ = [
-    "LOST_CONNECTION",
     "AsyncMySQLBackend",
     "MySQLBackend",
     "MySQLConfig",

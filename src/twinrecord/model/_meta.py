@@ -223,7 +223,7 @@ def hydrate(rows):
             sql = compile_select(self.key_select, dialect)[0]
             writers = [self.writer_for(k, dialect) for k in self.primary_key]
             spec = self._specs[("key", dialect)] = (sql, writers)
-        return spec  # type: ignore[no-any-return]
+        return spec
 
     def insert_spec(
         self, wants_key: bool, dialect: Dialect

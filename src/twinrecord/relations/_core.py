@@ -9,7 +9,7 @@ shells (`_access.py`) only drive these plans.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
@@ -213,7 +213,7 @@ def _keyed_sql(query: Any, link: Link, count: int, dialect: Dialect) -> str:
     select = query._select(columns)
     test = ColumnTest(f"{keyed_table}.{link.match_column}", "in", count)
     # ANDed last: the user's own where/or_where stay grouped before it.
-    select = replace(select, joins=select.joins + joins, where=(*select.where, ("AND", test)))
+    select = select._replace(joins=select.joins + joins, where=(*select.where, ("AND", test)))
     return compile_select(select, dialect)[0]
 
 

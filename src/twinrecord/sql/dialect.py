@@ -237,7 +237,6 @@ SQLITE = SQLiteDialect(
     readers={
         t.BOOL: bool,
         t.DECIMAL: Decimal,
-        t.FLOAT: float,
         t.DATETIME: datetime.fromisoformat,
         t.DATETIME_TZ: lambda v: _utc(datetime.fromisoformat(v)),
         t.DATE: date.fromisoformat,
@@ -290,7 +289,7 @@ POSTGRES = Dialect(
         t.BYTES: "BYTEA",
         t.JSON: "JSONB",
     },
-    readers={t.DATETIME_TZ: _utc, t.JSON: _json_loads, t.BYTES: bytes, t.FLOAT: float},
+    readers={t.DATETIME_TZ: _utc, t.JSON: _json_loads, t.BYTES: bytes},
     writers=_JSON_WRITER,
     param_adapters={dict: _json_dumps},
 )
@@ -322,7 +321,6 @@ MYSQL = MySQLDialect(
         t.UUID: PyUUID,
         t.JSON: _json_loads,
         t.BYTES: bytes,
-        t.FLOAT: float,
         t.TIME: _time_of_day,
         t.DECIMAL: _exact_decimal,
     },
