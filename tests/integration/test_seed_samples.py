@@ -221,6 +221,7 @@ def test_async_model_on_sqlite_is_refused_at_configure_with_reason():
         AsyncUser.configure(SQLiteConfig(database="app.db"), SQLiteBackend)
 
 
+@pytest.mark.filterwarnings("ignore:Field name .aio. .*shadows an attribute")
 def test_reserved_field_names_are_rejected_at_class_definition():
     with pytest.raises(ConfigurationError, match="reserved"):
         class Bad(BaseActiveRecord):

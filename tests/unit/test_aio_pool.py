@@ -534,3 +534,28 @@ def test_connection_context_manager_discards_on_cancellation() -> None:
 
     run(body)
     assert server.open == 0
+
+
+# -- handing idle connections to an owner without a loop -----------------------
+
+
+def test_drain_idle_hands_over_idle_connections_and_their_slots() -> None:
+    server = Server()
+    pool = make_pool(server, max_size=3)
+    kept: list[FakeConn] = []
+
+    async def body() -> None:
+        a, b = await pool.acquire(), await pool.acquire()
+        await pool.release(a)
+        kept.append(b)
+
+    run(body)
+    drained = pool.drain_idle()
+    assert [conn.number for conn in drained] == [1] and not drained[0].closed
+    assert_counts(pool, size=1, idle=0, in_use=1)   # only the one still out remains
+
+    async def release_rest() -> None:
+        await pool.release(kept[0])
+
+    run(release_rest)
+    assert_counts(pool, size=1, idle=1, in_use=0)
