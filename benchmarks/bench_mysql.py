@@ -81,6 +81,17 @@ def fields(i: int) -> dict[str, Any]:
     return {"name": name, "email": email, "category": category, "score": score, "active": active}
 
 
+def aio_kwargs() -> dict[str, Any]:
+    """The raw async driver's options: TLS exactly when twinrecord would use it (the
+    driver itself fails against a server without TLS unless told ssl_disabled)."""
+    probe = mysql.connector.connect(use_pure=False, **connect_kwargs())
+    cursor = probe.cursor()
+    cursor.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+    offers_tls = bool(cursor.fetchone()[1])
+    probe.close()
+    return {**connect_kwargs(), "ssl_disabled": not offers_tls}
+
+
 def connect_kwargs() -> dict[str, Any]:
     config = MySQLConfig.from_url(URL)
     kwargs = {"host": config.host, "port": config.port, "user": config.user,
@@ -503,7 +514,7 @@ async def async_concurrent(raw_ids: list[int], orm_ids: list[int], sizes: Sizes)
     total = sizes.tasks * sizes.per_task
     connections: asyncio.Queue[Any] = asyncio.Queue()
     for _ in range(10):
-        connections.put_nowait(await aio.connect(ssl_disabled=True, **connect_kwargs()))
+        connections.put_nowait(await aio.connect(**aio_kwargs()))
 
     async def raw_task(offset: int) -> None:
         for k in range(sizes.per_task):
@@ -534,7 +545,7 @@ async def async_concurrent(raw_ids: list[int], orm_ids: list[int], sizes: Sizes)
 
 async def run_async(admin: Any, sizes: Sizes) -> float:
     AsyncBenchUser.configure(pooled_url())
-    raw = await aio.connect(ssl_disabled=True, **connect_kwargs())
+    raw = await aio.connect(**aio_kwargs())
     results = await async_writes(raw, admin, sizes)
     raw_ids, orm_ids = fill(admin, RAW), fill(admin, ORM)
     results += await async_reads(raw, raw_ids, orm_ids, sizes)

@@ -348,6 +348,18 @@ async def test_literal_percent_and_question_marks_reach_the_server_unchanged(my:
     assert row == {"p": "100%", "q": "x%?", "r": "a?b", "d": "%%"}
 
 
+async def test_values_are_escaped_for_the_sessions_sql_mode(make_my: Factory) -> None:
+    my = make_my(pool_size=1)           # the SET below and the SELECTs share a session
+    tricky = "back\\slash 'quote' \"dq\" \n\r\x00\x1a %s ? é🎉"
+    assert (await my(my.backend.fetch_one("SELECT ? AS v", (tricky,))))["v"] == tricky
+    await my(my.backend.execute(
+        "SET SESSION sql_mode = CONCAT(@@sql_mode, ',NO_BACKSLASH_ESCAPES')"
+    ))
+    # A backslash is now an ordinary character: escaping it would change the value,
+    # and not doubling quotes would let the value end the literal.
+    assert (await my(my.backend.fetch_one("SELECT ? AS v", (tricky,))))["v"] == tricky
+
+
 # ---- generated keys -----------------------------------------------------------------------------
 async def test_concurrent_insert_many_keys_match_their_rows(amy: My) -> None:
     Account = account_model(amy)

@@ -758,9 +758,8 @@ class AsyncMySQLBackend(AsyncBackend):
         if not params:
             return sql.replace("%%", "%").encode()
         converter = session.connection.converter
-        mode = "NO_BACKSLASH_ESCAPES" if session.no_backslash else None
-        literals = [_aio_literal(converter, value, mode) for value in params]
-        return sql.encode() % tuple(literals)
+        no_backslash = session.no_backslash
+        return sql.encode() % tuple(_aio_literal(converter, v, no_backslash) for v in params)
 
     async def _run(self, session: Session, sql: str, params: Sequence[Any]) -> Any:
         if not session.reusable:
@@ -857,15 +856,32 @@ def _raise_as_driver_error(error: Exception) -> NoReturn:
     ) from error
 
 
-def _aio_literal(converter: Any, value: Any, sql_mode: str | None) -> bytes:
-    """One value as SQL text, quoted and escaped the way the driver's cursor does."""
+# What mysql_real_escape_string escapes, applied to text before it is encoded; with
+# NO_BACKSLASH_ESCAPES a backslash is an ordinary character and only ' is doubled.
+_ESCAPES = str.maketrans({
+    "\\": "\\\\", "'": "\\'", '"': '\\"', "\n": "\\n", "\r": "\\r", "\x00": "\\0",
+    "\x1a": "\\Z",
+})
+_QUOTES_ONLY = str.maketrans({"'": "''"})
+
+
+def _aio_literal(converter: Any, value: Any, no_backslash: bool) -> bytes:
+    """One value as SQL text, quoted and escaped as the driver's cursor would.
+
+    Text, numbers and NULL (nearly every value) take a direct path; the rest go
+    through the driver's converter. Only for UTF-8 connections: the driver sends
+    text in charsets such as SJIS or GBK, whose bytes may contain 0x5c, as hex.
+    """
+    kind = type(value)
+    if kind is str and converter.charset == "utf8":
+        text: str = value.translate(_QUOTES_ONLY if no_backslash else _ESCAPES)
+        return b"'" + text.encode() + b"'"
     if value is None:
         return b"NULL"
-    kind = type(value)
     if kind is int or kind is float:
         return repr(value).encode()
-    escaped = converter.escape(converter.to_mysql(value), sql_mode)
-    return bytes(converter.quote(escaped))
+    mode = "NO_BACKSLASH_ESCAPES" if no_backslash else None
+    return bytes(converter.quote(converter.escape(converter.to_mysql(value), mode)))
 
 
 async def _close_quietly(connection: Any) -> None:
