@@ -27,7 +27,7 @@ import pytest
 from pydantic import AwareDatetime, Field
 
 from twinrecord import AsyncBaseActiveRecord, BaseActiveRecord
-from twinrecord.backends import mysql as mysql_backend
+from twinrecord.backends import _mysql_aio, _mysql_sync
 from twinrecord.backends.mysql import AsyncMySQLBackend, MySQLBackend, MySQLConfig, ServerFacts
 from twinrecord.errors import (
     ConnectionNotEstablished,
@@ -422,7 +422,8 @@ async def test_one_row_per_statement_when_ids_may_interleave(
     def interleaving(row: Any) -> ServerFacts:
         return ServerFacts(str(row[2]), None)
 
-    monkeypatch.setattr(mysql_backend, "server_facts", interleaving)
+    for module in (_mysql_sync, _mysql_aio):
+        monkeypatch.setattr(module, "server_facts", interleaving)
     my = make_my()
     Account = account_model(my)
     await my.create(Account)

@@ -38,7 +38,8 @@ def resolve_url(url: str, want_async: bool) -> tuple[type[BackendBase], BaseConf
     if want_async and async_name is None:
         raise ConfigurationError(module.ASYNC_REFUSAL)
     config = getattr(module, config_name).from_url(url)
-    backend_class: Any = getattr(module, sync_name if async_name is None or not want_async else async_name)
+    name = async_name if want_async and async_name is not None else sync_name
+    backend_class: Any = getattr(module, name)
     return backend_class, config
 
 

@@ -15,7 +15,7 @@ from contextvars import ContextVar
 from time import perf_counter
 from typing import Any, ClassVar
 
-from ..errors import DatabaseError, statement_invalid
+from ..errors import ConfigurationError, DatabaseError, statement_invalid
 from ..plan import arun, run
 from ..sql.dialect import Dialect
 from ._config import BaseConfig
@@ -34,6 +34,10 @@ class BackendBase:
     config_type: ClassVar[type[BaseConfig]] = BaseConfig
 
     def __init__(self, config: BaseConfig) -> None:
+        if not isinstance(config, self.config_type):
+            raise ConfigurationError(
+                f"{type(self).__name__} takes a {self.config_type.__name__}, got {config!r}"
+            )
         self.config = config
         self._tx: ContextVar[TransactionState | None] = ContextVar(
             f"twinrecord_tx_{id(self)}", default=None

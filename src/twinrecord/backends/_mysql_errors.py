@@ -95,7 +95,7 @@ def is_lost_connection(error: BaseException) -> bool:
 def scrub(message: str, params: Sequence[Any]) -> str:
     """`message` with the statement's parameter values hidden."""
     if not params:
-        return message     # no values were sent: whatever the message quotes is SQL text
+        return message  # no values were sent: whatever the message quotes is SQL text
     for pattern, replacement in _VALUE_PATTERNS:
         message = pattern.sub(replacement, message)
     for value in params:
@@ -103,7 +103,7 @@ def scrub(message: str, params: Sequence[Any]) -> str:
         if not text:
             continue
         message = message.replace(f"'{text}'", f"'{_HIDDEN}'")
-        if len(text) >= 3:        # shorter ones would mangle ordinary words and numbers
+        if len(text) >= 3:  # shorter ones would mangle ordinary words and numbers
             message = message.replace(text, _HIDDEN)
     return message
 
@@ -114,7 +114,7 @@ def _as_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, (int, float)) or value is None:
-        return ""     # numbers occur in messages for other reasons (row numbers, codes)
+        return ""  # numbers occur in messages for other reasons (row numbers, codes)
     return str(value)
 
 

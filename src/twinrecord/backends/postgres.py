@@ -35,7 +35,7 @@ import math
 import re
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg import pq
@@ -354,10 +354,9 @@ class PostgresBackend(SyncBackend):
     dialect = POSTGRES
 
     def __init__(self, config: BaseConfig) -> None:
-        if not isinstance(config, PostgresConfig):
-            raise ConfigurationError(f"PostgresBackend needs a PostgresConfig, got {config!r}")
         super().__init__(config)
-        self.config: PostgresConfig = config
+        self.config: PostgresConfig = cast(PostgresConfig, config)  # checked by the base
+        config = self.config
         self._arguments = connect_arguments(config)
         self._pool: SyncPool[_Session] = SyncPool(
             self._connect, _close_session, config.pool_size, config.pool_timeout,
@@ -451,12 +450,9 @@ class AsyncPostgresBackend(AsyncBackend):
     dialect = POSTGRES
 
     def __init__(self, config: BaseConfig) -> None:
-        if not isinstance(config, PostgresConfig):
-            raise ConfigurationError(
-                f"AsyncPostgresBackend needs a PostgresConfig, got {config!r}"
-            )
         super().__init__(config)
-        self.config: PostgresConfig = config
+        self.config: PostgresConfig = cast(PostgresConfig, config)  # checked by the base
+        config = self.config
         self._arguments = connect_arguments(config)
         self._pools: dict[asyncio.AbstractEventLoop, LoopPool] = {}
         self._pools_lock = threading.Lock()

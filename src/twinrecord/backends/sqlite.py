@@ -11,7 +11,7 @@ import dataclasses
 import sqlite3
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from ..errors import (
     ConfigurationError,
@@ -128,10 +128,9 @@ class SQLiteBackend(SyncBackend):
     dialect = SQLITE
 
     def __init__(self, config: BaseConfig) -> None:
-        if not isinstance(config, SQLiteConfig):
-            raise ConfigurationError(f"SQLiteBackend needs a SQLiteConfig, got {config!r}")
         super().__init__(config)
-        self.config: SQLiteConfig = config
+        self.config: SQLiteConfig = cast(SQLiteConfig, config)  # checked by the base
+        config = self.config
         self._pragmas = _default_pragmas(config)
         # One in-memory database exists per connection, so memory databases get one.
         size = 1 if config.is_memory else max(1, config.pool_size)

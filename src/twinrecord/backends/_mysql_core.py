@@ -1,0 +1,330 @@
+"""What the sync and async MySQL backends share: `MySQLConfig`, driver options and TLS
+policy, facts read from the server, and the session wrapper each pool holds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Sequence
+from time import monotonic
+from typing import Any, Literal, NoReturn
+
+from ..errors import ConfigurationError, ConnectionNotEstablished
+from ._config import BaseConfig, mask_url, parse_server_url
+
+try:
+    import mysql.connector as _connector
+    from mysql.connector.constants import ClientFlag, ServerFlag
+except ImportError as _missing:  # pragma: no cover - depends on the environment
+    raise ConfigurationError(
+        "MySQL support needs mysql-connector-python: pip install 'twinrecord[mysql]'"
+    ) from _missing
+
+log = logging.getLogger("twinrecord.mysql")
+
+TLSPolicy = Literal["disabled", "preferred", "required"]
+
+# Connection options twinrecord owns: a user overriding them would break transactions
+
+# (autocommit), rows-affected semantics (client_flags) or the C extension (use_pure).
+_MANAGED_OPTIONS = frozenset(
+    {
+        "autocommit",
+        "client_flags",
+        "use_pure",
+        "host",
+        "port",
+        "user",
+        "password",
+        "database",
+        "charset",
+        "collation",
+        "connection_timeout",
+        "connect_timeout",
+        "pool_name",
+        "pool_size",
+        "buffered",
+        "raw",
+        "consume_results",
+    }
+)
+_CLIENT_FLAGS = ClientFlag.get_default() | ClientFlag.FOUND_ROWS  # rows matched, not changed
+_NO_BACKSLASH = ServerFlag.STATUS_NO_BACKSLASH_ESCAPES
+_SERVER_FACTS_SQL = (
+    "SELECT @@session.auto_increment_increment, @@innodb_autoinc_lock_mode, VERSION()"
+)
+_TLS_STATUS_SQL = "SHOW SESSION STATUS LIKE 'Ssl_cipher'"
+# What sending a statement led to (the sync backend's `_send`); _SKIPPED is a rollback
+# on a dropped connection, which the async backend answers with _SKIPPED_REPLY.
+_DONE, _ROWS, _SKIPPED = 0, 1, 2
+_SKIPPED_REPLY: dict[str, Any] = {"affected_rows": 0, "insert_id": 0}
+
+
+# ---- configuration ----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(kw_only=True, repr=False)
+class MySQLConfig(BaseConfig):
+    """Where and how to connect. `repr()` masks the password.
+
+    TLS: `ssl_disabled=None` (the default) uses TLS when the server offers it and plain
+    TCP otherwise; `ssl_disabled=True` never uses TLS; `ssl_disabled=False` or any
+    `ssl_*` option requires TLS and refuses a server without it.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 3306
+    database: str | None = None
+    user: str = "root"
+    password: str = ""
+    unix_socket: str | None = None
+    charset: str = "utf8mb4"
+    collation: str | None = None
+    pool_size: int = 10
+    pool_min_size: int = 1
+    connect_timeout: float = 10.0
+    acquire_timeout: float = 30.0
+    # A connection idle longer than this is pinged before reuse, so one the server
+    # dropped meanwhile (wait_timeout, a restart) is replaced instead of failing.
+    ping_after: float = 60.0
+    ssl_disabled: bool | None = None
+    ssl_ca: str | None = None
+    ssl_cert: str | None = None
+    ssl_key: str | None = None
+    ssl_verify_cert: bool = False
+    ssl_verify_identity: bool = False
+    options: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.pool_size < 1:
+            problems.append(f"pool_size must be at least 1, got {self.pool_size}")
+        if not 0 <= self.pool_min_size <= max(self.pool_size, 0):
+            problems.append(
+                f"pool_min_size must be between 0 and pool_size ({self.pool_size}), "
+                f"got {self.pool_min_size}"
+            )
+        if self.connect_timeout <= 0 or self.acquire_timeout <= 0:
+            problems.append("connect_timeout and acquire_timeout must be positive")
+        if not 0 < self.port < 65536:
+            problems.append(f"port must be 1..65535, got {self.port}")
+        managed = sorted(_MANAGED_OPTIONS & set(self.options))
+        if managed:
+            problems.append(
+                f"options may not set {', '.join(managed)}: twinrecord manages them "
+                "(use the config's own fields where there is one)"
+            )
+        if self.ssl_disabled is True and self._tls_requested():
+            problems.append("ssl_disabled=True contradicts the ssl_* options given")
+        if problems:
+            raise ConfigurationError(f"{self!r}: " + "; ".join(problems))
+
+    @classmethod
+    def from_url(cls, url: str) -> MySQLConfig:
+        """mysql://user:password@host:port/database?pool_size=5 (also mariadb://)."""
+        scheme = url.split(":", 1)[0].lower().split("+", 1)[0]
+        if scheme not in ("mysql", "mariadb"):
+            raise ConfigurationError(f"not a mysql:// or mariadb:// URL: {mask_url(url)!r}")
+        options = parse_server_url(url)
+        if "options" in options:
+            raise ConfigurationError(
+                f"'options' cannot be set in a URL ({mask_url(url)!r}); pass "
+                "MySQLConfig(options={...})"
+            )
+        return cls.from_options(options, repr(mask_url(url)))
+
+    def _tls_requested(self) -> bool:
+        return bool(
+            self.ssl_ca
+            or self.ssl_cert
+            or self.ssl_key
+            or self.ssl_verify_cert
+            or self.ssl_verify_identity
+        )
+
+    @property
+    def tls_policy(self) -> TLSPolicy:
+        if self.ssl_disabled is True:
+            return "disabled"
+        if self.ssl_disabled is False or self._tls_requested():
+            return "required"
+        return "preferred"
+
+    @property
+    def location(self) -> str:
+        """host:port and database, for messages (never the password)."""
+        where = self.unix_socket or f"{self.host}:{self.port}"
+        return f"MySQL server {where}, database {self.database!r}, user {self.user!r}"
+
+
+def driver_kwargs(config: MySQLConfig, *, is_async: bool) -> dict[str, Any]:
+    """The keyword arguments the driver's connection class is built with."""
+    kwargs: dict[str, Any] = {
+        "host": config.host,
+        "port": config.port,
+        "user": config.user,
+        "password": config.password,
+        "charset": config.charset,
+        "autocommit": True,  # transactions are explicit SQL (_transaction.py)
+        "client_flags": _CLIENT_FLAGS,
+        # The C client takes whole seconds; never round a small timeout down to "none".
+        "connection_timeout": max(1, math.ceil(config.connect_timeout)),
+    }
+    optional = {
+        "database": config.database,
+        "unix_socket": config.unix_socket,
+        "collation": config.collation,
+    }
+    kwargs.update({key: value for key, value in optional.items() if value})
+    kwargs.update(_tls_kwargs(config))
+    if not is_async:
+        kwargs["use_pure"] = False
+    kwargs.update(config.options)
+    return kwargs
+
+
+def _tls_kwargs(config: MySQLConfig) -> dict[str, Any]:
+    policy = config.tls_policy
+    if policy == "disabled":
+        return {"ssl_disabled": True}
+    given = {
+        "ssl_ca": config.ssl_ca,
+        "ssl_cert": config.ssl_cert,
+        "ssl_key": config.ssl_key,
+        "ssl_verify_cert": config.ssl_verify_cert,
+        "ssl_verify_identity": config.ssl_verify_identity,
+    }
+    kwargs: dict[str, Any] = {key: value for key, value in given.items() if value}
+    kwargs["ssl_disabled"] = False
+    return kwargs
+
+
+_NO_TLS = (
+    "TLS is required (ssl_disabled=False or an ssl_* option) but the server does not "
+    "offer it; enable TLS on the server or set ssl_disabled=True"
+)
+
+
+def _no_tls_error(config: MySQLConfig) -> ConnectionNotEstablished:
+    return ConnectionNotEstablished(f"cannot connect to {config.location}: {_NO_TLS}")
+
+
+# ---- server facts -----------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerFacts:
+    """What a new connection learns once, in one query."""
+
+    version: str
+    id_step: int | None  # auto-increment step when a multi-row INSERT gets consecutive ids
+
+    @property
+    def is_mariadb(self) -> bool:
+        return "mariadb" in self.version.lower()
+
+
+def server_facts(row: Sequence[Any]) -> ServerFacts:
+    """From (auto_increment_increment, innodb_autoinc_lock_mode, VERSION())."""
+    increment, lock_mode, version = row
+    # Lock modes 0 ('traditional') and 1 ('consecutive', MariaDB's default) give every
+    # simple multi-row INSERT consecutive ids; mode 2 ('interleaved', MySQL 8's default)
+    # documents no such guarantee, so those INSERTs fall back to one row per statement.
+    consecutive = lock_mode is not None and int(lock_mode) in (0, 1)
+    return ServerFacts(str(version), int(increment) if consecutive else None)
+
+
+def _first_row(rows: Sequence[Any]) -> Sequence[Any]:
+    return tuple(rows[0]) if rows else ()
+
+
+def single_row_sql(sql: str, width: int, row_count: int) -> str:
+    """The one-row form of a multi-row `INSERT ... VALUES (...), (...)` from the compiler."""
+    marker = " VALUES "
+    head = sql[: sql.find(marker) + len(marker)]
+    row = "(" + ", ".join(["%s"] * width) + ")"
+    if not head.strip() or sql != head + ", ".join([row] * row_count):
+        raise ConfigurationError(
+            "cannot split this multi-row INSERT into single rows (unexpected shape); "
+            f"SQL: {sql[:200]}"
+        )
+    return head + row
+
+
+# ---- sessions ---------------------------------------------------------------------------
+
+
+class Session:
+    """A pooled connection plus what twinrecord tracks about it.
+
+    `busy` is set while a statement runs; a session released while still busy was
+    interrupted mid-statement (cancellation, KeyboardInterrupt) and is never reused.
+    `dead` marks a connection the server or network dropped.
+    """
+
+    __slots__ = (
+        "busy",
+        "connection",
+        "dead",
+        "driver",
+        "facts",
+        "no_backslash",
+        "pool",
+        "released_at",
+        "thread_id",
+    )
+
+    def __init__(self, connection: Any, pool: Any = None) -> None:
+        self.connection = connection
+        # The C extension's MySQL object, which the sync backend drives directly.
+        self.driver: Any = getattr(connection, "_cmysql", None)
+        self.pool = pool
+        self.busy = False
+        self.dead = False
+        self.no_backslash = False
+        self.facts = ServerFacts("", None)
+        self.thread_id: int | None = connection.connection_id
+        self.released_at: float | None = None  # None: never used, so surely alive
+
+    @property
+    def reusable(self) -> bool:
+        return not (self.busy or self.dead)
+
+
+def _needs_ping(session: Session, config: MySQLConfig) -> bool:
+    """Whether an idle session sat long enough that the server may have dropped it."""
+    released = session.released_at
+    return released is not None and monotonic() - released >= config.ping_after
+
+
+def _is_rollback(sql: str) -> bool:
+    head = sql.lstrip()[:18].upper()
+    return head.startswith("ROLLBACK") or head.startswith("RELEASE SAVEPOINT")
+
+
+def _refuse_broken(sql: str, config: MySQLConfig) -> bool:
+    """For a session whose connection is unusable: True to skip a rollback, else raise.
+
+    A connection dropped mid-transaction has rolled back on the server already, so
+    the ROLLBACK a failing `transaction()` block sends is a no-op; anything else
+    (COMMIT included) must fail loudly.
+    """
+    if _is_rollback(sql):
+        return True
+    raise ConnectionNotEstablished(
+        f"the connection to {config.location} was lost, or a statement on it was "
+        "interrupted; the server has rolled back its transaction"
+    )
+
+
+def _raise_as_driver_error(error: Exception) -> NoReturn:
+    """Re-raise the C extension's bare error as the driver's documented exception class
+    (what `cmd_query` would raise), so users find a `mysql.connector.Error` as cause."""
+    errno = getattr(error, "errno", None)
+    if isinstance(error, _connector.Error) or not isinstance(errno, int):
+        raise error
+    raise _connector.errors.get_mysql_exception(
+        errno, msg=getattr(error, "msg", None), sqlstate=getattr(error, "sqlstate", None)
+    ) from error

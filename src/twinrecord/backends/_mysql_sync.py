@@ -1,0 +1,278 @@
+"""`MySQLBackend`: MySQL/MariaDB through mysql-connector-python's C extension.
+
+Statements bypass the driver's cursors and run on the C extension's MySQL object:
+cursors re-scan every statement for `;` and never undouble `%%`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from time import monotonic
+from typing import Any, cast
+
+from ..errors import ConfigurationError, DatabaseError
+from ..sql.dialect import MYSQL
+from ._config import BaseConfig
+from ._core import Row, SyncBackend
+from ._mysql_core import (
+    _DONE,
+    _ROWS,
+    _SERVER_FACTS_SQL,
+    _SKIPPED,
+    _TLS_STATUS_SQL,
+    MySQLConfig,
+    Session,
+    _first_row,
+    _needs_ping,
+    _no_tls_error,
+    _raise_as_driver_error,
+    _refuse_broken,
+    driver_kwargs,
+    log,
+    server_facts,
+    single_row_sql,
+)
+from ._mysql_errors import connect_error, is_lost_connection, translate_error
+from ._pool import SyncPool
+
+# ---- the synchronous backend -------------------------------------------------------------
+
+
+def _cext_connection_class() -> Any:
+    try:
+        from mysql.connector.connection_cext import CMySQLConnection
+    except ImportError as error:  # pragma: no cover - depends on the platform's wheel
+        raise ConfigurationError(
+            "MySQLBackend needs mysql-connector-python's C extension, which did not load "
+            f"({error}); install the pinned wheel (pip install 'twinrecord[mysql]') or "
+            "use the async backend"
+        ) from error
+    return CMySQLConnection
+
+
+class MySQLBackend(SyncBackend):
+    """Sync backend on the C extension (`CMySQLConnection`), pooled by `SyncPool`.
+
+    SyncPool over the driver's own pooling: the driver's pool raises at once when
+    exhausted instead of waiting, and resets every session on return (a round trip).
+    """
+
+    config_type = MySQLConfig
+    dialect = MYSQL
+
+    def __init__(self, config: BaseConfig) -> None:
+        super().__init__(config)
+        self.config: MySQLConfig = cast(MySQLConfig, config)  # checked by the base
+        config = self.config
+        self._connection_class = _cext_connection_class()
+        self._kwargs = driver_kwargs(config, is_async=False)
+        self._pool: SyncPool[Session] = SyncPool(
+            self._connect,
+            self._close_session,
+            config.pool_size,
+            config.acquire_timeout,
+            f"MySQL pool for {config.location}",
+        )
+        first = self._pool.acquire()  # fail at configure() on a bad server or password
+        self.release(first)
+
+    @property
+    def pool(self) -> SyncPool[Session]:
+        return self._pool
+
+    def pool_stats(self) -> dict[str, int]:
+        """Open, idle and checked-out connections of the pool."""
+        size, idle = self._pool.size, self._pool.idle
+        return {"size": size, "idle": idle, "in_use": size - idle}
+
+    def _connect(self) -> Session:
+        try:
+            connection = self._connection_class(**self._kwargs)
+        except Exception as error:
+            raise connect_error(self.config, error) from error
+        session = Session(connection)
+        try:
+            self._learn(session)
+        except BaseException:
+            self._close_session(session)
+            raise
+        return session
+
+    def _learn(self, session: Session) -> None:
+        try:
+            session.facts = server_facts(_first_row(self._fetch(session, _SERVER_FACTS_SQL, ())))
+            if self.config.tls_policy == "required":
+                status = _first_row(self._fetch(session, _TLS_STATUS_SQL, ()))
+                if len(status) < 2 or not status[1]:
+                    raise _no_tls_error(self.config)
+        except DatabaseError:
+            raise
+        except Exception as error:
+            raise connect_error(self.config, error) from error
+
+    def acquire(self) -> Session:
+        # Every idle connection may have been dropped, but a fresh one never is.
+        for _ in range(self.config.pool_size + 1):
+            session = self._pool.acquire()
+            if not _needs_ping(session, self.config) or self._alive(session):
+                return session
+            self._pool.release(session, discard=True)
+        return self._pool.acquire()
+
+    def _alive(self, session: Session) -> bool:
+        try:
+            alive = bool(session.driver.ping())
+        except Exception:
+            alive = False
+        session.dead = not alive
+        return alive
+
+    def release(self, session: Session, discard: bool = False) -> None:
+        if discard or not session.reusable:
+            self._pool.release(session, discard=True)
+            return
+        if session.connection.in_transaction:
+            # Raw SQL opened a transaction outside `transaction()`: never lend it on.
+            try:
+                session.connection.cmd_query(b"ROLLBACK")
+            except Exception:
+                self._pool.release(session, discard=True)
+                return
+        session.released_at = monotonic()
+        self._pool.release(session)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    def _retire(self, session: Session) -> None:
+        """Mark a session unusable for good; an interrupted one is killed on the server,
+        which ends its statement and rolls its transaction back."""
+        if session.busy and not session.dead:
+            self._kill(session.thread_id)
+        session.busy = False
+        session.dead = True
+
+    def _close_session(self, session: Session) -> None:
+        self._retire(session)
+        try:
+            session.connection.close()
+        except Exception:
+            log.debug("error closing a MySQL connection", exc_info=True)
+
+    def _kill(self, thread_id: int | None) -> None:
+        """End an interrupted session's statement and transaction on the server at once."""
+        if thread_id is None:
+            return
+        try:
+            side = self._connection_class(**self._kwargs)
+            try:
+                side.cmd_query(f"KILL CONNECTION {int(thread_id)}".encode())
+            finally:
+                side.close()
+        except Exception:
+            log.debug("could not kill MySQL session %s", thread_id, exc_info=True)
+
+    # ---- driver primitives -------------------------------------------------------------
+    # These drive the C extension's own MySQL object (`CMySQLConnection._cmysql`): its
+    # `fetch_row` loop costs half of `get_rows()`, which rebuilds the column list and
+    # copies each row twice. All session state stays in C, so the connection object
+    # (in_transaction, close) remains consistent.
+    def _send(self, session: Session, sql: str, params: Sequence[Any]) -> int:
+        """Run one statement: _ROWS (a result set left to read), _DONE or _SKIPPED."""
+        if not session.reusable:
+            self._retire(session)
+            if _refuse_broken(sql, self.config):
+                return _SKIPPED
+        driver = session.driver
+        if params:
+            statement = sql.encode() % driver.convert_to_mysql(*params)
+        else:
+            statement = sql.replace("%%", "%").encode()
+        session.busy = True
+        try:
+            driver.query(statement)
+        except Exception as error:
+            session.busy = False
+            session.dead = is_lost_connection(error)
+            _raise_as_driver_error(error)
+        if driver.have_result_set:
+            return _ROWS
+        session.busy = False
+        return _DONE
+
+    def _drain(self, session: Session) -> list[Row]:
+        driver = session.driver
+        rows: list[Row] = []
+        append, fetch = rows.append, driver.fetch_row
+        try:
+            row = fetch()
+            while row is not None:
+                append(row)
+                row = fetch()
+            driver.free_result()
+        except Exception as error:
+            session.dead = True  # rows left unread: the protocol is out of step
+            _raise_as_driver_error(error)
+        except BaseException:
+            session.dead = True
+            raise
+        session.busy = False
+        return rows
+
+    def _execute(self, session: Session, sql: str, params: Sequence[Any]) -> int:
+        state = self._send(session, sql, params)
+        if state == _ROWS:
+            self._drain(session)  # a SELECT through execute(): read and drop its rows
+        if state != _DONE:
+            return 0
+        count = int(session.driver.affected_rows())
+        return count if 0 < count < 2**63 else 0
+
+    def _fetch(self, session: Session, sql: str, params: Sequence[Any]) -> list[Row]:
+        if self._send(session, sql, params) != _ROWS:
+            return []
+        return self._drain(session)
+
+    def _fetch_table(
+        self, session: Session, sql: str, params: Sequence[Any]
+    ) -> tuple[list[str], list[Row]]:
+        if self._send(session, sql, params) != _ROWS:
+            return [], []
+        names = [field[4] for field in session.driver.fetch_fields()]
+        return names, self._drain(session)
+
+    def _insert(
+        self, session: Session, sql: str, params: Sequence[Any], row_count: int
+    ) -> list[Any]:
+        step = session.facts.id_step
+        if row_count > 1 and step is None:
+            return self._insert_rows(session, sql, params, row_count)
+        self._execute(session, sql, params)
+        first = int(session.driver.insert_id())
+        return list(range(first, first + row_count * (step or 1), step or 1))
+
+    def _insert_rows(
+        self, session: Session, sql: str, params: Sequence[Any], row_count: int
+    ) -> list[Any]:
+        """One INSERT per row, for servers that do not promise consecutive ids; atomic
+        like the multi-row statement it replaces."""
+        width = len(params) // row_count
+        one = single_row_sql(sql, width, row_count)
+        own_transaction = not session.connection.in_transaction
+        if own_transaction:
+            self._execute(session, "START TRANSACTION", ())
+        try:
+            keys = []
+            for start in range(0, len(params), width):
+                self._execute(session, one, params[start : start + width])
+                keys.append(int(session.driver.insert_id()))
+        except BaseException:
+            if own_transaction and session.reusable:
+                self._execute(session, "ROLLBACK", ())
+            raise
+        if own_transaction:
+            self._execute(session, "COMMIT", ())
+        return keys
+
+    def translate(self, error: Exception, sql: str, params: Sequence[Any]) -> DatabaseError:
+        return translate_error(error, sql, params, self.config)
