@@ -1,9 +1,9 @@
 """MySQL and MariaDB on mysql-connector-python: `MySQLConfig`, `MySQLBackend` (sync, the
 driver's C extension) and `AsyncMySQLBackend` (`mysql.connector.aio` on `AsyncPool`).
 
-Everything that knows this driver or this server lives here: connection options and
-TLS policy, the session wrapper each pool holds, statement execution, generated keys
-without RETURNING, and the error table. Errors are translated in `_mysql_errors.py`.
+The public face of the MySQL support; the code lives in `_mysql_core.py` (config, TLS
+policy, server facts, sessions), `_mysql_sync.py`, `_mysql_aio.py` and
+`_mysql_errors.py` (the error table).
 
 Statements bypass the driver's cursors: the SQL arrives in driver form (`%s`, `%%`),
 values are quoted by the driver's own converters and interpolated with `%`, and the
