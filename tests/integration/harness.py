@@ -18,13 +18,15 @@ import inspect
 import os
 import socket
 import tempfile
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import pytest
 
 from twinrecord import AsyncBaseActiveRecord, BaseActiveRecord
+
+T = TypeVar("T")
 
 POSTGRES_URL = os.environ.get(
     "TWINRECORD_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -125,6 +127,41 @@ class DB:
         finally:
             await self(self.Base.backend().close())
             self._directory.cleanup()
+
+
+class EitherTransaction:
+    """`async with` over a sync or an async transaction manager."""
+
+    def __init__(self, manager: Any) -> None:
+        self.manager = manager
+
+    async def __aenter__(self) -> None:
+        if hasattr(self.manager, "__aenter__"):
+            await self.manager.__aenter__()
+        else:
+            self.manager.__enter__()
+
+    async def __aexit__(self, *exc: Any) -> bool:
+        if hasattr(self.manager, "__aexit__"):
+            return bool(await self.manager.__aexit__(*exc))
+        return bool(self.manager.__exit__(*exc))
+
+
+class Factory(Generic[T]):
+    """Makes per-test helpers with options (a backend is built from them), and closes
+    every one it made when the test ends (the conftest awaits `aclose()`)."""
+
+    def __init__(self, make: Callable[..., T]) -> None:
+        self.make = make
+        self.made: list[T] = []
+
+    def __call__(self, **options: Any) -> T:
+        self.made.append(self.make(**options))
+        return self.made[-1]
+
+    async def aclose(self) -> None:
+        for made in self.made:
+            await made.aclose()  # type: ignore[attr-defined]
 
 
 def combination_id(combination: tuple[str, str]) -> str:

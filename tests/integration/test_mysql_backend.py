@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import itertools
 import threading
 import time
@@ -36,7 +37,7 @@ from twinrecord.errors import (
     StatementInvalid,
 )
 
-from .harness import MYSQL_URL, require_server
+from .harness import MYSQL_URL, EitherTransaction, Factory, require_server
 
 T = TypeVar("T")
 KINDS = ["sync", "async"]
@@ -76,7 +77,7 @@ class My:
         return self.Base.backend()
 
     def transaction(self, model: Any, isolation_level: str | None = None) -> Any:
-        return _Either(model.transaction(isolation_level))
+        return EitherTransaction(model.transaction(isolation_level))
 
     async def create(self, *models: Any) -> None:
         for model in models:
@@ -158,38 +159,6 @@ class My:
                 self._admin.close()
 
 
-class _Either:
-    """`async with` over a sync or async transaction manager."""
-
-    def __init__(self, manager: Any) -> None:
-        self.manager = manager
-
-    async def __aenter__(self) -> None:
-        if hasattr(self.manager, "__aenter__"):
-            await self.manager.__aenter__()
-        else:
-            self.manager.__enter__()
-
-    async def __aexit__(self, *exc: Any) -> bool:
-        if hasattr(self.manager, "__aexit__"):
-            return bool(await self.manager.__aexit__(*exc))
-        return bool(self.manager.__exit__(*exc))
-
-
-class Factory:
-    """Makes My objects with config options (read when the backend is built)."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.made: list[My] = []
-
-    def __call__(self, **options: Any) -> My:
-        self.made.append(My(self.kind, **options))
-        return self.made[-1]
-
-    async def aclose(self) -> None:
-        for made in self.made:
-            await made.aclose()
 
 
 @pytest.fixture(params=KINDS)
@@ -198,8 +167,8 @@ def my(request: pytest.FixtureRequest) -> My:
 
 
 @pytest.fixture(params=KINDS)
-def make_my(request: pytest.FixtureRequest) -> Factory:
-    return Factory(request.param)
+def make_my(request: pytest.FixtureRequest) -> Factory[My]:
+    return Factory(functools.partial(My, request.param))
 
 
 @pytest.fixture
@@ -208,8 +177,8 @@ def amy() -> My:
 
 
 @pytest.fixture
-def make_amy() -> Factory:
-    return Factory("async")
+def make_amy() -> Factory[My]:
+    return Factory(functools.partial(My, "async"))
 
 
 def account_model(my: My) -> Any:
@@ -245,7 +214,7 @@ async def test_default_tls_is_used_when_offered_and_plain_tcp_otherwise(my: My) 
     assert bool(row["Value"]) is offers_tls
 
 
-async def test_required_tls_refuses_a_server_without_it(make_my: Factory) -> None:
+async def test_required_tls_refuses_a_server_without_it(make_my: Factory[My]) -> None:
     if make_my().server_offers_tls():
         pytest.skip("this server offers TLS")
     with pytest.raises(ConnectionNotEstablished, match="TLS is required"):
@@ -348,7 +317,7 @@ async def test_literal_percent_and_question_marks_reach_the_server_unchanged(my:
     assert row == {"p": "100%", "q": "x%?", "r": "a?b", "d": "%%"}
 
 
-async def test_values_are_escaped_for_the_sessions_sql_mode(make_my: Factory) -> None:
+async def test_values_are_escaped_for_the_sessions_sql_mode(make_my: Factory[My]) -> None:
     my = make_my(pool_size=1)           # the SET below and the SELECTs share a session
     tricky = "back\\slash 'quote' \"dq\" \n\r\x00\x1a %s ? é🎉"
     assert (await my(my.backend.fetch_one("SELECT ? AS v", (tricky,))))["v"] == tricky
@@ -402,7 +371,7 @@ def test_threaded_insert_many_keys_match_their_rows() -> None:
         asyncio.run(my.aclose())
 
 
-async def test_auto_increment_increment_is_honoured(make_my: Factory) -> None:
+async def test_auto_increment_increment_is_honoured(make_my: Factory[My]) -> None:
     my = make_my(options={"init_command": "SET SESSION auto_increment_increment = 3"})
     Account = account_model(my)
     await my.create(Account)
@@ -415,7 +384,7 @@ async def test_auto_increment_increment_is_honoured(make_my: Factory) -> None:
 
 
 async def test_one_row_per_statement_when_ids_may_interleave(
-    make_my: Factory, monkeypatch: pytest.MonkeyPatch
+    make_my: Factory[My], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # MySQL 8's default innodb_autoinc_lock_mode=2 promises no consecutive ids; the
     # backend then inserts row by row inside the statement's own transaction.
@@ -487,7 +456,7 @@ async def isolation_behaves_as(my: My, Account: Any, level: str) -> bool:
     return (uncommitted, committed) == expected
 
 
-async def test_isolation_levels_behave_as_defined_and_do_not_leak(make_my: Factory) -> None:
+async def test_isolation_levels_behave_as_defined_and_do_not_leak(make_my: Factory[My]) -> None:
     my = make_my(pool_size=1)          # one connection: a leaked level would show
     Account = account_model(my)
     await my.create(Account)
@@ -510,7 +479,7 @@ def isolation_variable(my: My) -> str:
     return "@@transaction_isolation" if found else "@@tx_isolation"
 
 
-async def test_transaction_opened_by_raw_sql_is_not_lent_on(make_my: Factory) -> None:
+async def test_transaction_opened_by_raw_sql_is_not_lent_on(make_my: Factory[My]) -> None:
     my = make_my(pool_size=1)
     Account = account_model(my)
     await my.create(Account)
@@ -569,7 +538,7 @@ async def test_foreign_key_and_check_violations(my: My) -> None:
     assert check.value.constraint == "chk_age" and not isinstance(check.value, RecordNotUnique)
 
 
-async def test_wrong_password_names_the_server_but_not_the_password(make_my: Factory) -> None:
+async def test_wrong_password_names_the_server_but_not_the_password(make_my: Factory[My]) -> None:
     secret = "definitely-wrong-" + uuid.uuid4().hex[:6]
     with pytest.raises(ConnectionNotEstablished) as caught:
         my = make_my(password=secret, user="twinrecord_nobody")
@@ -580,7 +549,7 @@ async def test_wrong_password_names_the_server_but_not_the_password(make_my: Fac
     assert secret not in text and secret not in repr(caught.value.__cause__ or "")
 
 
-async def test_refused_port_fails_fast(make_my: Factory) -> None:
+async def test_refused_port_fails_fast(make_my: Factory[My]) -> None:
     started = time.monotonic()
     with pytest.raises(ConnectionNotEstablished, match=":1,"):
         my = make_my(port=1, connect_timeout=3)
@@ -588,7 +557,7 @@ async def test_refused_port_fails_fast(make_my: Factory) -> None:
     assert time.monotonic() - started < 3
 
 
-async def test_dropped_connection_is_reported_then_replaced(make_my: Factory) -> None:
+async def test_dropped_connection_is_reported_then_replaced(make_my: Factory[My]) -> None:
     my = make_my(pool_size=1, ping_after=3600)
     thread_id = (await my(my.backend.fetch_one("SELECT CONNECTION_ID() AS id")))["id"]
     my.query(f"KILL CONNECTION {int(thread_id)}")
@@ -600,7 +569,7 @@ async def test_dropped_connection_is_reported_then_replaced(make_my: Factory) ->
 
 
 async def test_idle_connection_dropped_by_the_server_is_replaced_silently(
-    make_my: Factory,
+    make_my: Factory[My],
 ) -> None:
     my = make_my(pool_size=1, ping_after=0)
     thread_id = (await my(my.backend.fetch_one("SELECT CONNECTION_ID() AS id")))["id"]
@@ -673,7 +642,7 @@ async def test_cancelled_between_statements_rolls_back_and_keeps_the_connection(
 
 
 # ---- pools and loops -----------------------------------------------------------------------------
-async def test_two_hundred_tasks_share_a_pool_of_ten(make_amy: Factory) -> None:
+async def test_two_hundred_tasks_share_a_pool_of_ten(make_amy: Factory[My]) -> None:
     my = make_amy(pool_size=10)
     Account = account_model(my)
     await my.create(Account)
@@ -770,7 +739,7 @@ def test_reconfiguring_outside_a_loop_ends_the_old_pools_sessions() -> None:
         asyncio.run(my.aclose())
 
 
-async def test_waiting_for_a_connection_times_out_clearly(make_amy: Factory) -> None:
+async def test_waiting_for_a_connection_times_out_clearly(make_amy: Factory[My]) -> None:
     my = make_amy(pool_size=1, acquire_timeout=0.3)
     Account = account_model(my)
     await my.create(Account)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import socket
 import threading
 import time
@@ -39,7 +40,7 @@ from twinrecord.errors import (
     TransactionError,
 )
 
-from .harness import POSTGRES_URL, require_server
+from .harness import POSTGRES_URL, EitherTransaction, Factory, require_server
 
 T = TypeVar("T")
 KINDS = ["sync", "async"]
@@ -79,7 +80,7 @@ class PG:
         return f"{base}_{self.token}"
 
     def transaction(self, isolation_level: str | None = None) -> Any:
-        return _Either(self.Base.transaction(isolation_level))
+        return EitherTransaction(self.Base.transaction(isolation_level))
 
     async def create(self, *models: Any) -> None:
         for model in models:
@@ -122,23 +123,6 @@ class PG:
                 self._monitor.close()
 
 
-class _Either:
-    """`async with` over a sync or async transaction manager."""
-
-    def __init__(self, manager: Any) -> None:
-        self.manager = manager
-
-    async def __aenter__(self) -> None:
-        if hasattr(self.manager, "__aenter__"):
-            await self.manager.__aenter__()
-        else:
-            self.manager.__enter__()
-
-    async def __aexit__(self, *exc: Any) -> bool:
-        if hasattr(self.manager, "__aexit__"):
-            return bool(await self.manager.__aexit__(*exc))
-        return bool(self.manager.__exit__(*exc))
-
 
 def _libpq_url() -> str:
     return POSTGRES_URL.split("?", 1)[0]
@@ -158,21 +142,6 @@ def account_model(pg: PG) -> Any:
     return Account
 
 
-class Factory:
-    """Makes PG objects with config options (read when the backend is built)."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.made: list[PG] = []
-
-    def __call__(self, **options: Any) -> PG:
-        self.made.append(PG(self.kind, **options))
-        return self.made[-1]
-
-    async def aclose(self) -> None:
-        for pg in self.made:
-            await pg.aclose()
-
 
 @pytest.fixture(params=KINDS)
 def pg(request: pytest.FixtureRequest) -> PG:
@@ -180,8 +149,8 @@ def pg(request: pytest.FixtureRequest) -> PG:
 
 
 @pytest.fixture(params=KINDS)
-def make_pg(request: pytest.FixtureRequest) -> Factory:
-    return Factory(request.param)
+def make_pg(request: pytest.FixtureRequest) -> Factory[PG]:
+    return Factory(functools.partial(PG, request.param))
 
 
 @pytest.fixture
@@ -190,8 +159,8 @@ def apg() -> PG:
 
 
 @pytest.fixture
-def make_apg() -> Factory:
-    return Factory("async")
+def make_apg() -> Factory[PG]:
+    return Factory(functools.partial(PG, "async"))
 
 
 # ---- types as the server stores them -------------------------------------------------
@@ -351,7 +320,7 @@ async def _first_use_error(kind: str, config: PostgresConfig) -> str:
     return str(caught.value)
 
 
-async def test_killed_session_is_reported_then_replaced(make_pg: Factory) -> None:
+async def test_killed_session_is_reported_then_replaced(make_pg: Factory[PG]) -> None:
     pg = make_pg(pool_size=1)
     pid = (await pg(pg.backend.fetch_one("SELECT pg_backend_pid() AS pid")))["pid"]
     pg.monitor().execute("SELECT pg_terminate_backend(%s)", (pid,))
@@ -363,7 +332,7 @@ async def test_killed_session_is_reported_then_replaced(make_pg: Factory) -> Non
     assert pg.stats()["in_use"] == 0
 
 
-async def test_statement_timeout_cancels_and_keeps_the_connection(make_pg: Factory) -> None:
+async def test_statement_timeout_cancels_and_keeps_the_connection(make_pg: Factory[PG]) -> None:
     pg = make_pg(statement_timeout=0.2)
     started = time.monotonic()
     with pytest.raises(StatementInvalid, match="statement timeout"):
@@ -372,7 +341,7 @@ async def test_statement_timeout_cancels_and_keeps_the_connection(make_pg: Facto
     assert await pg(pg.backend.fetch_one("SELECT 2 AS two")) == {"two": 2}
 
 
-async def test_session_settings_reach_the_server(make_pg: Factory) -> None:
+async def test_session_settings_reach_the_server(make_pg: Factory[PG]) -> None:
     pg = make_pg(
         server_settings={"search_path": "pg_catalog, public"},
         options={"options": "-c work_mem=8MB"},
@@ -385,7 +354,7 @@ async def test_session_settings_reach_the_server(make_pg: Factory) -> None:
 
 
 @pytest.mark.parametrize(("threshold", "prepared"), [(5, 1), (None, 0)])
-async def test_prepare_threshold(make_pg: Factory, threshold: int | None, prepared: int) -> None:
+async def test_prepare_threshold(make_pg: Factory[PG], threshold: int | None, prepared: int) -> None:
     pg = make_pg(prepare_threshold=threshold, pool_size=1)
     for n in range(8):
         await pg(pg.backend.fetch_one("SELECT ? + 1 AS n", (n,)))
@@ -395,7 +364,7 @@ async def test_prepare_threshold(make_pg: Factory, threshold: int | None, prepar
     assert row == {"n": prepared}
 
 
-async def test_prepared_statements_survive_a_column_type_change(make_pg: Factory) -> None:
+async def test_prepared_statements_survive_a_column_type_change(make_pg: Factory[PG]) -> None:
     pg = make_pg(pool_size=1, prepare_threshold=2)
     Account = account_model(pg)
     await pg.create(Account)
@@ -416,7 +385,7 @@ async def test_prepared_statements_survive_a_column_type_change(make_pg: Factory
 
 
 async def test_a_transaction_left_open_by_raw_sql_is_rolled_back_on_release(
-    make_pg: Factory,
+    make_pg: Factory[PG],
 ) -> None:
     pg = make_pg(pool_size=1)
     Account = account_model(pg)
@@ -701,7 +670,7 @@ async def test_cancelled_while_idle_inside_a_transaction(apg: PG) -> None:
     assert await Account.query().count() == 0
 
 
-async def test_cancelled_while_waiting_for_a_connection(make_apg: Factory) -> None:
+async def test_cancelled_while_waiting_for_a_connection(make_apg: Factory[PG]) -> None:
     apg = make_apg(pool_size=1)
     holder = asyncio.create_task(apg.backend.execute("SELECT pg_sleep(0.3)"))
     await _until_active(apg)
@@ -722,7 +691,7 @@ async def _until_active(pg: PG, timeout: float = 5.0) -> None:
 
 
 # ---- pools, loops, concurrency ---------------------------------------------------------
-async def test_pool_never_opens_more_than_pool_size(make_pg: Factory) -> None:
+async def test_pool_never_opens_more_than_pool_size(make_pg: Factory[PG]) -> None:
     pg = make_pg(pool_size=3)
     if pg.is_async:
         await asyncio.gather(*(pg.backend.execute("SELECT pg_sleep(0.05)") for _ in range(12)))
@@ -740,7 +709,7 @@ async def test_pool_never_opens_more_than_pool_size(make_pg: Factory) -> None:
 
 
 async def test_exhausted_pool_times_out_with_connection_not_established(
-    make_pg: Factory,
+    make_pg: Factory[PG],
 ) -> None:
     pg = make_pg(pool_size=1, pool_timeout=0.2)
     async with pg.transaction():
@@ -769,7 +738,7 @@ def _catching(errors: list[BaseException], func: Callable[..., Any], *args: Any)
     return call
 
 
-async def test_pool_min_size_connections_open_at_first_use(make_pg: Factory) -> None:
+async def test_pool_min_size_connections_open_at_first_use(make_pg: Factory[PG]) -> None:
     pg = make_pg(pool_min_size=3)
     assert pg.sessions() == []      # configure() opened nothing
     await pg(pg.backend.execute("SELECT 1"))
@@ -855,7 +824,7 @@ async def test_closed_backend_refuses_work(pg: PG) -> None:
     pg.Base.configure(pg.config, AsyncPostgresBackend if pg.is_async else PostgresBackend)
 
 
-async def test_200_tasks_times_50_operations_on_a_pool_of_10(make_apg: Factory) -> None:
+async def test_200_tasks_times_50_operations_on_a_pool_of_10(make_apg: Factory[PG]) -> None:
     apg = make_apg(pool_size=10)
     Account = account_model(apg)
     await apg.create(Account)
