@@ -24,7 +24,7 @@ _SCHEMES: dict[str, tuple[str, str, str, str | None]] = {
 }
 
 
-def resolve_url(url: str, want_async: bool) -> tuple[type[BackendBase], BaseConfig]:
+def resolve_url(url: str, want_async: bool) -> tuple[type[BackendBase[Any]], BaseConfig]:
     """The backend class (of the wanted kind) and the config a URL describes."""
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     scheme = scheme.split("+", 1)[0]

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from time import perf_counter
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from ..errors import ConfigurationError, DatabaseError, statement_invalid
 from ..plan import arun, run
@@ -24,9 +24,10 @@ from ._transaction import TransactionState, enter_plan, exit_plan
 log = logging.getLogger("twinrecord.sql")
 _DEBUG = logging.DEBUG
 Row = tuple[Any, ...]
+ConfigT = TypeVar("ConfigT", bound=BaseConfig)
 
 
-class BackendBase:
+class BackendBase(Generic[ConfigT]):
     """State and pure helpers common to both kinds."""
 
     dialect: Dialect
@@ -38,7 +39,7 @@ class BackendBase:
             raise ConfigurationError(
                 f"{type(self).__name__} takes a {self.config_type.__name__}, got {config!r}"
             )
-        self.config = config
+        self.config: ConfigT = config  # type: ignore[assignment]  # checked just above
         self._tx: ContextVar[TransactionState | None] = ContextVar(
             f"twinrecord_tx_{id(self)}", default=None
         )
@@ -108,7 +109,7 @@ def rows_to_dicts(table: tuple[list[str], list[Row]]) -> list[dict[str, Any]]:
     return [dict(zip(names, row)) for row in rows]
 
 
-class SyncBackend(BackendBase):
+class SyncBackend(BackendBase[ConfigT]):
     is_async: ClassVar[bool] = False
 
     # ---- driver primitives -----------------------------------------------------------
@@ -197,7 +198,7 @@ class SyncBackend(BackendBase):
         return rows_to_dicts(self.run_fetch_table(*self.prepare_raw(sql, params)))
 
 
-class AsyncBackend(BackendBase):
+class AsyncBackend(BackendBase[ConfigT]):
     is_async: ClassVar[bool] = True
 
     # ---- driver primitives -----------------------------------------------------------

@@ -10,7 +10,7 @@ import asyncio
 import socket
 from collections.abc import Sequence
 from time import monotonic
-from typing import Any, cast
+from typing import Any
 
 import mysql.connector as _connector  # _mysql_core has checked it is installed
 from mysql.connector import aio as _aio
@@ -62,7 +62,7 @@ class _AioConnection(_aio.MySQLConnection):
         self._ssl_disabled = True
 
 
-class AsyncMySQLBackend(AsyncBackend):
+class AsyncMySQLBackend(AsyncBackend[MySQLConfig]):
     """Async backend on `mysql.connector.aio`, pooled by `AsyncPool`.
 
     The pool is bound to the running event loop on first use; when the loop changes
@@ -75,7 +75,6 @@ class AsyncMySQLBackend(AsyncBackend):
 
     def __init__(self, config: BaseConfig) -> None:
         super().__init__(config)
-        self.config: MySQLConfig = cast(MySQLConfig, config)  # checked by the base
         config = self.config
         self._kwargs = driver_kwargs(config, is_async=True)
         self._pool: AsyncPool[Session] | None = None

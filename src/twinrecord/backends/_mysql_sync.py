@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from time import monotonic
-from typing import Any, cast
+from typing import Any
 
 from ..errors import ConfigurationError, DatabaseError
 from ..sql.dialect import MYSQL
@@ -50,7 +50,7 @@ def _cext_connection_class() -> Any:
     return CMySQLConnection
 
 
-class MySQLBackend(SyncBackend):
+class MySQLBackend(SyncBackend[MySQLConfig]):
     """Sync backend on the C extension (`CMySQLConnection`), pooled by `SyncPool`.
 
     SyncPool over the driver's own pooling: the driver's pool raises at once when
@@ -62,7 +62,6 @@ class MySQLBackend(SyncBackend):
 
     def __init__(self, config: BaseConfig) -> None:
         super().__init__(config)
-        self.config: MySQLConfig = cast(MySQLConfig, config)  # checked by the base
         config = self.config
         self._connection_class = _cext_connection_class()
         self._kwargs = driver_kwargs(config, is_async=False)

@@ -35,7 +35,7 @@ import math
 import re
 import threading
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, cast
+from typing import Any
 
 import psycopg
 from psycopg import pq
@@ -347,7 +347,7 @@ async def _arun(session: _Session, sql: str, params: Sequence[Any]) -> Any:
 
 
 # ---- sync ------------------------------------------------------------------------------
-class PostgresBackend(SyncBackend):
+class PostgresBackend(SyncBackend[PostgresConfig]):
     """PostgreSQL through psycopg's blocking `Connection`, pooled per backend."""
 
     config_type = PostgresConfig
@@ -355,7 +355,6 @@ class PostgresBackend(SyncBackend):
 
     def __init__(self, config: BaseConfig) -> None:
         super().__init__(config)
-        self.config: PostgresConfig = cast(PostgresConfig, config)  # checked by the base
         config = self.config
         self._arguments = connect_arguments(config)
         self._pool: SyncPool[_Session] = SyncPool(
@@ -443,7 +442,7 @@ def _close_session(session: _Session) -> None:
 
 
 # ---- async -----------------------------------------------------------------------------
-class AsyncPostgresBackend(AsyncBackend):
+class AsyncPostgresBackend(AsyncBackend[PostgresConfig]):
     """PostgreSQL through psycopg's `AsyncConnection`, one pool per running event loop."""
 
     config_type = PostgresConfig
@@ -451,7 +450,6 @@ class AsyncPostgresBackend(AsyncBackend):
 
     def __init__(self, config: BaseConfig) -> None:
         super().__init__(config)
-        self.config: PostgresConfig = cast(PostgresConfig, config)  # checked by the base
         config = self.config
         self._arguments = connect_arguments(config)
         self._pools: dict[asyncio.AbstractEventLoop, LoopPool] = {}

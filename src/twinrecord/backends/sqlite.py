@@ -11,7 +11,7 @@ import dataclasses
 import sqlite3
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 from ..errors import (
     ConfigurationError,
@@ -123,13 +123,12 @@ def _default_pragmas(config: SQLiteConfig) -> dict[str, Any]:
     return pragmas
 
 
-class SQLiteBackend(SyncBackend):
+class SQLiteBackend(SyncBackend[SQLiteConfig]):
     config_type = SQLiteConfig
     dialect = SQLITE
 
     def __init__(self, config: BaseConfig) -> None:
         super().__init__(config)
-        self.config: SQLiteConfig = cast(SQLiteConfig, config)  # checked by the base
         config = self.config
         self._pragmas = _default_pragmas(config)
         # One in-memory database exists per connection, so memory databases get one.

@@ -48,7 +48,7 @@ def backend_of(model: type[Any], kind: str) -> Any:
 
 
 def configure(
-    model: type[Any], config: BaseConfig | str, backend_class: type[BackendBase] | None
+    model: type[Any], config: BaseConfig | str, backend_class: type[BackendBase[Any]] | None
 ) -> None:
     kinds = kinds_of(model)
     if not kinds:
@@ -58,7 +58,10 @@ def configure(
 
 
 def _build(
-    model: type[Any], kind: str, config: BaseConfig | str, backend_class: type[BackendBase] | None
+    model: type[Any],
+    kind: str,
+    config: BaseConfig | str,
+    backend_class: type[BackendBase[Any]] | None,
 ) -> Any:
     want_async = kind == "async"
     if isinstance(config, str):
@@ -84,7 +87,7 @@ def _build(
     return backend_class(config)
 
 
-def _twin_of_kind(backend_class: type[BackendBase], want_async: bool, model: type[Any]) -> Any:
+def _twin_of_kind(backend_class: type[BackendBase[Any]], want_async: bool, model: type[Any]) -> Any:
     """The backend class of the wanted kind from the same driver module."""
     if issubclass(backend_class, AsyncBackend if want_async else SyncBackend):
         return backend_class
@@ -126,7 +129,7 @@ def close_quietly(backend: Any) -> None:
         backend._close_unawaited()
         return
     task = loop.create_task(backend.close())
-    _closing.add(task)            # keep a reference until it is done
+    _closing.add(task)  # keep a reference until it is done
     task.add_done_callback(_closing.discard)
 
 
