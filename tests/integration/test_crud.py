@@ -158,3 +158,23 @@ async def test_insert_many_sets_keys_and_validates_first(db):
     with pytest.raises(RecordInvalid):
         await db(User.insert_many(bad))
     assert await db(User.query().count()) == 250
+
+
+async def test_loaded_records_behave_as_pydantic_models(db):
+    import copy
+    import pickle
+
+    User = user_model(db)
+    await db.create(User)
+    await db(User(name="a", email="a@x").save())
+    loaded = await db(User.find_one({"email": "a@x"}))
+    assert loaded.model_fields_set == set(User.model_fields)
+    assert loaded.model_dump(exclude_unset=True) == loaded.model_dump()
+    assert dict(loaded) == loaded.model_dump()
+    assert loaded.model_dump_json().startswith('{"id":')
+    for clone in (loaded.model_copy(), copy.deepcopy(loaded), pickle.loads(pickle.dumps(loaded))):
+        assert clone == loaded and clone is not loaded
+    loaded.name = "b"
+    assert loaded.model_fields_set == set(User.model_fields)
+    assert User.model_validate(loaded.model_dump()).is_new_record
+    assert not hasattr(loaded, "no_such_attribute")

@@ -7,7 +7,7 @@ this file; `sync.py` and `aio.py` only pick `run` or `arun` and a backend.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -62,6 +62,18 @@ class RecordCore(BaseModel):
                 f"{cls.__name__}: {', '.join(sorted(clash))} is reserved on every model "
                 "(it gives the other kind: Model.aio / Model.sync); rename the field"
             )
+
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            # Hydration leaves two of Pydantic's slots unset on loaded records (setting
+            # them was an eighth of the cost of loading a row); their values are fixed:
+            # no extra fields, and every field set.
+            if name == "__pydantic_extra__":
+                return None
+            if name == "__pydantic_fields_set__":
+                return type(self)._meta().all_fields_set
+            return super().__getattr__(name)
 
     def __eq__(self, other: object) -> bool:
         """Same class, same field values; load state and relation caches do not count."""

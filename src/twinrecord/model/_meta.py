@@ -24,8 +24,6 @@ _GC_PAUSE_ROWS = 200
 _new_object = object.__new__
 # Pydantic's slot descriptors, called directly: half the cost of object.__setattr__.
 _SET_DICT = BaseModel.__dict__["__dict__"].__set__
-_SET_FIELDS_SET = BaseModel.__dict__["__pydantic_fields_set__"].__set__
-_SET_EXTRA = BaseModel.__dict__["__pydantic_extra__"].__set__
 _SET_PRIVATE = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
@@ -55,6 +53,8 @@ class ModelMeta:
         self.auto_key: str | None = (
             only if only and self.types[only].kind == t.INT and self.nullable[only] else None
         )
+        # What a loaded record's `model_fields_set` is: every field (shared, never changed).
+        self.all_fields_set = set(self.columns)
         self.mutable = frozenset(n for n, ct in self.types.items() if ct.kind == t.JSON)
         self.select_columns = tuple(Ident(f"{self.table}.{c}") for c in self.columns)
         self.key_select = Select(
@@ -142,12 +142,9 @@ class ModelMeta:
         namespace: dict[str, Any] = {
             "new": _new_object,
             "model": self.model,
-            "fields_set": set(self.columns),
             "deepcopy": copy.deepcopy,
             "private_defaults": self.private_defaults(),
             "set_dict": _SET_DICT,
-            "set_fields_set": _SET_FIELDS_SET,
-            "set_extra": _SET_EXTRA,
             "set_private": _SET_PRIVATE,
         }
         values = []
@@ -169,7 +166,8 @@ class ModelMeta:
         else:
             snapshot = "row"
         extra_private = "**private_defaults, " if namespace["private_defaults"] else ""
-        # All fields are always set, so every record can share one fields-set object.
+        # Only __dict__ and the private dict are set: RecordCore.__getattr__ answers for
+        # the two other Pydantic slots, whose values are the same for every loaded record.
         source = f"""
 def hydrate(rows):
     records = []
@@ -178,8 +176,6 @@ def hydrate(rows):
         record = new(model)
         data = {{{entries}}}
         set_dict(record, data)
-        set_fields_set(record, fields_set)
-        set_extra(record, None)
         set_private(record, {{{extra_private}"_snapshot": {snapshot}, "_relations": None{raw}}})
         append(record)
     return records
