@@ -267,7 +267,7 @@ class RecordCore(BaseModel):
     def _find_one_plan(cls, condition: Any, dialect: Dialect) -> Plan[Any]:
         if type(condition) in _SCALAR_KEYS:   # the common case, without an ABC check
             return (yield from cls._find_by_key_plan((condition,), dialect))
-        if isinstance(condition, Mapping):
+        if type(condition) is dict or isinstance(condition, Mapping):
             meta = cls._meta()
             if set(condition) == set(meta.primary_key) and all(
                 v is not None and not isinstance(v, (list, tuple, set, frozenset))

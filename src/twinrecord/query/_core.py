@@ -80,6 +80,7 @@ class QueryCore:
 
     def __init__(self, model: Any) -> None:
         self._model = model
+        self._meta = model._meta()
 
     def _copy(self) -> Any:
         twin = object.__new__(type(self))
@@ -100,7 +101,7 @@ class QueryCore:
 
     def _add_condition(self, connector: str, condition: Any, params: Any, method: str) -> Any:
         query = self._copy()
-        if isinstance(condition, Mapping):
+        if type(condition) is dict or isinstance(condition, Mapping):
             part, values = self._dict_condition(condition)
             query._where = self._where + ((connector, part),)
         else:
@@ -111,7 +112,7 @@ class QueryCore:
         return query
 
     def _dict_condition(self, condition: Mapping[str, Any]) -> tuple[Condition, tuple[Any, ...]]:
-        meta = self._model._meta()
+        meta = self._meta
         tests = []
         values: list[tuple[Any, str | None]] = []
         for column, value in condition.items():
@@ -237,7 +238,7 @@ class QueryCore:
 
     def _native(self, aggregate: Aggregate, dialect: Dialect) -> Aggregate:
         """The aggregate as this database computes it exactly (SQLite: Decimal helpers)."""
-        column_type = self._model._meta().types.get(aggregate.column.rsplit(".", 1)[-1].strip('"`'))
+        column_type = self._meta.types.get(aggregate.column.rsplit(".", 1)[-1].strip('"`'))
         if column_type is None or column_type.kind != t.DECIMAL:
             return aggregate
         name = dialect.decimal_aggregates.get(aggregate.func)
@@ -248,9 +249,9 @@ class QueryCore:
     # ---- compilation -----------------------------------------------------------------
     def _select(self, columns: tuple[Expression, ...] | None = None) -> Select:
         if columns is None:
-            columns = self._columns or self._model._meta().select_columns
+            columns = self._columns or self._meta.select_columns
         return Select(
-            table=self._model._meta().table,
+            table=self._meta.table,
             columns=columns,
             where=self._where,
             joins=self._joins,
@@ -264,7 +265,7 @@ class QueryCore:
         )
 
     def _where_values(self, dialect: Dialect) -> list[Any]:
-        meta = self._model._meta()
+        meta = self._meta
         return [
             dialect.adapt_param(value) if column is None else meta.write(column, value, dialect)
             for value, column in self._params
@@ -284,7 +285,7 @@ class QueryCore:
 
     # ---- plans ------------------------------------------------------------------------
     def _all_plan(self, dialect: Dialect) -> Plan[list[Any]]:
-        meta = self._model._meta()
+        meta = self._meta
         records: list[Any]
         if self._columns:
             names, rows = yield FetchTable(*self._to_sql(dialect))
@@ -323,9 +324,9 @@ class QueryCore:
         query = self
         if not self._columns:
             query = self._copy()
-            query._columns = self._model._meta().select_columns
+            query._columns = self._meta.select_columns
         names, rows = yield FetchTable(*query._to_sql(dialect))
-        return self._model._meta().convert_named(names, rows, dialect)  # type: ignore[no-any-return]
+        return self._meta.convert_named(names, rows, dialect)  # type: ignore[no-any-return]
 
     def _scalar_plan(self, func: str, column: str, distinct: bool, dialect: Dialect) -> Plan[Any]:
         aggregate = Aggregate(func, column, "value", distinct)
@@ -334,7 +335,7 @@ class QueryCore:
             *_bound(compile_scalar(self._select(), compiled, dialect), self._values(dialect))
         )
         value = rows[0][0] if rows else None
-        return _aggregate_result(self._model._meta(), aggregate, value, dialect)
+        return _aggregate_result(self._meta, aggregate, value, dialect)
 
     def _aggregate_plan(self, dialect: Dialect) -> Plan[list[dict[str, Any]]]:
         if not self._aggregates and not self._group_by:
@@ -345,7 +346,7 @@ class QueryCore:
         native = tuple(self._native(a, dialect) for a in self._aggregates)
         compiled = compile_select(self._select(columns + native), dialect)
         names, rows = yield FetchTable(*_bound(compiled, self._values(dialect)))
-        meta = self._model._meta()
+        meta = self._meta
         by_alias = {a.alias: a for a in self._aggregates}
         result = []
         for row in rows:
@@ -360,7 +361,7 @@ class QueryCore:
         return result
 
     def _update_plan(self, changes: Mapping[str, Any], dialect: Dialect) -> Plan[int]:
-        meta = self._model._meta()
+        meta = self._meta
         if not changes:
             return 0
         columns = tuple(meta.check_column(c) for c in changes)
@@ -378,7 +379,7 @@ class QueryCore:
         return affected
 
     def _delete_plan(self, dialect: Dialect) -> Plan[int]:
-        meta = self._model._meta()
+        meta = self._meta
         if self._is_simple():
             compiled = compile_delete(DeleteStatement(meta.table, self._where), dialect)
             values = self._where_values(dialect)
@@ -399,7 +400,7 @@ class QueryCore:
         )
 
     def _single_key(self, operation: str) -> str:
-        keys = self._model._meta().primary_key
+        keys = self._meta.primary_key
         if len(keys) != 1:
             raise ConfigurationError(
                 f"{operation}() with joins, limit, offset, distinct or group_by needs a "
