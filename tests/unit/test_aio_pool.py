@@ -559,3 +559,49 @@ def test_drain_idle_hands_over_idle_connections_and_their_slots() -> None:
 
     run(release_rest)
     assert_counts(pool, size=1, idle=1, in_use=0)
+
+
+# -- the await-free fast path ------------------------------------------------------
+
+
+def test_acquire_nowait_takes_an_idle_usable_connection_or_gives_none() -> None:
+    server = Server()
+    pool = AsyncPool(server.connect, close_connection=server.close,
+                     is_usable=lambda conn: conn.usable, name="fast")
+
+    async def body() -> None:
+        assert pool.acquire_nowait() is None            # nothing idle: await acquire()
+        conn = await pool.acquire()
+        assert pool.release_nowait(conn) is True        # no reset hook: given back at once
+        assert_counts(pool, size=1, idle=1, in_use=0)
+        assert pool.acquire_nowait() is conn
+        assert_counts(pool, size=1, idle=0, in_use=1)
+        conn.usable = False
+        assert pool.release_nowait(conn)
+        assert pool.acquire_nowait() is None            # unusable: left for acquire() to replace
+        replacement = await pool.acquire()
+        assert replacement is not conn and conn.closed
+        with pytest.raises(ValueError):
+            pool.release_nowait(conn)
+
+    run(body)
+
+
+def test_release_nowait_defers_to_release_when_a_reset_is_needed_or_a_waiter_queues() -> None:
+    server = Server()
+    pool = make_pool(server, max_size=1)
+
+    async def body() -> None:
+        conn = await pool.acquire()
+        assert pool.release_nowait(conn) is False        # a reset hook must be awaited
+        assert_counts(pool, size=1, idle=0, in_use=1)
+        await pool.release(conn)
+        fast = AsyncPool(server.connect, close_connection=server.close, max_size=1, name="f")
+        held = await fast.acquire()
+        waiter = asyncio.ensure_future(fast.acquire())
+        await settle()
+        assert fast.acquire_nowait() is None             # FIFO: the waiter queues first
+        assert fast.release_nowait(held) is True
+        assert await waiter is held                      # handed straight to the waiter
+
+    run(body)

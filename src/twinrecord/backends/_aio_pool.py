@@ -153,6 +153,40 @@ class AsyncPool(Generic[C]):
         if await self._reset_ok(conn):
             await self._check_in(conn)
 
+    def acquire_nowait(self) -> C | None:
+        """An idle, usable connection at once (no await), or None: then `await acquire()`.
+
+        The statement hot path tries this first: an await-free checkout saves the
+        coroutine hops of `acquire()` when the pool simply has a connection idle.
+        """
+        if self._closed or self._waiters or not self._idle:
+            return None
+        if self._loop is not asyncio.get_running_loop():
+            return None
+        conn = self._idle.pop()
+        if not self._usable(conn):
+            self._idle.append(conn)  # acquire() replaces it, with the awaits that needs
+            return None
+        self._out[id(conn)] = conn
+        return conn
+
+    def release_nowait(self, conn: C) -> bool:
+        """Give `conn` back at once when nothing needs awaiting (no reset hook, pool
+        open); False leaves it checked out for `await release(...)`."""
+        if self._reset is not None or self._closed:
+            return False
+        if self._out.pop(id(conn), None) is None:
+            raise ValueError(
+                f"pool {self._name!r}: connection was not acquired from this pool "
+                "or was already released"
+            )
+        waiter = self._next_waiter()
+        if waiter is None:
+            self._idle.append(conn)
+        else:
+            waiter.set_result(conn)
+        return True
+
     def connection(self) -> AbstractAsyncContextManager[C]:
         """`async with pool.connection() as conn:` acquires and releases `conn`.
 

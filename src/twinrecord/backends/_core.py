@@ -267,15 +267,26 @@ class AsyncBackend(BackendBase[ConfigT]):
             state.check_open()
             async with state.lock:
                 return await self._perform(op, state.connection, sql, params, *extra)
-        connection = await self.acquire()
+        connection = self._acquire_nowait()
+        if connection is None:
+            connection = await self.acquire()
         try:
             result = await self._perform(op, connection, sql, params, *extra)
         except BaseException as error:
             # Cancelled mid-statement: the session's state is unknown, so drop it.
             await self.release(connection, discard=not isinstance(error, Exception))
             raise
-        await self.release(connection)
+        if not self._release_nowait(connection):
+            await self.release(connection)
         return result
+
+    def _acquire_nowait(self) -> Any:
+        """A connection at once when the pool has one idle, else None (driver hook)."""
+        return None
+
+    def _release_nowait(self, connection: Any) -> bool:
+        """Return a connection without awaiting if nothing needs doing (driver hook)."""
+        return False
 
     async def _perform(
         self, op: Callable[..., Any], connection: Any, sql: str, params: Sequence[Any], *extra: Any

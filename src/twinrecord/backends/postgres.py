@@ -506,6 +506,16 @@ class AsyncPostgresBackend(AsyncBackend[PostgresConfig]):
             await entry.open_spares(session)
         return session
 
+    def _acquire_nowait(self) -> _Session | None:
+        entry = self._current_entry()
+        return None if entry.spares else entry.pool.acquire_nowait()
+
+    def _release_nowait(self, connection: _Session) -> bool:
+        if connection.connection.pgconn.transaction_status != _IDLE:
+            return False   # release() rolls back what the statement left open
+        released: bool = connection.pool.release_nowait(connection)
+        return released
+
     async def release(self, connection: _Session, discard: bool = False) -> None:
         if not discard and connection.connection.pgconn.transaction_status != _IDLE:
             try:
