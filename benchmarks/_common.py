@@ -1,21 +1,36 @@
-"""Timing and reporting shared by the benchmark scripts (never run as tests)."""
+"""Timing, reporting and command-line flags shared by the benchmark scripts (never run as tests).
+
+What belongs here: how a contender's run is timed and kept (best-of, alone or
+alternating with the other contender), how results are printed, and the flags every
+script takes. What is run lives in `_workload` (the shared operations) or in the
+scripts (their raw-driver side and database setup).
+"""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 Work = Callable[[], Any]
+AsyncWork = Callable[[], Awaitable[Any]]
+Rates = tuple[float, float]  # (raw ops/s, twinrecord ops/s)
+Rows = list[tuple[str, float, float]]  # (operation, raw ops/s, twinrecord ops/s) per line
+
+
+def argument_parser(
+    description: str, quick_help: str = "fewer repetitions (smoke run)", **options: Any
+) -> argparse.ArgumentParser:
+    """The parser with `--quick`; a script with more flags adds them before parsing."""
+    parser = argparse.ArgumentParser(description=description, **options)
+    parser.add_argument("--quick", action="store_true", help=quick_help)
+    return parser
 
 
 def parse_args(description: str) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions (smoke run)")
-    return parser.parse_args()
+    return argument_parser(description).parse_args()
 
 
 def best_rate(work: Work, operations: int, repeats: int, setup: Work | None = None) -> float:
@@ -30,24 +45,50 @@ def best_rate(work: Work, operations: int, repeats: int, setup: Work | None = No
     return operations / best
 
 
-def best_rate_async(
-    work: Callable[[], Awaitable[Any]], operations: int, repeats: int,
-    setup: Callable[[], Awaitable[Any]] | None = None,
-) -> Callable[[], Awaitable[float]]:
-    async def measure() -> float:
-        best = math.inf
-        for _ in range(repeats):
+def _turns(
+    repeats: int, raw_setup: Work | None, our_setup: Work | None, before: Work | None
+) -> Iterator[int]:
+    """0 (raw) and 1 (twinrecord) in turn, `repeats` times each, with that side's setup
+    and then `before` done just ahead of each: the untimed part of `duel` and `aduel`,
+    written once so that the two differ only in awaiting the work."""
+    for _ in range(repeats):
+        for side, setup in enumerate((raw_setup, our_setup)):
             if setup is not None:
-                await setup()
-            started = time.perf_counter()
-            await work()
-            best = min(best, time.perf_counter() - started)
-        return operations / best
-
-    return measure
+                setup()
+            if before is not None:
+                before()
+            yield side
 
 
-def report(title: str, rows: list[tuple[str, float, float]], contender: str, baseline: str) -> float:
+def duel(
+    raw: Work, ours: Work, operations: int, repeats: int,
+    raw_setup: Work | None = None, our_setup: Work | None = None, before: Work | None = None,
+) -> Rates:
+    """Ops/s of each contender's best run. The two alternate run by run, so that a noisy
+    neighbour on the machine hits both alike; `before` runs ahead of every timed run
+    (bench_postgres pins new server sessions to its CPU there)."""
+    works, best = (raw, ours), [math.inf, math.inf]
+    for side in _turns(repeats, raw_setup, our_setup, before):
+        started = time.perf_counter()
+        works[side]()
+        best[side] = min(best[side], time.perf_counter() - started)
+    return operations / best[0], operations / best[1]
+
+
+async def aduel(
+    raw: AsyncWork, ours: AsyncWork, operations: int, repeats: int,
+    raw_setup: Work | None = None, our_setup: Work | None = None, before: Work | None = None,
+) -> Rates:
+    """`duel` for coroutine functions (the setups and `before` stay plain functions)."""
+    works, best = (raw, ours), [math.inf, math.inf]
+    for side in _turns(repeats, raw_setup, our_setup, before):
+        started = time.perf_counter()
+        await works[side]()
+        best[side] = min(best[side], time.perf_counter() - started)
+    return operations / best[0], operations / best[1]
+
+
+def report(title: str, rows: Rows, contender: str, baseline: str) -> float:
     """Print ops/s and ratios; return the geometric mean of the ratios."""
     print(f"\n{title}")
     print(f"{'operation':<34} {baseline + ' ops/s':>18} {contender + ' ops/s':>20} {'ratio':>7}")
@@ -61,5 +102,9 @@ def report(title: str, rows: list[tuple[str, float, float]], contender: str, bas
     return geomean
 
 
-def run_async(coroutine: Awaitable[Any]) -> Any:
-    return asyncio.run(coroutine)  # type: ignore[arg-type]
+def ratio(rows: Rows, operation: str) -> float:
+    """twinrecord ops/s over raw ops/s on the row named `operation` (for target lines)."""
+    for name, raw, ours in rows:
+        if name == operation:
+            return ours / raw
+    raise KeyError(operation)

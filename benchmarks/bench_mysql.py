@@ -8,32 +8,46 @@ connection; a queue of 10 for the concurrent gets). Both sides run with
 `innodb_flush_log_at_trx_commit=2` (restored afterwards) on tables of the same shape.
 Prints ops/s per operation, the ratio (twinrecord / raw; 1.0 = as fast) and the
 geometric mean. The server comes from TWINRECORD_MYSQL_URL.
+
+Here: the raw mysql-connector side of each operation and the database setup. The
+operations and twinrecord's side are in _workload.py, timing and printing in _common.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
-import math
 import os
 import queue
 import sys
-import threading
-import time
-from collections.abc import Awaitable, Callable
-from typing import Any, Optional
+from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
 import mysql.connector
-from _common import parse_args, report
+from _common import Rows, aduel, duel, parse_args, report
+from _workload import (
+    BATCH,
+    CATEGORIES,
+    READS,
+    ROWS,
+    UPDATES,
+    WRITES,
+    AsyncBenchUser,
+    AsyncOrm,
+    BenchUser,
+    Side,
+    Sizes,
+    SyncOrm,
+    ameasure,
+    gathered,
+    in_threads,
+    measure,
+    row,
+)
 from mysql.connector import aio
 
-from twinrecord import AsyncBaseActiveRecord, BaseActiveRecord
 from twinrecord.backends.mysql import MySQLConfig
 
 URL = os.environ.get("TWINRECORD_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
-ROWS = 5000
-BULK = 2000
 COLUMNS = "id, name, email, category, score, active"
 TABLE_DDL = (
     "CREATE TABLE {table} (id BIGINT NOT NULL AUTO_INCREMENT PRIMARY KEY, "
@@ -47,38 +61,14 @@ BY_INDEX = f"SELECT {COLUMNS} FROM {RAW} WHERE category = %s"
 UPDATE = f"UPDATE {RAW} SET score = %s WHERE id = %s"
 DELETE = f"DELETE FROM {RAW} WHERE id = %s"
 ALL = f"SELECT {COLUMNS} FROM {RAW}"
-Rows = list[tuple[str, float, float]]
-Work = Callable[[], Awaitable[None]]
-RUNS = itertools.count(1)
 
 
-class BenchUser(BaseActiveRecord):
+class MySQLUser(BenchUser):
     __table_name__ = ORM
-    id: Optional[int] = None
-    name: str
-    email: str
-    category: int
-    score: float
-    active: bool
 
 
-class AsyncBenchUser(AsyncBaseActiveRecord):
+class AsyncMySQLUser(AsyncBenchUser):
     __table_name__ = ORM
-    id: Optional[int] = None
-    name: str
-    email: str
-    category: int
-    score: float
-    active: bool
-
-
-def row(i: int) -> tuple[str, str, int, float, bool]:
-    return (f"user{i}", f"user{i}@example.com", i % 250, i * 0.5, i % 2 == 0)
-
-
-def fields(i: int) -> dict[str, Any]:
-    name, email, category, score, active = row(i)
-    return {"name": name, "email": email, "category": category, "score": score, "active": active}
 
 
 def aio_kwargs() -> dict[str, Any]:
@@ -99,44 +89,18 @@ def connect_kwargs() -> dict[str, Any]:
     return kwargs
 
 
-class Sizes:
-    def __init__(self, quick: bool) -> None:
-        self.repeats = 2 if quick else 3
-        self.inserts = 300 if quick else 1000
-        self.lookups = 500 if quick else 2000
-        self.queries = 200 if quick else 1000
-        self.tasks, self.per_task = (50, 20) if quick else (200, 50)
+def plan(quick: bool) -> Sizes:
+    repeats = 2 if quick else 3
+    tasks, per_task = (50, 20) if quick else (200, 50)
+    return Sizes(
+        repeats=repeats, inserts=300 if quick else 1000, lookups=500 if quick else 2000,
+        queries=200 if quick else 1000, deletes=ROWS // (repeats + 1),
+        tasks=tasks, per_task=per_task, spread=7, fresh_updates=True,
+    )
 
 
-def interleaved(ops: int, repeats: int, raw: Callable[[], Any], orm: Callable[[], Any],
-                raw_setup: Callable[[], Any] | None = None,
-                orm_setup: Callable[[], Any] | None = None) -> tuple[float, float]:
-    """Best ops/s of each side, the two alternating run by run so that background load
-    on a shared machine hits both alike."""
-    best = [math.inf, math.inf]
-    for _ in range(repeats):
-        for side, (work, setup) in enumerate(((raw, raw_setup), (orm, orm_setup))):
-            if setup is not None:
-                setup()
-            started = time.perf_counter()
-            work()
-            best[side] = min(best[side], time.perf_counter() - started)
-    return ops / best[0], ops / best[1]
-
-
-async def ainterleaved(ops: int, repeats: int, raw: Work, orm: Work,
-                       raw_setup: Callable[[], Any] | None = None,
-                       orm_setup: Callable[[], Any] | None = None) -> tuple[float, float]:
-    """`interleaved` for coroutine functions (setups stay plain functions)."""
-    best = [math.inf, math.inf]
-    for _ in range(repeats):
-        for side, (work, setup) in enumerate(((raw, raw_setup), (orm, orm_setup))):
-            if setup is not None:
-                setup()
-            started = time.perf_counter()
-            await work()
-            best[side] = min(best[side], time.perf_counter() - started)
-    return ops / best[0], ops / best[1]
+def pooled_url() -> str:
+    return URL + ("&" if "?" in URL else "?") + "pool_size=10"
 
 
 # ---- setup -------------------------------------------------------------------------------
@@ -169,149 +133,138 @@ def fill(raw: Any, table: str) -> list[int]:
     return [key for (key,) in cursor.fetchall()]
 
 
-# ---- sync --------------------------------------------------------------------------------
+# ---- the raw contenders: one connection each, reusing one cursor ------------------------
 
 
-def sync_writes(raw: Any, cursor: Any, sizes: Sizes) -> Rows:
-    n, repeats = sizes.inserts, sizes.repeats
+class RawSync(Side):
+    """The C extension; `admin` is its connection (also the one that empties tables)."""
 
-    def raw_insert_one() -> None:
-        for i in range(n):
+    def __init__(self, admin: Any, sizes: Sizes) -> None:
+        super().__init__(sizes)
+        self.admin = admin
+        self.cursor = admin.cursor()
+
+    def empty(self) -> None:
+        truncate(self.admin, RAW)
+
+    def insert_one(self) -> None:
+        cursor = self.cursor
+        for i in range(self.sizes.inserts):
             cursor.execute(INSERT, row(i))
             assert cursor.lastrowid
 
-    def orm_insert_one() -> None:
-        for i in range(n):
-            user = BenchUser(**fields(i))
-            user.save()
-            assert user.id
-
-    def raw_insert_tx() -> None:
+    def insert_in_transaction(self) -> None:
+        cursor = self.cursor
         cursor.execute("START TRANSACTION")
-        for i in range(BULK):
+        for i in range(BATCH):
             cursor.execute(INSERT, row(i))
         cursor.execute("COMMIT")
 
-    def orm_insert_tx() -> None:
-        with BenchUser.transaction():
-            for i in range(BULK):
-                BenchUser(**fields(i)).save()
+    def insert_many(self) -> None:
+        self.cursor.executemany(INSERT, [row(i) for i in range(BATCH)])
 
-    def raw_insert_many() -> None:
-        cursor.executemany(INSERT, [row(i) for i in range(BULK)])
-
-    def orm_insert_many() -> None:
-        BenchUser.insert_many([BenchUser(**fields(i)) for i in range(BULK)])
-
-    def clear_raw() -> None:
-        truncate(raw, RAW)
-
-    def clear_orm() -> None:
-        truncate(raw, ORM)
-
-    return [
-        ("insert one (autocommit, id back)",
-         *interleaved(n, repeats, raw_insert_one, orm_insert_one, clear_raw, clear_orm)),
-        (f"insert {BULK} in one transaction",
-         *interleaved(BULK, repeats, raw_insert_tx, orm_insert_tx, clear_raw, clear_orm)),
-        (f"insert_many {BULK}",
-         *interleaved(BULK, repeats, raw_insert_many, orm_insert_many, clear_raw, clear_orm)),
-    ]
-
-
-def sync_reads(cursor: Any, raw_ids: list[int], orm_ids: list[int], sizes: Sizes) -> Rows:
-    lookups, queries, repeats = sizes.lookups, sizes.queries, sizes.repeats
-
-    def raw_get() -> None:
-        for k in range(lookups):
-            cursor.execute(GET, (raw_ids[k % ROWS],))
+    def get_by_pk(self) -> None:
+        cursor, ids = self.cursor, self.ids
+        for k in range(self.sizes.lookups):
+            cursor.execute(GET, (ids[k % ROWS],))
             cursor.fetchone()
 
-    def orm_get() -> None:
-        for k in range(lookups):
-            BenchUser.find_one(orm_ids[k % ROWS])
+    def fetch_all(self) -> None:
+        self.cursor.execute(ALL)
+        self.cursor.fetchall()
 
-    def raw_fetch_all() -> None:
-        cursor.execute(ALL)
-        cursor.fetchall()
-
-    def orm_fetch_all() -> None:
-        BenchUser.query().all()
-
-    def raw_by_index() -> None:
-        for k in range(queries):
-            cursor.execute(BY_INDEX, (k % 250,))
+    def by_index(self) -> None:
+        cursor = self.cursor
+        for k in range(self.sizes.queries):
+            cursor.execute(BY_INDEX, (k % CATEGORIES,))
             cursor.fetchall()
 
-    def orm_by_index() -> None:
-        for k in range(queries):
-            BenchUser.query().where({"category": k % 250}).all()
-
-    return [
-        ("get by primary key",
-         *interleaved(lookups, repeats, raw_get, orm_get)),
-        (f"fetch {ROWS} rows as models",
-         *interleaved(ROWS, repeats, raw_fetch_all, orm_fetch_all)),
-        ("20 rows by indexed column",
-         *interleaved(queries, repeats, raw_by_index, orm_by_index)),
-    ]
-
-
-def sync_updates(cursor: Any, raw_ids: list[int], orm_ids: list[int], sizes: Sizes) -> Rows:
-    lookups, repeats = sizes.lookups, sizes.repeats
-
-    def raw_load_save() -> None:
-        bump = next(RUNS)  # a new value each run: unchanged rows would skip the write
-        for k in range(lookups):
-            key = raw_ids[k % ROWS]
+    def load_change_save(self) -> None:
+        cursor, ids, run = self.cursor, self.ids, self.next_run()
+        for k in range(self.sizes.lookups):
+            key = ids[k % ROWS]
             cursor.execute(GET, (key,))
             cursor.fetchone()
-            cursor.execute(UPDATE, (bump + k * 1.5, key))
+            cursor.execute(UPDATE, (run + k * 1.5, key))
 
-    def orm_load_save() -> None:
-        bump = next(RUNS)  # a new value each run: unchanged rows would skip the write
-        for k in range(lookups):
-            user = BenchUser.find_one(orm_ids[k % ROWS])
-            assert user is not None
-            user.score = bump + k * 1.5
-            user.save()
+    def update_by_pk(self) -> None:
+        cursor, ids, base = self.cursor, self.ids, self.update_base()
+        for k in range(self.sizes.lookups):
+            cursor.execute(UPDATE, (base + k * 2.5, ids[k % ROWS]))
 
-    def raw_update() -> None:
-        bump = next(RUNS)  # a new value each run: unchanged rows would skip the write
-        for k in range(lookups):
-            cursor.execute(UPDATE, (bump + k * 2.5, raw_ids[k % ROWS]))
-
-    def orm_update() -> None:
-        bump = next(RUNS)  # a new value each run: unchanged rows would skip the write
-        for k in range(lookups):
-            BenchUser.query().where({"id": orm_ids[k % ROWS]}).update({"score": bump + k * 2.5})
-
-    deletes = ROWS // (repeats + 1)
-    raw_slices, orm_slices = iter(range(repeats)), iter(range(repeats))
-
-    def raw_delete() -> None:
-        start = next(raw_slices) * deletes
-        for key in raw_ids[start : start + deletes]:
+    def delete_by_pk(self) -> None:
+        cursor = self.cursor
+        for key in self.next_slice():
             cursor.execute(DELETE, (key,))
 
-    def orm_delete() -> None:
-        start = next(orm_slices) * deletes
-        for key in orm_ids[start : start + deletes]:
-            BenchUser.query().where({"id": key}).delete()
 
-    return [
-        ("load, change one field, save",
-         *interleaved(lookups, repeats, raw_load_save, orm_load_save)),
-        ("update one column by pk (query)",
-         *interleaved(lookups, repeats, raw_update, orm_update)),
-        ("delete by primary key (query)",
-         *interleaved(deletes, repeats, raw_delete, orm_delete)),
-    ]
+class RawAsync(Side):
+    """`mysql.connector.aio` on `conn`; `admin` (sync) empties the table."""
+
+    def __init__(self, conn: Any, cursor: Any, admin: Any, sizes: Sizes) -> None:
+        super().__init__(sizes)
+        self.conn, self.cursor, self.admin = conn, cursor, admin
+
+    def empty(self) -> None:
+        truncate(self.admin, RAW)
+
+    async def insert_one(self) -> None:
+        cursor = self.cursor
+        for i in range(self.sizes.inserts):
+            await cursor.execute(INSERT, row(i))
+            assert cursor.lastrowid
+
+    async def insert_in_transaction(self) -> None:
+        cursor = self.cursor
+        await cursor.execute("START TRANSACTION")
+        for i in range(BATCH):
+            await cursor.execute(INSERT, row(i))
+        await cursor.execute("COMMIT")
+
+    async def insert_many(self) -> None:
+        await self.cursor.executemany(INSERT, [row(i) for i in range(BATCH)])
+
+    async def get_by_pk(self) -> None:
+        cursor, ids = self.cursor, self.ids
+        for k in range(self.sizes.lookups):
+            await cursor.execute(GET, (ids[k % ROWS],))
+            await cursor.fetchone()
+
+    async def fetch_all(self) -> None:
+        await self.cursor.execute(ALL)
+        await self.cursor.fetchall()
+
+    async def by_index(self) -> None:
+        cursor = self.cursor
+        for k in range(self.sizes.queries):
+            await cursor.execute(BY_INDEX, (k % CATEGORIES,))
+            await cursor.fetchall()
+
+    async def load_change_save(self) -> None:
+        cursor, ids, run = self.cursor, self.ids, self.next_run()
+        for k in range(self.sizes.lookups):
+            key = ids[k % ROWS]
+            await cursor.execute(GET, (key,))
+            await cursor.fetchone()
+            await cursor.execute(UPDATE, (run + k * 1.5, key))
+
+    async def update_by_pk(self) -> None:
+        cursor, ids, base = self.cursor, self.ids, self.update_base()
+        for k in range(self.sizes.lookups):
+            await cursor.execute(UPDATE, (base + k * 2.5, ids[k % ROWS]))
+
+    async def delete_by_pk(self) -> None:
+        cursor = self.cursor
+        for key in self.next_slice():
+            await cursor.execute(DELETE, (key,))
 
 
-def sync_concurrent(raw_ids: list[int], orm_ids: list[int], sizes: Sizes) -> Rows:
-    """Threads x gets by pk; the raw side shares 10 connections through a queue."""
-    total = sizes.tasks * sizes.per_task
+# ---- concurrent gets: the raw side shares 10 connections through a queue ----------------
+
+
+def sync_concurrent(raw_ids: list[int], ours: SyncOrm) -> Rows:
+    """Threads x gets by pk: a queue of 10 raw connections vs twinrecord's pool of 10."""
+    sizes = ours.sizes
     connections: queue.Queue[Any] = queue.Queue()
     for _ in range(10):
         connections.put(mysql.connector.connect(use_pure=False, **connect_kwargs()))
@@ -327,191 +280,19 @@ def sync_concurrent(raw_ids: list[int], orm_ids: list[int], sizes: Sizes) -> Row
             finally:
                 connections.put(conn)
 
-    def orm_worker(offset: int) -> None:
-        for k in range(sizes.per_task):
-            BenchUser.find_one(orm_ids[(offset + k) % ROWS])
-
-    def in_threads(worker: Callable[[int], None]) -> Callable[[], None]:
-        def run() -> None:
-            threads = [threading.Thread(target=worker, args=(t * 7,)) for t in range(sizes.tasks)]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-
-        return run
+    def raw() -> None:
+        in_threads(raw_worker, sizes)
 
     result = (f"concurrent gets ({sizes.tasks} threads x {sizes.per_task})",
-              *interleaved(total, sizes.repeats, in_threads(raw_worker), in_threads(orm_worker)))
+              *duel(raw, ours.concurrent_gets, sizes.tasks * sizes.per_task, sizes.repeats))
     while not connections.empty():
         connections.get().close()
     return [result]
 
 
-def pooled_url() -> str:
-    return URL + ("&" if "?" in URL else "?") + "pool_size=10"
-
-
-def run_sync(raw: Any, sizes: Sizes) -> float:
-    BenchUser.configure(pooled_url())
-    cursor = raw.cursor()
-    results = sync_writes(raw, cursor, sizes)
-    raw_ids, orm_ids = fill(raw, RAW), fill(raw, ORM)
-    results += sync_reads(cursor, raw_ids, orm_ids, sizes)
-    results += sync_concurrent(raw_ids, orm_ids, sizes)
-    results += sync_updates(cursor, raw_ids, orm_ids, sizes)
-    BenchUser.backend().close()
-    return report("MariaDB/MySQL: twinrecord sync vs raw mysql-connector (C extension)",
-                  results, "twinrecord", "raw C ext")
-
-
-# ---- async -------------------------------------------------------------------------------
-
-
-async def async_writes(raw: Any, admin: Any, sizes: Sizes) -> Rows:
-    n, repeats = sizes.inserts, sizes.repeats
-    cursor = await raw.cursor()
-
-    async def raw_insert_one() -> None:
-        for i in range(n):
-            await cursor.execute(INSERT, row(i))
-            assert cursor.lastrowid
-
-    async def orm_insert_one() -> None:
-        for i in range(n):
-            user = AsyncBenchUser(**fields(i))
-            await user.save()
-            assert user.id
-
-    async def raw_insert_tx() -> None:
-        await cursor.execute("START TRANSACTION")
-        for i in range(BULK):
-            await cursor.execute(INSERT, row(i))
-        await cursor.execute("COMMIT")
-
-    async def orm_insert_tx() -> None:
-        async with AsyncBenchUser.transaction():
-            for i in range(BULK):
-                await AsyncBenchUser(**fields(i)).save()
-
-    async def raw_insert_many() -> None:
-        await cursor.executemany(INSERT, [row(i) for i in range(BULK)])
-
-    async def orm_insert_many() -> None:
-        await AsyncBenchUser.insert_many([AsyncBenchUser(**fields(i)) for i in range(BULK)])
-
-    def clear_raw() -> None:
-        truncate(admin, RAW)
-
-    def clear_orm() -> None:
-        truncate(admin, ORM)
-
-    cases: list[tuple[str, Work, Work, int]] = [
-        ("insert one (autocommit, id back)", raw_insert_one, orm_insert_one, n),
-        (f"insert {BULK} in one transaction", raw_insert_tx, orm_insert_tx, BULK),
-        (f"insert_many {BULK}", raw_insert_many, orm_insert_many, BULK),
-    ]
-    rows: Rows = []
-    for name, raw_work, orm_work, ops in cases:
-        rows.append((name, *await ainterleaved(ops, repeats, raw_work, orm_work, clear_raw, clear_orm)))
-    return rows
-
-
-async def async_reads(raw: Any, raw_ids: list[int], orm_ids: list[int], sizes: Sizes) -> Rows:
-    lookups, queries, repeats = sizes.lookups, sizes.queries, sizes.repeats
-    cursor = await raw.cursor()
-
-    async def raw_get() -> None:
-        for k in range(lookups):
-            await cursor.execute(GET, (raw_ids[k % ROWS],))
-            await cursor.fetchone()
-
-    async def orm_get() -> None:
-        for k in range(lookups):
-            await AsyncBenchUser.find_one(orm_ids[k % ROWS])
-
-    async def raw_fetch_all() -> None:
-        await cursor.execute(ALL)
-        await cursor.fetchall()
-
-    async def orm_fetch_all() -> None:
-        await AsyncBenchUser.query().all()
-
-    async def raw_by_index() -> None:
-        for k in range(queries):
-            await cursor.execute(BY_INDEX, (k % 250,))
-            await cursor.fetchall()
-
-    async def orm_by_index() -> None:
-        for k in range(queries):
-            await AsyncBenchUser.query().where({"category": k % 250}).all()
-
-    return [
-        ("get by primary key",
-         *await ainterleaved(lookups, repeats, raw_get, orm_get)),
-        (f"fetch {ROWS} rows as models",
-         *await ainterleaved(ROWS, repeats, raw_fetch_all, orm_fetch_all)),
-        ("20 rows by indexed column",
-         *await ainterleaved(queries, repeats, raw_by_index, orm_by_index)),
-    ]
-
-
-async def async_updates(raw: Any, raw_ids: list[int], orm_ids: list[int], sizes: Sizes) -> Rows:
-    lookups, repeats = sizes.lookups, sizes.repeats
-    cursor = await raw.cursor()
-
-    async def raw_load_save() -> None:
-        bump = next(RUNS)  # a new value each run: unchanged rows would skip the write
-        for k in range(lookups):
-            key = raw_ids[k % ROWS]
-            await cursor.execute(GET, (key,))
-            await cursor.fetchone()
-            await cursor.execute(UPDATE, (bump + k * 1.5, key))
-
-    async def orm_load_save() -> None:
-        bump = next(RUNS)  # a new value each run: unchanged rows would skip the write
-        for k in range(lookups):
-            user = await AsyncBenchUser.find_one(orm_ids[k % ROWS])
-            assert user is not None
-            user.score = bump + k * 1.5
-            await user.save()
-
-    async def raw_update() -> None:
-        bump = next(RUNS)  # a new value each run: unchanged rows would skip the write
-        for k in range(lookups):
-            await cursor.execute(UPDATE, (bump + k * 2.5, raw_ids[k % ROWS]))
-
-    async def orm_update() -> None:
-        bump = next(RUNS)  # a new value each run: unchanged rows would skip the write
-        for k in range(lookups):
-            await AsyncBenchUser.query().where({"id": orm_ids[k % ROWS]}).update({"score": bump + k * 2.5})
-
-    deletes = ROWS // (repeats + 1)
-    raw_slices, orm_slices = iter(range(repeats)), iter(range(repeats))
-
-    async def raw_delete() -> None:
-        start = next(raw_slices) * deletes
-        for key in raw_ids[start : start + deletes]:
-            await cursor.execute(DELETE, (key,))
-
-    async def orm_delete() -> None:
-        start = next(orm_slices) * deletes
-        for key in orm_ids[start : start + deletes]:
-            await AsyncBenchUser.query().where({"id": key}).delete()
-
-    return [
-        ("load, change one field, save",
-         *await ainterleaved(lookups, repeats, raw_load_save, orm_load_save)),
-        ("update one column by pk (query)",
-         *await ainterleaved(lookups, repeats, raw_update, orm_update)),
-        ("delete by primary key (query)",
-         *await ainterleaved(deletes, repeats, raw_delete, orm_delete)),
-    ]
-
-
-async def async_concurrent(raw_ids: list[int], orm_ids: list[int], sizes: Sizes) -> Rows:
+async def async_concurrent(raw_ids: list[int], ours: AsyncOrm) -> Rows:
     """Tasks x gets by pk on 10 connections: a queue of 10 raw ones vs twinrecord's pool."""
-    total = sizes.tasks * sizes.per_task
+    sizes = ours.sizes
     connections: asyncio.Queue[Any] = asyncio.Queue()
     for _ in range(10):
         connections.put_nowait(await aio.connect(**aio_kwargs()))
@@ -527,39 +308,52 @@ async def async_concurrent(raw_ids: list[int], orm_ids: list[int], sizes: Sizes)
             finally:
                 connections.put_nowait(conn)
 
-    async def orm_task(offset: int) -> None:
-        for k in range(sizes.per_task):
-            await AsyncBenchUser.find_one(orm_ids[(offset + k) % ROWS])
+    async def raw() -> None:
+        await gathered(raw_task, sizes)
 
-    async def raw_all() -> None:
-        await asyncio.gather(*(raw_task(t * 7) for t in range(sizes.tasks)))
-
-    async def orm_all() -> None:
-        await asyncio.gather(*(orm_task(t * 7) for t in range(sizes.tasks)))
-
-    raw_rate, orm_rate = await ainterleaved(total, sizes.repeats, raw_all, orm_all)
+    raw_rate, orm_rate = await aduel(raw, ours.concurrent_gets, sizes.tasks * sizes.per_task,
+                                     sizes.repeats)
     while not connections.empty():
         await connections.get_nowait().close()
     return [(f"concurrent gets ({sizes.tasks} tasks x {sizes.per_task})", raw_rate, orm_rate)]
 
 
+# ---- the suites --------------------------------------------------------------------------
+
+
+def run_sync(admin: Any, sizes: Sizes) -> float:
+    MySQLUser.configure(pooled_url())
+    raw = RawSync(admin, sizes)
+    ours = SyncOrm(MySQLUser, sizes, empty=lambda: truncate(admin, ORM))
+    results = measure(WRITES, raw, ours)
+    raw.ids, ours.ids = fill(admin, RAW), fill(admin, ORM)
+    results += measure(READS, raw, ours)
+    results += sync_concurrent(raw.ids, ours)
+    results += measure(UPDATES, raw, ours)
+    MySQLUser.backend().close()
+    return report("MariaDB/MySQL: twinrecord sync vs raw mysql-connector (C extension)",
+                  results, "twinrecord", "raw C ext")
+
+
 async def run_async(admin: Any, sizes: Sizes) -> float:
-    AsyncBenchUser.configure(pooled_url())
-    raw = await aio.connect(**aio_kwargs())
-    results = await async_writes(raw, admin, sizes)
-    raw_ids, orm_ids = fill(admin, RAW), fill(admin, ORM)
-    results += await async_reads(raw, raw_ids, orm_ids, sizes)
-    results += await async_concurrent(raw_ids, orm_ids, sizes)
-    results += await async_updates(raw, raw_ids, orm_ids, sizes)
-    await raw.close()
-    await AsyncBenchUser.backend().close()
+    AsyncMySQLUser.configure(pooled_url())
+    conn = await aio.connect(**aio_kwargs())
+    raw = RawAsync(conn, await conn.cursor(), admin, sizes)
+    ours = AsyncOrm(AsyncMySQLUser, sizes, empty=lambda: truncate(admin, ORM))
+    results = await ameasure(WRITES, raw, ours)
+    raw.ids, ours.ids = fill(admin, RAW), fill(admin, ORM)
+    results += await ameasure(READS, raw, ours)
+    results += await async_concurrent(raw.ids, ours)
+    results += await ameasure(UPDATES, raw, ours)
+    await conn.close()
+    await AsyncMySQLUser.backend().close()
     return report("MariaDB/MySQL: twinrecord async vs raw mysql.connector.aio",
                   results, "twinrecord", "raw aio")
 
 
 def main() -> None:
     args = parse_args(__doc__ or "")
-    sizes = Sizes(args.quick)
+    sizes = plan(args.quick)
     admin = mysql.connector.connect(use_pure=False, **connect_kwargs())
     previous = prepare_server(admin)
     try:

@@ -11,23 +11,23 @@ runs when `twinrecord.backends.postgres` exists and the server at
 TWINRECORD_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test) answers.
 The contenders alternate run by run and each keeps its best run.
 Ratio = twinrecord ops/s / raw ops/s (1.0 = as fast; the target is >= 0.5).
+
+Here: this benchmark's models, data and both contenders (its work is not _workload.py's);
+timing and printing come from _common.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import math
 import os
 import sqlite3
 import sys
 import tempfile
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any, ClassVar, Optional
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import report
+from _common import aduel, argument_parser, duel, report
 
 from twinrecord import AsyncBaseActiveRecord, BaseActiveRecord, BelongsTo, HasMany
 
@@ -119,29 +119,6 @@ def check(ours: list[Any], raw: list[dict[str, Any]]) -> None:
     assert all(p.author().id == p.user_id for p in ours)
 
 
-# ---- timing -----------------------------------------------------------------------------
-def duel(raw: Callable[[], Any], ours: Callable[[], Any], repeats: int) -> tuple[float, float]:
-    best = {"raw": math.inf, "ours": math.inf}
-    for _ in range(repeats):
-        for name, work in (("raw", raw), ("ours", ours)):
-            started = time.perf_counter()
-            work()
-            best[name] = min(best[name], time.perf_counter() - started)
-    return 1 / best["raw"], 1 / best["ours"]
-
-
-async def aduel(
-    raw: Callable[[], Awaitable[Any]], ours: Callable[[], Awaitable[Any]], repeats: int
-) -> tuple[float, float]:
-    best = {"raw": math.inf, "ours": math.inf}
-    for _ in range(repeats):
-        for name, work in (("raw", raw), ("ours", ours)):
-            started = time.perf_counter()
-            await work()
-            best[name] = min(best[name], time.perf_counter() - started)
-    return 1 / best["raw"], 1 / best["ours"]
-
-
 LABEL = f"{POSTS} posts + comments + authors"
 
 
@@ -183,7 +160,7 @@ def sync_duel(execute: Callable[..., Any], mark: str, url: str, repeats: int) ->
         return post.query().with_("comments", "author").all()  # type: ignore[no-any-return]
 
     check(ours(), raw())
-    result = duel(raw, ours, repeats)
+    result = duel(raw, ours, 1, repeats)  # one graph per run
     base.backend().close()
     return result
 
@@ -254,15 +231,14 @@ async def postgres_async_suite(repeats: int) -> tuple[str, float, float]:
     loaded = await ours()
     assert len(loaded) == POSTS and all(p.comments.is_loaded() for p in loaded)
     assert len(await raw()) == POSTS
-    result = await aduel(raw, ours, repeats)
+    result = await aduel(raw, ours, 1, repeats)
     await base.backend().close()
     await conn.close()
     return (LABEL + " (async)", *result)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions (smoke run)")
+    parser = argument_parser(__doc__ or "")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     args = parser.parse_args()
     repeats = 5 if args.quick else 30
