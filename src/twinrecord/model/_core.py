@@ -199,21 +199,24 @@ class RecordCore(BaseModel):
         return 1
 
     def _update_plan(self, dialect: Dialect) -> Plan[int]:
-        dirty = self.dirty_attributes
+        meta = self._meta()
+        snapshot = self._snapshot_values()
+        data = self.__dict__
+        names = meta.columns
+        dirty = [i for i, old in enumerate(snapshot) if data[names[i]] != old]  # type: ignore[arg-type]
         if not dirty:
             return 0
-        meta = self._meta()
         data = self._validated_values()
-        columns = tuple(c for c in meta.columns if c in dirty)
+        columns = tuple(names[i] for i in dirty)
         key = ("update", columns, dialect)
         sql = meta.sql_cache.get(key)
         if sql is None:
             where = tuple(("AND", ColumnTest(k, "eq")) for k in meta.primary_key)
-            sql = meta.sql_cache[key] = compile_update(Update(meta.table, columns, where), dialect)[
-                0
-            ]
-        params = [meta.write(c, data[c], dialect) for c in columns]
-        params += [meta.write(k, v, dialect) for k, v in zip(meta.primary_key, self._stored_key())]
+            statement = Update(meta.table, columns, where)
+            sql = meta.sql_cache[key] = compile_update(statement, dialect)[0]
+        writers = meta.writers(dialect)
+        params = [_write(writers[i], data[names[i]]) for i in dirty]
+        params += [_write(writers[i], snapshot[i]) for i in meta.key_indexes]  # type: ignore[index]
         affected: int = yield Execute(sql, params)
         if affected:
             self._mark_saved()
