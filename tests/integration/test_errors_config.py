@@ -185,3 +185,26 @@ async def test_unreachable_database_is_connection_not_established(db):
         assert "127.0.0.1" in str(caught.value) and "nowhere" in str(caught.value)
     if Far.__dict__.get("__twinrecord_sync_backend__") or Far.__dict__.get("__twinrecord_async_backend__"):
         await db(Far.backend().close())
+
+
+async def test_configuring_again_replaces_the_backend_and_closes_the_old_one(db):
+    root = AsyncBaseActiveRecord if db.is_async else BaseActiveRecord
+
+    class Switch(root):
+        __table_name__ = "switches"
+        id: Optional[int] = None
+        name: str
+
+    Switch.configure(db.url)
+    first = Switch.backend()
+    await db(Switch.drop_table())
+    await db(Switch.create_table())
+    await db(Switch(name="x").save())
+    Switch.configure(db.url)
+    second = Switch.backend()
+    assert second is not first
+    assert await db(Switch.query().count()) == 1          # the new backend serves
+    with pytest.raises(DatabaseError):                   # the old one's pool is closed
+        await db(first.fetch_all("SELECT 1 AS one"))
+    await db(Switch.drop_table())
+    await db(second.close())
