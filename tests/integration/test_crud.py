@@ -177,3 +177,21 @@ async def test_loaded_records_behave_as_pydantic_models(db):
     assert loaded.model_fields_set == set(User.model_fields)
     assert User.model_validate(loaded.model_dump()).is_new_record
     assert not hasattr(loaded, "no_such_attribute")
+
+
+async def test_a_models_own_private_attributes_survive_save(db):
+    from pydantic import PrivateAttr
+
+    class Note(db.Base):
+        __table_name__ = "notes"
+        id: Optional[int] = None
+        text: str
+        _draft: str = PrivateAttr(default="")
+
+    await db.create(Note)
+    note = Note(text="a")
+    note._draft = "unsaved thoughts"
+    await db(note.save())
+    note.text = "b"
+    await db(note.save())
+    assert note._draft == "unsaved thoughts" and not note.is_dirty

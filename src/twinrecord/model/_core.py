@@ -49,7 +49,7 @@ class RecordCore(BaseModel):
             object.__setattr__(
                 self, "__pydantic_private__", {"_snapshot": None, "_relations": None}
             )
-        else:
+        elif "_snapshot" not in private:   # a user's PrivateAttrs came first
             private["_snapshot"] = None
             private["_relations"] = None
 
@@ -166,22 +166,23 @@ class RecordCore(BaseModel):
 
     def _validated_values(self) -> dict[str, Any]:
         """Validate the record again (model validators included), in place."""
-        private: dict[str, Any] = self.__pydantic_private__  # type: ignore[assignment]
-        state = (private["_snapshot"], private["_relations"], private.get("_raw"))
+        private = self.__pydantic_private__
         try:
-            self.__pydantic_validator__.validate_python(dict(self.__dict__), self_instance=self)
+            # The validator reads the current dict and installs a new one; it also
+            # starts the private state afresh, so the record's own is put back.
+            self.__pydantic_validator__.validate_python(self.__dict__, self_instance=self)
         except ValidationError as error:
             raise _invalid(type(self).__name__, error) from error
         finally:
-            private = self.__pydantic_private__  # type: ignore[assignment]  # post_init re-ran
-            private["_snapshot"], private["_relations"], private["_raw"] = state
+            object.__setattr__(self, "__pydantic_private__", private)
         return self.__dict__
 
     # ---- plans ------------------------------------------------------------------------
     def _save_plan(self, dialect: Dialect) -> Plan[int]:
+        # Picks the plan rather than delegating to it: one generator less per save.
         if self.__pydantic_private__["_snapshot"] is None:  # type: ignore[index]
-            return (yield from self._insert_plan(dialect))
-        return (yield from self._update_plan(dialect))
+            return self._insert_plan(dialect)
+        return self._update_plan(dialect)
 
     def _insert_plan(self, dialect: Dialect) -> Plan[int]:
         meta = self._meta()
