@@ -163,7 +163,8 @@ async def test_string_and_composite_primary_keys(db):
     await db(Membership(group_id=1, user_id=2, role="admin").save())
     await db(Membership(group_id=1, user_id=3, role="member").save())
     found = await db(Membership.find_one((1, 3)))
-    assert found.role == "member"
+    assert found.role == "member" and found.primary_key_value() == (1, 3)
+    assert (await db(Country.find_one("FR"))).primary_key_value() == "FR"
     assert (await db(Membership.find_one({"group_id": 1, "user_id": 2}))).role == "admin"
     assert (await db(Membership.find_one_or_fail((1, 2)))).role == "admin"
     found.role = "owner"

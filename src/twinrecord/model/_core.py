@@ -18,7 +18,6 @@ from ..sql.dialect import Dialect
 from ..sql.statements import (
     ColumnTest,
     Delete,
-    Select,
     Update,
     compile_delete,
     compile_insert,
@@ -405,9 +404,4 @@ def _insert_sql(
     return sql
 
 
-def first_or_none(records: list[Any]) -> Any:
-    return records[0] if records else None
-
-
-# Re-exported for the shells' type hints.
-__all__ = ["RESERVED_NAMES", "RecordCore", "Select", "first_or_none"]
+__all__ = ["RESERVED_NAMES", "RecordCore"]
