@@ -8,6 +8,7 @@ multi-line aggregate chain needs are added. Async samples run on every server
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date
 from decimal import Decimal
 from typing import Optional
@@ -109,28 +110,28 @@ async def basic_crud():
     return active_users
 
 
-async def _fresh(*models):
-    for model in models:
+@contextlib.asynccontextmanager
+async def configured(model, url):
+    """The model on a fresh table of that server; table dropped and pool closed after."""
+    model.configure(url)
+    try:
         await model.drop_table()
         await model.create_table()
+        yield
+    finally:
+        await model.drop_table()
+        await model.backend().close()
 
 
 async def test_seed_basic_crud(async_db):
-    AsyncUser.configure(async_db.url)
-    try:
-        await _fresh(AsyncUser)
+    async with configured(AsyncUser, async_db.url):
         active = await basic_crud()
         assert [u.get_full_info() for u in active] == ["John Doe <john@example.com>"]
         assert await AsyncUser.find_one(1) is None
-    finally:
-        await AsyncUser.drop_table()
-        await AsyncUser.backend().close()
 
 
 async def test_seed_transfer_funds(async_db):
-    AsyncAccount.configure(async_db.url)
-    try:
-        await _fresh(AsyncAccount)
+    async with configured(AsyncAccount, async_db.url):
         a, b = AsyncAccount(balance=Decimal("100")), AsyncAccount(balance=Decimal("5"))
         await a.save()
         await b.save()
@@ -140,15 +141,10 @@ async def test_seed_transfer_funds(async_db):
         with pytest.raises(AttributeError):          # missing account: rolled back whole
             await transfer_funds(a.id, 999, Decimal("10"))
         assert (await AsyncAccount.find_one(a.id)).balance == Decimal("70")
-    finally:
-        await AsyncAccount.drop_table()
-        await AsyncAccount.backend().close()
 
 
 async def test_seed_department_statistics(async_db):
-    AsyncEmployee.configure(async_db.url)
-    try:
-        await _fresh(AsyncEmployee)
+    async with configured(AsyncEmployee, async_db.url):
         await AsyncEmployee.insert_many([
             AsyncEmployee(department="eng", salary=100.0, hire_date=date(2020, 1, 1)),
             AsyncEmployee(department="eng", salary=140.0, hire_date=date(2019, 5, 5)),
@@ -159,9 +155,6 @@ async def test_seed_department_statistics(async_db):
             {"department": "eng", "employee_count": 2, "avg_salary": 120.0, "earliest_hire": date(2019, 5, 5)},
             {"department": "ops", "employee_count": 1, "avg_salary": 90.0, "earliest_hire": date(2021, 3, 3)},
         ]
-    finally:
-        await AsyncEmployee.drop_table()
-        await AsyncEmployee.backend().close()
 
 
 def test_seed_sync_model_on_sqlite(tmp_path):
