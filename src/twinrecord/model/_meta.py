@@ -48,6 +48,11 @@ class ModelMeta:
                     f"{self.name}: primary key {key!r} is not a field; declare it, or set "
                     "__primary_key__ to the name of a field"
                 )
+        # `column = ?` tests of dict conditions, by the names a user may write.
+        self.equality_tests: dict[str, tuple[ColumnTest, str]] = {}
+        for column in self.columns:
+            test = (ColumnTest(f"{self.table}.{column}", "eq"), column)
+            self.equality_tests[column] = self.equality_tests[f"{self.table}.{column}"] = test
         self.key_indexes = tuple(self.column_index[k] for k in self.primary_key)
         only = self.primary_key[0] if len(self.primary_key) == 1 else None
         self.auto_key: str | None = (
@@ -108,6 +113,15 @@ class ModelMeta:
                 f"its columns are: {', '.join(self.columns)}"
             )
         return bare
+
+    def writer_map(self, dialect: Dialect) -> dict[str, Converter | None]:
+        """Writers by column name (for values that arrive keyed by column)."""
+        found = self._specs.get(("writer-map", dialect))
+        if found is None:
+            found = self._specs[("writer-map", dialect)] = dict(
+                zip(self.columns, self.writers(dialect))
+            )
+        return found
 
     def write(self, column: str, value: Any, dialect: Dialect) -> Any:
         if value is None:

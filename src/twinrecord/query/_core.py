@@ -115,12 +115,18 @@ class QueryCore:
         meta = self._meta
         tests = []
         values: list[tuple[Any, str | None]] = []
+        equality = meta.equality_tests
         for column, value in condition.items():
+            known = equality.get(column)
+            if known is not None and value is not None and type(value) not in _COLLECTIONS:
+                tests.append(known[0])         # the common case, built once per column
+                values.append((value, known[1]))
+                continue
             bare = meta.check_column(column)
             qualified = f"{meta.table}.{bare}"
             if value is None:
                 tests.append(ColumnTest(qualified, "null"))
-            elif isinstance(value, (list, tuple, set, frozenset)):
+            elif isinstance(value, _COLLECTIONS):
                 items = list(value)
                 tests.append(ColumnTest(qualified, "in", len(items)))
                 values.extend((v, bare) for v in items)
@@ -265,11 +271,15 @@ class QueryCore:
         )
 
     def _where_values(self, dialect: Dialect) -> list[Any]:
-        meta = self._meta
-        return [
-            dialect.adapt_param(value) if column is None else meta.write(column, value, dialect)
-            for value, column in self._params
-        ]
+        writers = self._meta.writer_map(dialect)
+        values = []
+        for value, column in self._params:
+            if column is None:
+                values.append(dialect.adapt_param(value))
+            else:
+                writer = writers[column]
+                values.append(value if writer is None or value is None else writer(value))
+        return values
 
     def _values(self, dialect: Dialect) -> list[Any]:
         values = self._where_values(dialect)
@@ -407,6 +417,9 @@ class QueryCore:
                 f"single-column primary key; {self._model.__name__} has {keys}"
             )
         return str(keys[0])
+
+
+_COLLECTIONS = (list, tuple, set, frozenset)
 
 
 def _bound(compiled: tuple[str, int], values: list[Any]) -> tuple[str, list[Any]]:
