@@ -195,3 +195,30 @@ async def test_a_models_own_private_attributes_survive_save(db):
     note.text = "b"
     await db(note.save())
     assert note._draft == "unsaved thoughts" and not note.is_dirty
+
+
+async def test_loaded_records_track_changes_made_any_supported_way(db):
+    from pydantic import PrivateAttr
+
+    class Tag(db.Base):
+        __table_name__ = "tags"
+        id: Optional[int] = None
+        label: str
+        uses: int = 0
+        _note: str = PrivateAttr(default="none")
+
+    await db.create(Tag)
+    await db(Tag.insert_many([Tag(label="a"), Tag(label="b")]))
+    first, second = await db(Tag.query().order_by("id").all())
+    assert not first.is_dirty and first._note == "none"    # private defaults on loaded records
+    second._note = "set before any field change"
+    assert not second.is_dirty
+    copied = first.model_copy(update={"label": "z"})
+    assert copied.dirty_attributes == {"label"} and not first.is_dirty
+    first.uses += 1
+    first.uses += 1
+    assert first.dirty_attributes == {"uses"}
+    assert await db(first.save()) == 1 and not first.is_dirty
+    assert (await db(Tag.find_one(first.id))).uses == 2
+    assert await db(copied.save()) == 1                     # updates the same row's label
+    assert (await db(Tag.find_one(first.id))).label == "z"

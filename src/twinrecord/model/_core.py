@@ -65,14 +65,37 @@ class RecordCore(BaseModel):
     if not TYPE_CHECKING:
 
         def __getattr__(self, name: str) -> Any:
-            # Hydration leaves two of Pydantic's slots unset on loaded records (setting
-            # them was an eighth of the cost of loading a row); their values are fixed:
-            # no extra fields, and every field set.
+            # Hydration sets only `__dict__` (the slots cost a quarter of loading a row);
+            # Pydantic's three other slots are answered here. Two have fixed values on
+            # a loaded record: no extra fields, every field set.
             if name == "__pydantic_extra__":
                 return None
             if name == "__pydantic_fields_set__":
                 return type(self)._meta().all_fields_set
+            if name == "__pydantic_private__":
+                return self._loaded_private()
             return super().__getattr__(name)
+
+        def __setattr__(self, name: str, value: Any) -> None:
+            # A loaded record's snapshot is taken before its first change.
+            try:
+                object.__getattribute__(self, "__pydantic_private__")
+            except AttributeError:
+                self._loaded_private()
+            super().__setattr__(name, value)
+
+    def _loaded_private(self) -> dict[str, Any]:
+        """The private state of a record that loading left without one: the values as
+        they are now (unchanged since loading, as every change goes through
+        `__setattr__` or a plan, which create it first) are its snapshot."""
+        meta = self._meta()
+        private = {
+            **meta.private_defaults(),
+            "_snapshot": meta.snapshot(self.__dict__),
+            "_relations": None,
+        }
+        object.__setattr__(self, "__pydantic_private__", private)
+        return private
 
     def __eq__(self, other: object) -> bool:
         """Same class, same field values; load state and relation caches do not count."""
@@ -143,22 +166,11 @@ class RecordCore(BaseModel):
         return tuple(source[i] for i in meta.key_indexes)
 
     def _snapshot_values(self) -> tuple[Any, ...] | None:
-        """The values as loaded or last saved, as Python values.
+        """The values as loaded or last saved (None for a new record)."""
+        return self.__pydantic_private__["_snapshot"]  # type: ignore[index,no-any-return]
 
-        Loading keeps the driver's row as the snapshot and converts it only when
-        asked (here), which keeps hydration cheap.
-        """
-        private: dict[str, Any] = self.__pydantic_private__  # type: ignore[assignment]
-        convert = private.get("_raw")
-        if convert is not None:
-            private["_snapshot"] = convert(private["_snapshot"])
-            private["_raw"] = None
-        return private["_snapshot"]  # type: ignore[no-any-return]
-
-    def _set_snapshot(self, snapshot: tuple[Any, ...] | None, raw: Any = None) -> None:
-        private: dict[str, Any] = self.__pydantic_private__  # type: ignore[assignment]
-        private["_snapshot"] = snapshot
-        private["_raw"] = raw
+    def _set_snapshot(self, snapshot: tuple[Any, ...] | None) -> None:
+        self.__pydantic_private__["_snapshot"] = snapshot  # type: ignore[index]
 
     def _mark_saved(self) -> None:
         self._set_snapshot(self._meta().snapshot(self.__dict__))

@@ -164,33 +164,34 @@ class ModelMeta:
         values = []
         for i, reader in enumerate(readers):
             if reader is None:
-                values.append(f"row[{i}]")
+                values.append(f"v{i}")
             else:
                 namespace[f"read{i}"] = reader
-                values.append(f"(None if row[{i}] is None else read{i}(row[{i}]))")
+                values.append(f"(None if v{i} is None else read{i}(v{i}))")
+        # Unpacking the row once is cheaper than indexing it per column.
+        unpack = ", ".join(f"v{i}" for i in range(len(readers))) + ","
         entries = ", ".join(f"{c!r}: {v}" for c, v in zip(self.columns, values))
-        raw = ""
-        if self.mutable:  # values that change in place need a copy to compare against
-            snapshot = "deepcopy(tuple(data.values()))"
-        elif any(r is not None for r in readers):
-            # Keep the driver's row; RecordCore converts it only if it is ever compared.
-            snapshot = "row"
-            raw = ', "_raw": to_python'
-            namespace["to_python"] = eval(f"lambda row: ({', '.join(values)},)", namespace)
-        else:
-            snapshot = "row"
-        extra_private = "**private_defaults, " if namespace["private_defaults"] else ""
-        # Only __dict__ and the private dict are set: RecordCore.__getattr__ answers for
-        # the two other Pydantic slots, whose values are the same for every loaded record.
+        private = ""
+        if self.mutable:
+            # Values that change in place (dict/list) need their snapshot copied now;
+            # for the others RecordCore takes it lazily, before the first change.
+            extra = "**private_defaults, " if namespace["private_defaults"] else ""
+            private = (
+                f'set_private(record, {{{extra}"_snapshot": deepcopy(tuple(data.values())), '
+                '"_relations": None})'
+            )
+        # Only __dict__ is set (and the private dict for mutable values): RecordCore's
+        # __getattr__ answers for Pydantic's other slots.
         source = f"""
 def hydrate(rows):
     records = []
     append = records.append
     for row in rows:
+        {unpack} = row
         record = new(model)
         data = {{{entries}}}
         set_dict(record, data)
-        set_private(record, {{{extra_private}"_snapshot": {snapshot}, "_relations": None{raw}}})
+        {private}
         append(record)
     return records
 """
