@@ -174,7 +174,8 @@ class SyncBackend(BackendBase[ConfigT]):
     def _perform(
         self, op: Callable[..., Any], connection: Any, sql: str, params: Sequence[Any], *extra: Any
     ) -> Any:
-        started = perf_counter()
+        logged = log.isEnabledFor(_DEBUG)
+        started = perf_counter() if logged else 0.0
         try:
             return op(connection, sql, params, *extra)
         except DatabaseError:
@@ -182,7 +183,7 @@ class SyncBackend(BackendBase[ConfigT]):
         except Exception as error:
             raise self.translate(error, sql, params) from error
         finally:
-            if log.isEnabledFor(_DEBUG):
+            if logged:
                 self.log_statement(sql, params, started)
 
     # ---- raw SQL API (`?` placeholders) ----------------------------------------------
@@ -291,7 +292,8 @@ class AsyncBackend(BackendBase[ConfigT]):
     async def _perform(
         self, op: Callable[..., Any], connection: Any, sql: str, params: Sequence[Any], *extra: Any
     ) -> Any:
-        started = perf_counter()
+        logged = log.isEnabledFor(_DEBUG)
+        started = perf_counter() if logged else 0.0
         try:
             return await op(connection, sql, params, *extra)
         except DatabaseError:
@@ -299,7 +301,7 @@ class AsyncBackend(BackendBase[ConfigT]):
         except Exception as error:
             raise self.translate(error, sql, params) from error
         finally:
-            if log.isEnabledFor(_DEBUG):
+            if logged:
                 self.log_statement(sql, params, started)
 
     # ---- raw SQL API (`?` placeholders) ----------------------------------------------

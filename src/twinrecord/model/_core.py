@@ -77,11 +77,9 @@ class RecordCore(BaseModel):
             return super().__getattr__(name)
 
         def __setattr__(self, name: str, value: Any) -> None:
-            # A loaded record's snapshot is taken before its first change.
-            try:
-                object.__getattribute__(self, "__pydantic_private__")
-            except AttributeError:
-                self._loaded_private()
+            # Reading the private state creates it (the snapshot) on a loaded record
+            # before its first change; on any other record it is a plain slot read.
+            self.__pydantic_private__  # noqa: B018
             super().__setattr__(name, value)
 
     def _loaded_private(self) -> dict[str, Any]:
@@ -89,11 +87,9 @@ class RecordCore(BaseModel):
         they are now (unchanged since loading, as every change goes through
         `__setattr__` or a plan, which create it first) are its snapshot."""
         meta = self._meta()
-        private = {
-            **meta.private_defaults(),
-            "_snapshot": meta.snapshot(self.__dict__),
-            "_relations": None,
-        }
+        private = {"_snapshot": meta.snapshot(self.__dict__), "_relations": None}
+        if meta.private_attributes:
+            private = {**meta.private_defaults(), **private}
         object.__setattr__(self, "__pydantic_private__", private)
         return private
 

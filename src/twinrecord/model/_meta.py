@@ -58,6 +58,7 @@ class ModelMeta:
         self.auto_key: str | None = (
             only if only and self.types[only].kind == t.INT and self.nullable[only] else None
         )
+        self.private_attributes = dict(getattr(model, "__private_attributes__", {}))
         # What a loaded record's `model_fields_set` is: every field (shared, never changed).
         self.all_fields_set = set(self.columns)
         self.mutable = frozenset(n for n, ct in self.types.items() if ct.kind == t.JSON)
@@ -199,9 +200,10 @@ def hydrate(rows):
         return namespace["hydrate"]  # type: ignore[no-any-return]
 
     def private_defaults(self) -> dict[str, Any]:
-        """Defaults of private attributes a user model declares itself."""
-        defaults = {}
-        for name, attribute in getattr(self.model, "__private_attributes__", {}).items():
+        """Defaults of private attributes a user model declares itself (fresh each call:
+        a default factory must give every record its own value)."""
+        defaults: dict[str, Any] = {}
+        for name, attribute in self.private_attributes.items():
             value = attribute.get_default()
             if repr(value) != "PydanticUndefined":
                 defaults[name] = value
