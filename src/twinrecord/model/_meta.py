@@ -70,7 +70,9 @@ class ModelMeta:
         )
         self._readers: dict[Dialect, list[Converter | None]] = {}
         self._writers: dict[Dialect, list[Converter | None]] = {}
-        self._hydrators: dict[Dialect, Callable[[Sequence[Sequence[Any]]], list[Any]]] = {}
+        self._hydrators: dict[
+            tuple[Dialect, bool], Callable[[Sequence[Sequence[Any]]], list[Any]]
+        ] = {}
         self.sql_cache: dict[Any, str] = {}  # statements this model sends, per shape and dialect
         self._specs: dict[Any, Any] = {}
         picker = operator.itemgetter(*self.columns)
@@ -131,11 +133,20 @@ class ModelMeta:
         return value if writer is None else writer(value)
 
     # ---- hydration --------------------------------------------------------------------
-    def hydrate(self, rows: Sequence[Sequence[Any]], dialect: Dialect) -> list[Any]:
-        """Rows in `columns` order -> records, without validation."""
-        hydrator = self._hydrators.get(dialect)
+    def hydrate(
+        self, rows: Sequence[Sequence[Any]], dialect: Dialect, stateful: bool = False
+    ) -> list[Any]:
+        """Rows in `columns` order -> records, without validation.
+
+        `stateful` records get their private state (snapshot, relation cache) at once:
+        for records whose relation cache is about to be filled (eager loading), where
+        creating it lazily, record by record, would cost more.
+        """
+        hydrator = self._hydrators.get((dialect, stateful))
         if hydrator is None:
-            hydrator = self._hydrators[dialect] = self._build_hydrator(dialect)
+            hydrator = self._hydrators[(dialect, stateful)] = self._build_hydrator(
+                dialect, stateful
+            )
         if len(rows) < _GC_PAUSE_ROWS or not gc.isenabled():
             return hydrator(rows)
         # Every object made here stays alive, so the cyclic collector's passes over
@@ -147,7 +158,9 @@ class ModelMeta:
         finally:
             gc.enable()
 
-    def _build_hydrator(self, dialect: Dialect) -> Callable[[Sequence[Sequence[Any]]], list[Any]]:
+    def _build_hydrator(
+        self, dialect: Dialect, stateful: bool
+    ) -> Callable[[Sequence[Sequence[Any]]], list[Any]]:
         """Generate a loop specialised to this model's columns and converters.
 
         Loading rows is the hot path where ORMs lose to the raw driver, so the loop is
@@ -158,7 +171,7 @@ class ModelMeta:
             "new": _new_object,
             "model": self.model,
             "deepcopy": copy.deepcopy,
-            "private_defaults": self.private_defaults(),
+            "private_defaults": self.private_defaults,
             "set_dict": _SET_DICT,
             "set_private": _SET_PRIVATE,
         }
@@ -173,13 +186,15 @@ class ModelMeta:
         unpack = ", ".join(f"v{i}" for i in range(len(readers))) + ","
         entries = ", ".join(f"{c!r}: {v}" for c, v in zip(self.columns, values))
         private = ""
-        if self.mutable:
+        if self.mutable or stateful:
             # Values that change in place (dict/list) need their snapshot copied now;
             # for the others RecordCore takes it lazily, before the first change.
-            extra = "**private_defaults, " if namespace["private_defaults"] else ""
+            extra = "**private_defaults(), " if self.private_attributes else ""
+            values_now = "tuple(data.values())"
+            if self.mutable:
+                values_now = f"deepcopy({values_now})"
             private = (
-                f'set_private(record, {{{extra}"_snapshot": deepcopy(tuple(data.values())), '
-                '"_relations": None})'
+                f'set_private(record, {{{extra}"_snapshot": {values_now}, "_relations": None}})'
             )
         # Only __dict__ is set (and the private dict for mutable values): RecordCore's
         # __getattr__ answers for Pydantic's other slots.

@@ -302,7 +302,7 @@ class QueryCore:
             records = meta.hydrate_named(names, rows, dialect)
         else:
             rows = yield FetchRows(*self._to_sql(dialect))
-            records = meta.hydrate(rows, dialect)
+            records = meta.hydrate(rows, dialect, stateful=bool(self._eager))
         if self._eager and records:
             yield from self._load_eager_plan(records, dialect)
         return records
