@@ -1,0 +1,236 @@
+"""`AsyncPostgresBackend`: PostgreSQL through psycopg's `AsyncConnection`, one pool
+per running event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import psycopg
+
+from ..errors import (
+    ConnectionNotEstablished,
+    DatabaseError,
+)
+from ..sql.dialect import POSTGRES
+from ._aio_pool import AsyncPool, PoolClosed, PoolTimeout
+from ._config import BaseConfig
+from ._core import AsyncBackend, Row
+from ._postgres_core import (
+    _IDLE,
+    _RECOVERABLE,
+    PostgresConfig,
+    _arun,
+    _columns,
+    _rowcount,
+    _Session,
+    connect_arguments,
+    connection_message,
+    translate_error,
+)
+
+
+# ---- async -----------------------------------------------------------------------------
+class AsyncPostgresBackend(AsyncBackend[PostgresConfig]):
+    """PostgreSQL through psycopg's `AsyncConnection`, one pool per running event loop."""
+
+    config_type = PostgresConfig
+    dialect = POSTGRES
+
+    def __init__(self, config: BaseConfig) -> None:
+        super().__init__(config)
+        config = self.config
+        self._arguments = connect_arguments(config)
+        self._pools: dict[asyncio.AbstractEventLoop, LoopPool] = {}
+        self._pools_lock = threading.Lock()
+        # The pool used last: one attribute read, so threads running loops never mix them up.
+        self._last: LoopPool | None = None
+        self._closed = False
+
+    # ---- a pool per loop ----------------------------------------------------------------
+    def _current_entry(self) -> LoopPool:
+        loop = asyncio.get_running_loop()
+        last = self._last
+        if last is not None and last.loop is loop:
+            return last
+        with self._pools_lock:  # loops in several threads may get here at once
+            if self._closed:
+                raise ConnectionNotEstablished(f"the backend for the {self.config.where} is closed")
+            for old in [old for old in self._pools if old.is_closed()]:
+                self._pools.pop(old).abandon()
+            entry = self._pools.get(loop)
+            if entry is None:
+                entry = self._pools[loop] = LoopPool(loop, self._open_session, self.config)
+            self._last = entry
+        return entry
+
+    async def _open_session(self, pool: AsyncPool[_Session]) -> _Session:
+        """A new connection for `pool`; failures name the server, never the password."""
+        try:
+            connection = await psycopg.AsyncConnection.connect(
+                autocommit=True,
+                prepare_threshold=self.config.prepare_threshold,
+                **self._arguments,
+            )
+        except psycopg.Error as error:
+            message = connection_message(error, self.config, connecting=True)
+            raise ConnectionNotEstablished(message) from error
+        return _Session(connection, pool)
+
+    def pool_stats(self) -> dict[str, int]:
+        """Open, idle and checked-out connections of the running loop's pool."""
+        pool = self._current_entry().pool
+        return {"size": pool.size, "idle": pool.idle, "in_use": pool.in_use}
+
+    # ---- driver primitives ------------------------------------------------------------
+    async def acquire(self) -> _Session:
+        entry = self._current_entry()
+        try:
+            session = await entry.pool.acquire()
+        except (PoolTimeout, PoolClosed) as error:
+            # The error the sync kind raises when its pool is exhausted or closed.
+            raise ConnectionNotEstablished(f"{self.config.where}: {error}") from error
+        if entry.spares:
+            await entry.open_spares(session)
+        return session
+
+    def _acquire_nowait(self) -> _Session | None:
+        entry = self._current_entry()
+        return None if entry.spares else entry.pool.acquire_nowait()
+
+    def _release_nowait(self, connection: _Session) -> bool:
+        if connection.connection.pgconn.transaction_status != _IDLE:
+            return False  # release() rolls back what the statement left open
+        released: bool = connection.pool.release_nowait(connection)
+        return released
+
+    async def release(self, connection: _Session, discard: bool = False) -> None:
+        if not discard and connection.connection.pgconn.transaction_status != _IDLE:
+            try:
+                discard = not await self._reset(connection)
+            except BaseException:  # cancelled while rolling back: never keep it out
+                await connection.pool.release(connection, discard=True)
+                raise
+        await connection.pool.release(connection, discard=discard)
+
+    async def _reset(self, session: _Session) -> bool:
+        """Roll back what a statement left open; False when the session is unusable."""
+        if session.status not in _RECOVERABLE:
+            return False
+        try:
+            await session.cursor.execute("ROLLBACK")
+        except psycopg.Error:
+            return False
+        return True
+
+    async def close(self) -> None:
+        """Close every pool: the running loop's now, the others on their own loops."""
+        running = asyncio.get_running_loop()
+        for entry in self._forget_pools():
+            if entry.loop is running:
+                await entry.pool.close()
+            else:
+                entry.close_elsewhere()
+
+    def _close_unawaited(self) -> None:
+        for entry in self._forget_pools():
+            entry.close_elsewhere()
+
+    def _forget_pools(self) -> list[LoopPool]:
+        with self._pools_lock:
+            self._closed = True
+            self._last = None
+            entries, self._pools = list(self._pools.values()), {}
+        return entries
+
+    async def _execute(self, connection: _Session, sql: str, params: Sequence[Any]) -> int:
+        return _rowcount(await _arun(connection, sql, params))
+
+    async def _fetch(self, connection: _Session, sql: str, params: Sequence[Any]) -> list[Row]:
+        cursor = await _arun(connection, sql, params)
+        rows: list[Row] = await cursor.fetchall()
+        return rows
+
+    async def _fetch_table(
+        self, connection: _Session, sql: str, params: Sequence[Any]
+    ) -> tuple[list[str], list[Row]]:
+        cursor = await _arun(connection, sql, params)
+        names = _columns(cursor)
+        return names, (await cursor.fetchall() if names else [])
+
+    async def _insert(
+        self, connection: _Session, sql: str, params: Sequence[Any], row_count: int
+    ) -> list[Any]:
+        cursor = await _arun(connection, sql, params)
+        return [row[0] for row in await cursor.fetchall()]
+
+    def translate(self, error: Exception, sql: str, params: Sequence[Any]) -> DatabaseError:
+        return translate_error(error, sql, params, self.config)
+
+
+class LoopPool:
+    """One event loop's pool, and every session it opened (to close them without it)."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        open_session: Callable[[AsyncPool[_Session]], Awaitable[_Session]],
+        config: PostgresConfig,
+    ) -> None:
+        self.loop = loop
+        self.sessions: set[_Session] = set()
+        # min_size=0: the pool's own warm-up swallows a failed connect and then retries
+        # it, so an unreachable server would take twice connect_timeout to report.
+        # The first acquire reports it, then `open_spares` tops up to pool_min_size.
+        self.pool: AsyncPool[_Session] = AsyncPool(
+            self._connect,
+            max_size=config.pool_size,
+            min_size=0,
+            acquire_timeout=config.pool_timeout,
+            close_connection=self._close,
+            name=f"PostgreSQL pool for {config.where}",
+        )
+        self.spares = max(0, config.pool_min_size - 1)
+        self._open_session = open_session
+
+    async def open_spares(self, held: _Session) -> None:
+        """After the first connection (`held`) opened, open the rest of pool_min_size.
+
+        They open side by side and go idle; a failure is left to the acquire that
+        meets it. If the caller is cancelled meanwhile, `held` goes back to the pool.
+        """
+        count, self.spares = self.spares, 0
+
+        async def one() -> None:
+            session = await self.pool.acquire()
+            await self.pool.release(session)
+
+        try:
+            await asyncio.gather(*(one() for _ in range(count)), return_exceptions=True)
+        except BaseException:
+            await self.pool.release(held)
+            raise
+
+    async def _connect(self) -> _Session:
+        session = await self._open_session(self.pool)
+        self.sessions.add(session)
+        return session
+
+    async def _close(self, session: _Session) -> None:
+        self.sessions.discard(session)
+        await session.connection.close()
+
+    def close_elsewhere(self) -> None:
+        """Close this pool from outside its loop: on that loop if it still runs, else now."""
+        if self.loop.is_running():
+            asyncio.run_coroutine_threadsafe(self.pool.close(), self.loop)
+            return
+        self.abandon()
+
+    def abandon(self) -> None:
+        """The loop is gone, and with it every task that held a session: close them all."""
+        for session in list(self.sessions):
+            session.connection.pgconn.finish()
+        self.sessions.clear()
