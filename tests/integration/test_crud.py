@@ -206,11 +206,14 @@ async def test_loaded_records_track_changes_made_any_supported_way(db):
         label: str
         uses: int = 0
         _note: str = PrivateAttr(default="none")
+        _seen: list = PrivateAttr(default_factory=list)
 
     await db.create(Tag)
     await db(Tag.insert_many([Tag(label="a"), Tag(label="b")]))
     first, second = await db(Tag.query().order_by("id").all())
     assert not first.is_dirty and first._note == "none"    # private defaults on loaded records
+    first._seen.append("x")
+    assert second._seen == [] and first._seen == ["x"]      # a factory's value per record
     second._note = "set before any field change"
     assert not second.is_dirty
     copied = first.model_copy(update={"label": "z"})

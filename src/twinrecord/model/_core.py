@@ -40,18 +40,6 @@ class RecordCore(BaseModel):
     aio: ClassVar[Any]
     sync: ClassVar[Any]
 
-    def model_post_init(self, context: Any, /) -> None:
-        # Record state lives in Pydantic's private-attribute dict, set here directly:
-        # declaring PrivateAttrs would cost a default lookup per attribute per record.
-        private = self.__pydantic_private__
-        if private is None:
-            object.__setattr__(
-                self, "__pydantic_private__", {"_snapshot": None, "_relations": None}
-            )
-        elif "_snapshot" not in private:   # a user's PrivateAttrs came first
-            private["_snapshot"] = None
-            private["_relations"] = None
-
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
@@ -82,6 +70,19 @@ class RecordCore(BaseModel):
             self.__pydantic_private__  # noqa: B018
             super().__setattr__(name, value)
 
+    def _private(self) -> dict[str, Any]:
+        """The record's private state: `_snapshot` (None for a new record) and
+        `_relations`. A new record starts without one (Pydantic leaves None, or a dict
+        of the model's own PrivateAttrs): created here, on first use."""
+        private = self.__pydantic_private__  # a loaded record's is made in __getattr__
+        if private is None:
+            private = {}
+            object.__setattr__(self, "__pydantic_private__", private)
+        if "_snapshot" not in private:
+            private["_snapshot"] = None
+            private["_relations"] = None
+        return private
+
     def _loaded_private(self) -> dict[str, Any]:
         """The private state of a record that loading left without one: the values as
         they are now (unchanged since loading, as every change goes through
@@ -89,7 +90,7 @@ class RecordCore(BaseModel):
         meta = self._meta()
         private = {"_snapshot": meta.snapshot(self.__dict__), "_relations": None}
         if meta.private_attributes:
-            private = {**meta.private_defaults(), **private}
+            private = {**meta.private_defaults(self.__dict__), **private}
         object.__setattr__(self, "__pydantic_private__", private)
         return private
 
@@ -130,7 +131,7 @@ class RecordCore(BaseModel):
     # ---- record state -----------------------------------------------------------------
     @property
     def is_new_record(self) -> bool:
-        return self.__pydantic_private__["_snapshot"] is None  # type: ignore[index]
+        return self._private()["_snapshot"] is None
 
     @property
     def dirty_attributes(self) -> set[str]:
@@ -147,7 +148,7 @@ class RecordCore(BaseModel):
 
     def clear_relation_cache(self) -> None:
         """Forget every loaded relation: the next call of each one queries again."""
-        self.__pydantic_private__["_relations"] = None  # type: ignore[index]
+        self._private()["_relations"] = None
 
     def primary_key_value(self) -> Any:
         """The key as stored (a tuple for composite keys)."""
@@ -163,10 +164,10 @@ class RecordCore(BaseModel):
 
     def _snapshot_values(self) -> tuple[Any, ...] | None:
         """The values as loaded or last saved (None for a new record)."""
-        return self.__pydantic_private__["_snapshot"]  # type: ignore[index,no-any-return]
+        return self._private()["_snapshot"]  # type: ignore[no-any-return]
 
     def _set_snapshot(self, snapshot: tuple[Any, ...] | None) -> None:
-        self.__pydantic_private__["_snapshot"] = snapshot  # type: ignore[index]
+        self._private()["_snapshot"] = snapshot
 
     def _mark_saved(self) -> None:
         self._set_snapshot(self._meta().snapshot(self.__dict__))
@@ -187,7 +188,7 @@ class RecordCore(BaseModel):
     # ---- plans ------------------------------------------------------------------------
     def _save_plan(self, dialect: Dialect) -> Plan[int]:
         # Picks the plan rather than delegating to it: one generator less per save.
-        if self.__pydantic_private__["_snapshot"] is None:  # type: ignore[index]
+        if self._private()["_snapshot"] is None:
             return self._insert_plan(dialect)
         return self._update_plan(dialect)
 
@@ -249,7 +250,7 @@ class RecordCore(BaseModel):
             raise RecordNotFound(f"{cls.__name__} with key {self._stored_key()!r} no longer exists")
         self.__dict__.update(fresh.__dict__)
         self._set_snapshot(fresh._snapshot_values())
-        self.__pydantic_private__["_relations"] = None  # type: ignore[index]
+        self._private()["_relations"] = None
 
     @classmethod
     def _find_by_key_plan(cls, key: tuple[Any, ...], dialect: Dialect) -> Plan[Any]:
@@ -276,7 +277,7 @@ class RecordCore(BaseModel):
 
     @classmethod
     def _find_one_plan(cls, condition: Any, dialect: Dialect) -> Plan[Any]:
-        if type(condition) in _SCALAR_KEYS:   # the common case, without an ABC check
+        if type(condition) in _SCALAR_KEYS:  # the common case, without an ABC check
             return (yield from cls._find_by_key_plan((condition,), dialect))
         if type(condition) is dict or isinstance(condition, Mapping):
             meta = cls._meta()

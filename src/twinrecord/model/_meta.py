@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
 
 from ..errors import ConfigurationError, StatementInvalid
 from ..sql import types as t
@@ -189,7 +190,7 @@ class ModelMeta:
         if self.mutable or stateful:
             # Values that change in place (dict/list) need their snapshot copied now;
             # for the others RecordCore takes it lazily, before the first change.
-            extra = "**private_defaults(), " if self.private_attributes else ""
+            extra = "**private_defaults(data), " if self.private_attributes else ""
             values_now = "tuple(data.values())"
             if self.mutable:
                 values_now = f"deepcopy({values_now})"
@@ -214,13 +215,18 @@ def hydrate(rows):
         exec(compile(source, f"<twinrecord hydrate {self.name}>", "exec"), namespace)
         return namespace["hydrate"]  # type: ignore[no-any-return]
 
-    def private_defaults(self) -> dict[str, Any]:
-        """Defaults of private attributes a user model declares itself (fresh each call:
-        a default factory must give every record its own value)."""
+    def private_defaults(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Defaults of the private attributes a user model declares, for a record whose
+        fields are `data`: fresh each call, as Pydantic gives them on construction."""
         defaults: dict[str, Any] = {}
         for name, attribute in self.private_attributes.items():
-            value = attribute.get_default()
-            if repr(value) != "PydanticUndefined":
+            if attribute.default_factory_takes_validated_data:
+                value = attribute.get_default(
+                    call_default_factory=True, validated_data={**data, **defaults}
+                )
+            else:
+                value = attribute.get_default(call_default_factory=True)
+            if value is not PydanticUndefined:
                 defaults[name] = value
         return defaults
 

@@ -28,7 +28,7 @@ MISSING: Any = object()          # "not cached": None is a cached BelongsTo resu
 
 def cache_of(record: Any) -> dict[str, tuple[Any, Any]]:
     """A record's loaded relations: name -> (the key they were loaded for, the value)."""
-    private = record.__pydantic_private__
+    private = record._private()
     cache: dict[str, tuple[Any, Any]] | None = private["_relations"]
     if cache is None:
         cache = private["_relations"] = {}
@@ -38,7 +38,7 @@ def cache_of(record: Any) -> dict[str, tuple[Any, Any]]:
 def cached(link: Link, record: Any) -> Any:
     """The cached value, or MISSING when never loaded or loaded for another key
     (a BelongsTo whose foreign key changed, a HasMany whose owner was saved since)."""
-    cache = record.__pydantic_private__["_relations"]
+    cache = record._private()["_relations"]
     entry = cache.get(link.name) if cache is not None else None
     if entry is None or entry[0] != record.__dict__[link.owner_column]:
         return MISSING
@@ -273,7 +273,7 @@ def _fill_many(
             group = []
         elif shared:
             group = list(group)     # records of one row must not share one mutable list
-        private = record.__pydantic_private__
+        private = record._private()
         cache = private["_relations"]
         if cache is None:
             private["_relations"] = {name: (key, group)}
@@ -286,7 +286,7 @@ def _fill_one(name: str, records: list[Any], keys: list[Any], groups: Groups) ->
     for record, key in zip(records, keys):
         group = get(key)
         value = group[0] if group else None
-        private = record.__pydantic_private__
+        private = record._private()
         cache = private["_relations"]
         if cache is None:
             private["_relations"] = {name: (key, value)}
