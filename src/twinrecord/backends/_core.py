@@ -54,9 +54,15 @@ class BackendBase(Generic[ConfigT]):
         check_param_count(sql, count, values)
         return driver_sql, self.dialect.adapt_params(values)
 
+    # A driver module's error table: (error, sql, params, config) -> DatabaseError.
+    error_table: ClassVar[Callable[..., DatabaseError] | None] = None
+
     def translate(self, error: Exception, sql: str, params: Sequence[Any]) -> DatabaseError:
-        """Driver exception -> twinrecord exception (driver modules refine this)."""
-        return statement_invalid(str(error), sql, params)
+        """Driver exception -> twinrecord exception, by the driver's error table."""
+        table = type(self).error_table
+        if table is None:
+            return statement_invalid(str(error), sql, params)
+        return table(error, sql, params, self.config)
 
     # ---- what plans call: the routed statement's result (a coroutine on async backends)
     def run_execute(self, sql: str, params: Sequence[Any]) -> Any:

@@ -16,7 +16,8 @@ import mysql.connector as _connector  # _mysql_core has checked it is installed
 from mysql.connector import aio as _aio
 from mysql.connector.constants import ClientFlag
 
-from ..errors import ConfigurationError, ConnectionNotEstablished, DatabaseError
+from ..errors import ConfigurationError, ConnectionNotEstablished
+from ..plan import arun
 from ..sql.dialect import MYSQL
 from ._aio_pool import AsyncPool, PoolClosed, PoolTimeout
 from ._config import BaseConfig
@@ -32,10 +33,11 @@ from ._mysql_core import (
     _first_row,
     _needs_ping,
     _refuse_broken,
+    consecutive_keys,
     driver_kwargs,
     log,
+    row_by_row_plan,
     server_facts,
-    single_row_sql,
 )
 from ._mysql_errors import connect_error, is_lost_connection, translate_error
 
@@ -72,6 +74,7 @@ class AsyncMySQLBackend(AsyncBackend[MySQLConfig]):
 
     config_type = MySQLConfig
     dialect = MYSQL
+    error_table = staticmethod(translate_error)
 
     def __init__(self, config: BaseConfig) -> None:
         super().__init__(config)
@@ -298,37 +301,14 @@ class AsyncMySQLBackend(AsyncBackend[MySQLConfig]):
     ) -> list[Any]:
         step = session.facts.id_step
         if row_count > 1 and step is None:
-            return await self._insert_rows(session, sql, params, row_count)
+            return await arun(row_by_row_plan(session, sql, params, row_count), self)
+        first = await self._statement_id(session, sql, params)
+        return consecutive_keys(first, row_count, step)
+
+    async def _statement_id(self, session: Session, sql: str, params: Sequence[Any]) -> int:
         result = await self._run(session, sql, params)
         await self._rows(session, result)
-        first = int(result["insert_id"])
-        return list(range(first, first + row_count * (step or 1), step or 1))
-
-    async def _insert_rows(
-        self, session: Session, sql: str, params: Sequence[Any], row_count: int
-    ) -> list[Any]:
-        """One INSERT per row (see MySQLBackend._insert_rows)."""
-        width = len(params) // row_count
-        one = single_row_sql(sql, width, row_count)
-        own_transaction = not session.connection.in_transaction
-        if own_transaction:
-            await self._execute(session, "START TRANSACTION", ())
-        try:
-            keys = []
-            for start in range(0, len(params), width):
-                result = await self._run(session, one, params[start : start + width])
-                await self._rows(session, result)
-                keys.append(int(result["insert_id"]))
-        except Exception:
-            if own_transaction and session.reusable:
-                await self._execute(session, "ROLLBACK", ())
-            raise
-        if own_transaction:
-            await self._execute(session, "COMMIT", ())
-        return keys
-
-    def translate(self, error: Exception, sql: str, params: Sequence[Any]) -> DatabaseError:
-        return translate_error(error, sql, params, self.config)
+        return int(result["insert_id"])
 
 
 # What mysql_real_escape_string escapes, applied to text before it is encoded; with

@@ -7,11 +7,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from time import monotonic
 from typing import Any, Literal, NoReturn
 
 from ..errors import ConfigurationError, ConnectionNotEstablished
+from ..plan import Request
 from ._config import BaseConfig, mask_url, parse_server_url
 
 try:
@@ -328,3 +329,47 @@ def _raise_as_driver_error(error: Exception) -> NoReturn:
     raise _connector.errors.get_mysql_exception(
         errno, msg=getattr(error, "msg", None), sqlstate=getattr(error, "sqlstate", None)
     ) from error
+
+
+# ---- generated keys without RETURNING ---------------------------------------------------
+def consecutive_keys(first: int, row_count: int, step: int | None) -> list[int]:
+    """The keys of a multi-row INSERT whose server hands out consecutive ids."""
+    return list(range(first, first + row_count * (step or 1), step or 1))
+
+
+class InsertId(Request):
+    """Run one statement on a session; the result is its LAST_INSERT_ID."""
+
+    __slots__ = ("params", "session", "sql")
+
+    def __init__(self, session: Session, sql: str, params: Sequence[Any]) -> None:
+        self.session = session
+        self.sql = sql
+        self.params = params
+
+    def perform(self, backend: Any) -> Any:
+        return backend._statement_id(self.session, self.sql, self.params)
+
+
+def row_by_row_plan(
+    session: Session, sql: str, params: Sequence[Any], row_count: int
+) -> Generator[Request, Any, list[int]]:
+    """One INSERT per row, for servers that do not promise consecutive ids (MySQL 8's
+    innodb_autoinc_lock_mode=2); atomic like the multi-row statement it replaces.
+    Written once; each backend drives it with `run` or `arun`."""
+    width = len(params) // row_count
+    one = single_row_sql(sql, width, row_count)
+    own_transaction = not session.connection.in_transaction
+    if own_transaction:
+        yield InsertId(session, "START TRANSACTION", ())
+    try:
+        keys = []
+        for start in range(0, len(params), width):
+            keys.append((yield InsertId(session, one, params[start : start + width])))
+    except Exception:
+        if own_transaction and session.reusable:
+            yield InsertId(session, "ROLLBACK", ())
+        raise
+    if own_transaction:
+        yield InsertId(session, "COMMIT", ())
+    return keys

@@ -11,6 +11,7 @@ from time import monotonic
 from typing import Any
 
 from ..errors import ConfigurationError, DatabaseError
+from ..plan import run
 from ..sql.dialect import MYSQL
 from ._config import BaseConfig
 from ._core import Row, SyncBackend
@@ -27,10 +28,11 @@ from ._mysql_core import (
     _no_tls_error,
     _raise_as_driver_error,
     _refuse_broken,
+    consecutive_keys,
     driver_kwargs,
     log,
+    row_by_row_plan,
     server_facts,
-    single_row_sql,
 )
 from ._mysql_errors import connect_error, is_lost_connection, translate_error
 from ._pool import SyncPool
@@ -59,6 +61,7 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
 
     config_type = MySQLConfig
     dialect = MYSQL
+    error_table = staticmethod(translate_error)
 
     def __init__(self, config: BaseConfig) -> None:
         super().__init__(config)
@@ -245,33 +248,9 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
     ) -> list[Any]:
         step = session.facts.id_step
         if row_count > 1 and step is None:
-            return self._insert_rows(session, sql, params, row_count)
+            return run(row_by_row_plan(session, sql, params, row_count), self)
+        return consecutive_keys(self._statement_id(session, sql, params), row_count, step)
+
+    def _statement_id(self, session: Session, sql: str, params: Sequence[Any]) -> int:
         self._execute(session, sql, params)
-        first = int(session.driver.insert_id())
-        return list(range(first, first + row_count * (step or 1), step or 1))
-
-    def _insert_rows(
-        self, session: Session, sql: str, params: Sequence[Any], row_count: int
-    ) -> list[Any]:
-        """One INSERT per row, for servers that do not promise consecutive ids; atomic
-        like the multi-row statement it replaces."""
-        width = len(params) // row_count
-        one = single_row_sql(sql, width, row_count)
-        own_transaction = not session.connection.in_transaction
-        if own_transaction:
-            self._execute(session, "START TRANSACTION", ())
-        try:
-            keys = []
-            for start in range(0, len(params), width):
-                self._execute(session, one, params[start : start + width])
-                keys.append(int(session.driver.insert_id()))
-        except BaseException:
-            if own_transaction and session.reusable:
-                self._execute(session, "ROLLBACK", ())
-            raise
-        if own_transaction:
-            self._execute(session, "COMMIT", ())
-        return keys
-
-    def translate(self, error: Exception, sql: str, params: Sequence[Any]) -> DatabaseError:
-        return translate_error(error, sql, params, self.config)
+        return int(session.driver.insert_id())

@@ -12,7 +12,6 @@ import psycopg
 
 from ..errors import (
     ConnectionNotEstablished,
-    DatabaseError,
 )
 from ..sql.dialect import POSTGRES
 from ._aio_pool import AsyncPool, PoolClosed, PoolTimeout
@@ -38,6 +37,7 @@ class AsyncPostgresBackend(AsyncBackend[PostgresConfig]):
 
     config_type = PostgresConfig
     dialect = POSTGRES
+    error_table = staticmethod(translate_error)
 
     def __init__(self, config: BaseConfig) -> None:
         super().__init__(config)
@@ -165,9 +165,6 @@ class AsyncPostgresBackend(AsyncBackend[PostgresConfig]):
     ) -> list[Any]:
         cursor = await _arun(connection, sql, params)
         return [row[0] for row in await cursor.fetchall()]
-
-    def translate(self, error: Exception, sql: str, params: Sequence[Any]) -> DatabaseError:
-        return translate_error(error, sql, params, self.config)
 
 
 class LoopPool:

@@ -9,7 +9,6 @@ import psycopg
 
 from ..errors import (
     ConnectionNotEstablished,
-    DatabaseError,
 )
 from ..sql.dialect import POSTGRES
 from ._config import BaseConfig
@@ -35,6 +34,7 @@ class PostgresBackend(SyncBackend[PostgresConfig]):
 
     config_type = PostgresConfig
     dialect = POSTGRES
+    error_table = staticmethod(translate_error)
 
     def __init__(self, config: BaseConfig) -> None:
         super().__init__(config)
@@ -119,9 +119,6 @@ class PostgresBackend(SyncBackend[PostgresConfig]):
         self, connection: _Session, sql: str, params: Sequence[Any], row_count: int
     ) -> list[Any]:
         return [row[0] for row in _run(connection, sql, params).fetchall()]
-
-    def translate(self, error: Exception, sql: str, params: Sequence[Any]) -> DatabaseError:
-        return translate_error(error, sql, params, self.config)
 
 
 def _close_session(session: _Session) -> None:
