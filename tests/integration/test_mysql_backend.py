@@ -28,8 +28,9 @@ import pytest
 from pydantic import AwareDatetime, Field
 
 from twinrecord import AsyncBaseActiveRecord, BaseActiveRecord
-from twinrecord.backends import _mysql_aio, _mysql_sync
 from twinrecord.backends.mysql import AsyncMySQLBackend, MySQLBackend, MySQLConfig, ServerFacts
+from twinrecord.backends.mysql import aio as _mysql_aio
+from twinrecord.backends.mysql import sync as _mysql_sync
 from twinrecord.errors import (
     ConnectionNotEstablished,
     IntegrityError,

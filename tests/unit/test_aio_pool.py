@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from twinrecord.backends._aio_pool import AsyncPool, PoolClosed, PoolTimeout
+from twinrecord.backends.pools.aio import AsyncPool, PoolClosed, PoolTimeout
 from twinrecord.errors import DatabaseError
 
 

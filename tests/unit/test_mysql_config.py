@@ -9,7 +9,6 @@ import pytest
 from mysql.connector.constants import ClientFlag
 
 from twinrecord.backends import resolve_url
-from twinrecord.backends._mysql_errors import scrub, translate_error
 from twinrecord.backends.mysql import (
     AsyncMySQLBackend,
     MySQLBackend,
@@ -18,6 +17,7 @@ from twinrecord.backends.mysql import (
     server_facts,
     single_row_sql,
 )
+from twinrecord.backends.mysql._errors import scrub, translate_error
 from twinrecord.errors import (
     ConfigurationError,
     ConnectionNotEstablished,
@@ -244,7 +244,7 @@ def test_scrub_leaves_messages_alone_when_no_values_were_sent() -> None:
 
 
 def test_connect_errors_never_show_the_password() -> None:
-    from twinrecord.backends._mysql_errors import connect_error
+    from twinrecord.backends.mysql._errors import connect_error
 
     raised = driver_errors.ProgrammingError(
         msg=f"Access denied for user 'app'@'host' (using password: {SECRET})", errno=1045

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from twinrecord.backends._pool import SyncPool
+from twinrecord.backends.pools.sync import SyncPool
 from twinrecord.errors import ConnectionNotEstablished
 
 

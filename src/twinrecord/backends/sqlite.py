@@ -24,7 +24,7 @@ from ..errors import (
 from ..sql.dialect import SQLITE
 from ._config import BaseConfig
 from ._core import Row, SyncBackend
-from ._pool import SyncPool
+from .pools.sync import SyncPool
 
 ASYNC_REFUSAL = (
     "SQLite has no asynchronous backend, by design: Python's sqlite3 has no native "

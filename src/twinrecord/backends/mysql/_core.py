@@ -11,9 +11,9 @@ from collections.abc import Generator, Sequence
 from time import monotonic
 from typing import Any, Literal, NoReturn
 
-from ..errors import ConfigurationError, ConnectionNotEstablished
-from ..plan import Request
-from ._config import BaseConfig, mask_url, parse_server_url
+from ...errors import ConfigurationError, ConnectionNotEstablished
+from ...plan import Request
+from .._config import BaseConfig, mask_url, parse_server_url
 
 try:
     import mysql.connector as _connector

@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 from psycopg import pq
 
-from ..errors import (
+from ...errors import (
     ConfigurationError,
     ConnectionNotEstablished,
     DatabaseError,
@@ -22,7 +22,7 @@ from ..errors import (
     RecordNotUnique,
     statement_invalid,
 )
-from ._config import BaseConfig, mask_url, parse_server_url
+from .._config import BaseConfig, mask_url, parse_server_url
 
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 # psycopg's C implementation reports the status as a plain int: compare by value.

@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from ..errors import (
+from ...errors import (
     ConnectionNotEstablished,
     DatabaseError,
     IntegrityError,

@@ -10,12 +10,13 @@ from collections.abc import Sequence
 from time import monotonic
 from typing import Any
 
-from ..errors import ConfigurationError, DatabaseError
-from ..plan import run
-from ..sql.dialect import MYSQL
-from ._config import BaseConfig
-from ._core import Row, SyncBackend
-from ._mysql_core import (
+from ...errors import ConfigurationError, DatabaseError
+from ...plan import run
+from ...sql.dialect import MYSQL
+from .._config import BaseConfig
+from .._core import Row, SyncBackend
+from ..pools.sync import SyncPool
+from ._core import (
     _DONE,
     _ROWS,
     _SERVER_FACTS_SQL,
@@ -34,8 +35,7 @@ from ._mysql_core import (
     row_by_row_plan,
     server_facts,
 )
-from ._mysql_errors import connect_error, is_lost_connection, translate_error
-from ._pool import SyncPool
+from ._errors import connect_error, is_lost_connection, translate_error
 
 # ---- the synchronous backend -------------------------------------------------------------
 

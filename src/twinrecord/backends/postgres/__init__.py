@@ -1,14 +1,15 @@
 """PostgreSQL on psycopg 3: `PostgresConfig`, the sync `PostgresBackend` and the async
 `AsyncPostgresBackend`, their connection handling and the driver's error table.
 
-This is the public face; the code that knows psycopg lives in `_postgres_core.py`
-(config, connection arguments, error table, `$1` SQL, sessions), `_postgres_sync.py`
-and `_postgres_aio.py`. Statement routing, transactions and logging live in
-`_core.py` / `_transaction.py`; these modules supply the driver primitives they call.
+This is the public face; the code that knows psycopg lives in `_core.py`
+(config, connection arguments, error table, `$1` SQL, sessions), `sync.py`
+and `aio.py`. Statement routing, transactions and logging live in
+`backends/_core.py` / `backends/_transaction.py`; these modules supply the driver
+primitives they call.
 
 Choices, each measured (client and server pinned to one CPU, see
 `benchmarks/bench_postgres.py`):
-- Pools: the project's own `_pool.SyncPool` and `_aio_pool.AsyncPool`, not psycopg_pool.
+- Pools: the project's own `pools.SyncPool` and `pools.AsyncPool`, not psycopg_pool.
   A checkout plus return costs 0.15 us against 2.2 us (`ConnectionPool`) and 1.1 us
   against 3.4 us (`AsyncConnectionPool`), and a failed connection attempt surfaces at
   once as the driver's own error, where psycopg_pool retries in the background and
@@ -28,15 +29,15 @@ backend used from a new loop (one `asyncio.run()` per test or script) gets a
 fresh pool for that loop, and pools of loops that have closed are dropped.
 """
 
-from ._postgres_aio import AsyncPostgresBackend
-from ._postgres_core import (
+from ._core import (
     PostgresConfig,
     connect_arguments,
     native_sql,
     scrubbed_reason,
     translate_error,
 )
-from ._postgres_sync import PostgresBackend
+from .aio import AsyncPostgresBackend
+from .sync import PostgresBackend
 
 __all__ = [
     "AsyncPostgresBackend",

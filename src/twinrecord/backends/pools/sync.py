@@ -7,7 +7,7 @@ from collections.abc import Callable
 from time import monotonic
 from typing import Generic, TypeVar
 
-from ..errors import ConnectionNotEstablished
+from ...errors import ConnectionNotEstablished
 
 C = TypeVar("C")
 

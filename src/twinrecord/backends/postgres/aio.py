@@ -10,14 +10,14 @@ from typing import Any
 
 import psycopg
 
-from ..errors import (
+from ...errors import (
     ConnectionNotEstablished,
 )
-from ..sql.dialect import POSTGRES
-from ._aio_pool import AsyncPool, PoolClosed, PoolTimeout
-from ._config import BaseConfig
-from ._core import AsyncBackend, Row
-from ._postgres_core import (
+from ...sql.dialect import POSTGRES
+from .._config import BaseConfig
+from .._core import AsyncBackend, Row
+from ..pools.aio import AsyncPool, PoolClosed, PoolTimeout
+from ._core import (
     _IDLE,
     _RECOVERABLE,
     PostgresConfig,

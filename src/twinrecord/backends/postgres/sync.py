@@ -7,14 +7,14 @@ from typing import Any
 
 import psycopg
 
-from ..errors import (
+from ...errors import (
     ConnectionNotEstablished,
 )
-from ..sql.dialect import POSTGRES
-from ._config import BaseConfig
-from ._core import Row, SyncBackend
-from ._pool import SyncPool
-from ._postgres_core import (
+from ...sql.dialect import POSTGRES
+from .._config import BaseConfig
+from .._core import Row, SyncBackend
+from ..pools.sync import SyncPool
+from ._core import (
     _IDLE,
     _RECOVERABLE,
     PostgresConfig,

@@ -12,17 +12,17 @@ from collections.abc import Sequence
 from time import monotonic
 from typing import Any
 
-import mysql.connector as _connector  # _mysql_core has checked it is installed
+import mysql.connector as _connector  # _core has checked it is installed
 from mysql.connector import aio as _aio
 from mysql.connector.constants import ClientFlag
 
-from ..errors import ConfigurationError, ConnectionNotEstablished
-from ..plan import arun
-from ..sql.dialect import MYSQL
-from ._aio_pool import AsyncPool, PoolClosed, PoolTimeout
-from ._config import BaseConfig
-from ._core import AsyncBackend, Row
-from ._mysql_core import (
+from ...errors import ConfigurationError, ConnectionNotEstablished
+from ...plan import arun
+from ...sql.dialect import MYSQL
+from .._config import BaseConfig
+from .._core import AsyncBackend, Row
+from ..pools.aio import AsyncPool, PoolClosed, PoolTimeout
+from ._core import (
     _NO_BACKSLASH,
     _NO_TLS,
     _SERVER_FACTS_SQL,
@@ -39,7 +39,7 @@ from ._mysql_core import (
     row_by_row_plan,
     server_facts,
 )
-from ._mysql_errors import connect_error, is_lost_connection, translate_error
+from ._errors import connect_error, is_lost_connection, translate_error
 
 # ---- the asynchronous backend ------------------------------------------------------------
 
