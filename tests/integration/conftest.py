@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from .harness import COMBINATIONS, DB, combination_id, require_server
+from .harness import COMBINATIONS, DB, combination_id, drop_run_databases, require_server
 
 
 @pytest.fixture(params=COMBINATIONS, ids=combination_id)
@@ -20,3 +20,7 @@ def async_db(request: pytest.FixtureRequest) -> Any:
     backend, kind = request.param
     require_server(backend)
     return DB(backend, kind)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    drop_run_databases()

@@ -6,9 +6,12 @@ A scenario is an `async def test_...(db)`. It defines its models on `db.Base`
 and is awaited; for the sync kind the call already ran and `x` is its result.
 Transactions: `async with db.transaction(Model): ...`.
 
-URLs come from TWINRECORD_POSTGRES_URL / TWINRECORD_MYSQL_URL (defaults: the local
-servers). An unreachable server skips its combinations loudly, or fails them when
-the CI environment variable is set.
+Servers come from TWINRECORD_POSTGRES_URL / TWINRECORD_MYSQL_URL (defaults: the local
+servers). The database named in those URLs is not used: each test run creates a
+database of its own on each server (`twinrecord_t_<pid>_<random>`) at first use and
+drops it when the run ends, so two runs at once never collide and a server without
+a `test` database works. An unreachable server skips its combinations loudly, or
+fails them when the CI environment variable is set.
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+import secrets
 import socket
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Generic, TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import pytest
 
@@ -28,10 +32,21 @@ from twinrecord import AsyncBaseActiveRecord, BaseActiveRecord
 
 T = TypeVar("T")
 
-POSTGRES_URL = os.environ.get(
+POSTGRES_SERVER_URL = os.environ.get(
     "TWINRECORD_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
-MYSQL_URL = os.environ.get("TWINRECORD_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+MYSQL_SERVER_URL = os.environ.get("TWINRECORD_MYSQL_URL", "mysql://root@127.0.0.1:3306/test")
+RUN_DATABASE = f"twinrecord_t_{os.getpid()}_{secrets.token_hex(4)}"
+
+
+def _with_database(url: str, database: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, ""))
+
+
+# What the tests connect to: the run's own database on each server.
+POSTGRES_URL = _with_database(POSTGRES_SERVER_URL, RUN_DATABASE)
+MYSQL_URL = _with_database(MYSQL_SERVER_URL, RUN_DATABASE)
 
 COMBINATIONS = [
     ("sqlite", "sync"),
@@ -48,7 +63,7 @@ def server_problem(backend: str) -> str | None:
     if backend == "sqlite":
         return None
     if backend not in _reachable:
-        url = POSTGRES_URL if backend == "postgres" else MYSQL_URL
+        url = POSTGRES_SERVER_URL if backend == "postgres" else MYSQL_SERVER_URL
         parts = urlsplit(url)
         port = parts.port or (5432 if backend == "postgres" else 3306)
         try:
@@ -59,9 +74,68 @@ def server_problem(backend: str) -> str | None:
     return _reachable[backend]
 
 
+_created: set[str] = set()
+
+
+def _admin_connection(backend: str) -> Any:
+    """A raw driver connection to the server, outside the run's database (which may not
+    exist yet): PostgreSQL's `postgres` database, MySQL with no database."""
+    url = POSTGRES_SERVER_URL if backend == "postgres" else MYSQL_SERVER_URL
+    parts = urlsplit(url)
+    options = dict(parse_qsl(parts.query))
+    if backend == "postgres":
+        import psycopg
+
+        return psycopg.connect(
+            host=parts.hostname or "127.0.0.1", port=parts.port or 5432,
+            user=parts.username or "postgres", password=parts.password or "",
+            dbname="postgres", autocommit=True, connect_timeout=10,
+        )
+    import mysql.connector
+
+    return mysql.connector.connect(
+        host=parts.hostname or "127.0.0.1", port=parts.port or 3306,
+        user=parts.username or "root", password=parts.password or "",
+        ssl_disabled=options.get("ssl_disabled", "true").lower() in ("1", "true", "yes"),
+        connection_timeout=10, autocommit=True,
+    )
+
+
+def _ensure_run_database(backend: str) -> None:
+    if backend in _created:
+        return
+    connection = _admin_connection(backend)
+    try:
+        cursor = connection.cursor()
+        if backend == "postgres":
+            cursor.execute(f'CREATE DATABASE "{RUN_DATABASE}"')
+        else:
+            cursor.execute(f"CREATE DATABASE `{RUN_DATABASE}` CHARACTER SET utf8mb4")
+    finally:
+        connection.close()
+    _created.add(backend)
+
+
+def drop_run_databases() -> None:
+    """Drop the databases this run created (called when the test session ends)."""
+    for backend in sorted(_created):
+        connection = _admin_connection(backend)
+        try:
+            cursor = connection.cursor()
+            if backend == "postgres":
+                cursor.execute(f'DROP DATABASE IF EXISTS "{RUN_DATABASE}" WITH (FORCE)')
+            else:
+                cursor.execute(f"DROP DATABASE IF EXISTS `{RUN_DATABASE}`")
+        finally:
+            connection.close()
+    _created.clear()
+
+
 def require_server(backend: str) -> None:
     problem = server_problem(backend)
     if problem is None:
+        if backend != "sqlite":
+            _ensure_run_database(backend)
         return
     if os.environ.get("CI"):
         pytest.fail(f"{problem} (CI is set, so this fails instead of skipping)")
