@@ -70,6 +70,39 @@ class StatementInvalid(DatabaseError):
         self.param_types = list(param_types)
 
 
+class TransactionRollbackError(StatementInvalid):
+    """The server rolled back the whole transaction; running it again may succeed."""
+
+
+class Deadlocked(TransactionRollbackError):
+    """The server chose this transaction as a deadlock victim (40P01, MySQL 1213)."""
+
+
+class SerializationFailure(TransactionRollbackError):
+    """A SERIALIZABLE (or REPEATABLE READ) transaction could not be serialised (40001)."""
+
+
+class LockWaitTimeout(StatementInvalid):
+    """A statement waited too long for a row lock (MySQL 1205, PostgreSQL 55P03)."""
+
+
+class QueryCanceled(StatementInvalid):
+    """The statement ran past `statement_timeout` (or was cancelled by the server)."""
+
+
+class FeatureNotSupported(StatementInvalid):
+    """This database or server version lacks a feature; refused before sending."""
+
+
+class BlockingCallInEventLoop(ConfigurationError):
+    """A sync call on a server backend from a task that holds an async transaction:
+    it could not see that transaction's writes and could wait forever on its locks."""
+
+
+class BlockingCallWarning(RuntimeWarning):
+    """A sync call on a server backend blocks the running event loop (API.md §2)."""
+
+
 def param_type_names(params: Sequence[Any] | None) -> list[str]:
     """Type names of parameters: what error messages may show instead of values."""
     return [type(value).__name__ for value in params or ()]
