@@ -741,7 +741,7 @@ def test_reconfiguring_outside_a_loop_ends_the_old_pools_sessions() -> None:
 
 
 async def test_waiting_for_a_connection_times_out_clearly(make_amy: Factory[My]) -> None:
-    my = make_amy(pool_size=1, acquire_timeout=0.3)
+    my = make_amy(pool_size=1, pool_timeout=0.3)
     Account = account_model(my)
     await my.create(Account)
     holding, done = asyncio.Event(), asyncio.Event()

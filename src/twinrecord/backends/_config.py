@@ -8,6 +8,7 @@ from typing import Any, TypeVar, get_type_hints
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import ConfigurationError
+from ..sql.dialect import ISOLATION_LEVELS
 
 C = TypeVar("C", bound="BaseConfig")
 
@@ -41,6 +42,55 @@ class BaseConfig:
                 )
             values[key] = _coerce(raw, hints[key], key, source)
         return cls(**values)
+
+
+SYNC_IN_EVENT_LOOP = ("warn", "raise", "allow")
+
+
+@dataclasses.dataclass(kw_only=True, repr=False)
+class ServerConfig(BaseConfig):
+    """Options every server database (PostgreSQL, MySQL/MariaDB) takes, with one name and
+    one unit everywhere (API.md §2, §5). Times are seconds."""
+
+    pool_size: int = 10  # the most connections open at once
+    pool_min_size: int = 1  # opened at first use and kept
+    pool_timeout: float = 30.0  # how long a statement waits for a free connection
+    pool_pre_ping: bool = False  # check each connection before use (a restart costs nothing)
+    connect_timeout: float = 10.0  # the whole wait for a new connection, retries included
+    statement_timeout: float | None = None  # None: the server's own limit
+    # Transactions without an explicit level run at this one (§5: READ COMMITTED everywhere).
+    isolation_level: str = "READ COMMITTED"
+    sync_in_event_loop: str = "warn"  # 'warn' | 'raise' | 'allow' (§2)
+
+    def server_option_problems(self) -> list[str]:
+        """What is wrong with the shared options (subclasses add their own and raise)."""
+        problems = []
+        if self.pool_size < 1:
+            problems.append(f"pool_size must be at least 1, got {self.pool_size}")
+        if not 0 <= self.pool_min_size <= max(self.pool_size, 0):
+            problems.append(
+                f"pool_min_size must be between 0 and pool_size ({self.pool_size}), "
+                f"got {self.pool_min_size}"
+            )
+        for name in ("pool_timeout", "connect_timeout"):
+            if getattr(self, name) <= 0:
+                problems.append(f"{name} must be a positive number of seconds")
+        if self.statement_timeout is not None and self.statement_timeout <= 0:
+            problems.append("statement_timeout must be a positive number of seconds or None")
+        level = " ".join(str(self.isolation_level).upper().replace("_", " ").split())
+        if level not in ISOLATION_LEVELS:
+            problems.append(
+                f"isolation_level {self.isolation_level!r} is not one of "
+                + ", ".join(repr(name) for name in ISOLATION_LEVELS)
+            )
+        else:
+            self.isolation_level = level
+        if self.sync_in_event_loop not in SYNC_IN_EVENT_LOOP:
+            problems.append(
+                f"sync_in_event_loop {self.sync_in_event_loop!r} is not one of "
+                + ", ".join(repr(name) for name in SYNC_IN_EVENT_LOOP)
+            )
+        return problems
 
 
 def _coerce(raw: Any, hint: Any, key: str, source: str) -> Any:

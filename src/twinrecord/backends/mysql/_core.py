@@ -13,7 +13,7 @@ from typing import Any, Literal, NoReturn
 
 from ...errors import ConfigurationError, ConnectionNotEstablished
 from ...plan import Request
-from .._config import BaseConfig, mask_url, parse_server_url
+from .._config import ServerConfig, mask_url, parse_server_url
 
 try:
     import mysql.connector as _connector
@@ -67,7 +67,7 @@ _SKIPPED_REPLY: dict[str, Any] = {"affected_rows": 0, "insert_id": 0}
 
 
 @dataclasses.dataclass(kw_only=True, repr=False)
-class MySQLConfig(BaseConfig):
+class MySQLConfig(ServerConfig):
     """Where and how to connect. `repr()` masks the password.
 
     TLS: `ssl_disabled=None` (the default) uses TLS when the server offers it and plain
@@ -83,10 +83,6 @@ class MySQLConfig(BaseConfig):
     unix_socket: str | None = None
     charset: str = "utf8mb4"
     collation: str | None = None
-    pool_size: int = 10
-    pool_min_size: int = 1
-    connect_timeout: float = 10.0
-    acquire_timeout: float = 30.0
     # A connection idle longer than this is pinged before reuse, so one the server
     # dropped meanwhile (wait_timeout, a restart) is replaced instead of failing.
     ping_after: float = 60.0
@@ -99,16 +95,7 @@ class MySQLConfig(BaseConfig):
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.pool_size < 1:
-            problems.append(f"pool_size must be at least 1, got {self.pool_size}")
-        if not 0 <= self.pool_min_size <= max(self.pool_size, 0):
-            problems.append(
-                f"pool_min_size must be between 0 and pool_size ({self.pool_size}), "
-                f"got {self.pool_min_size}"
-            )
-        if self.connect_timeout <= 0 or self.acquire_timeout <= 0:
-            problems.append("connect_timeout and acquire_timeout must be positive")
+        problems = self.server_option_problems()
         if not 0 < self.port < 65536:
             problems.append(f"port must be 1..65535, got {self.port}")
         managed = sorted(_MANAGED_OPTIONS & set(self.options))

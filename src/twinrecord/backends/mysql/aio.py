@@ -112,7 +112,7 @@ class AsyncMySQLBackend(AsyncBackend[MySQLConfig]):
             self._connect,
             max_size=config.pool_size,
             min_size=config.pool_min_size,
-            acquire_timeout=config.acquire_timeout,
+            acquire_timeout=config.pool_timeout,
             is_usable=lambda session: session.reusable and session.connection.is_socket_connected(),
             close_connection=self._close_session,
             name=f"MySQL pool for {config.location}",

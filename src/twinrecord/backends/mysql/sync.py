@@ -72,7 +72,7 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
             self._connect,
             self._close_session,
             config.pool_size,
-            config.acquire_timeout,
+            config.pool_timeout,
             f"MySQL pool for {config.location}",
         )
         first = self._pool.acquire()  # fail at configure() on a bad server or password

@@ -22,7 +22,7 @@ from ...errors import (
     RecordNotUnique,
     statement_invalid,
 )
-from .._config import BaseConfig, mask_url, parse_server_url
+from .._config import ServerConfig, mask_url, parse_server_url
 
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 # psycopg's C implementation reports the status as a plain int: compare by value.
@@ -32,7 +32,7 @@ _RECOVERABLE = frozenset({int(pq.TransactionStatus.INTRANS), int(pq.TransactionS
 
 # ---- configuration ---------------------------------------------------------------------
 @dataclasses.dataclass(kw_only=True, repr=False)
-class PostgresConfig(BaseConfig):
+class PostgresConfig(ServerConfig):
     """Where the server is and how to talk to it; URL query parameters set the same names.
 
     `options` passes any other libpq connection parameter (`{'target_session_attrs':
@@ -45,11 +45,6 @@ class PostgresConfig(BaseConfig):
     database: str
     user: str | None = None
     password: str | None = None
-    pool_size: int = 10  # the most connections open at once
-    pool_min_size: int = 1  # opened at first use and kept
-    pool_timeout: float = 30.0  # how long a statement waits for a free connection
-    connect_timeout: float = 10.0
-    statement_timeout: float | None = None
     application_name: str = "twinrecord"
     sslmode: str | None = None
     prepare_threshold: int | None = 5  # psycopg prepares a statement on its 5th run; None: never
@@ -57,16 +52,9 @@ class PostgresConfig(BaseConfig):
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        _check_positive("pool_size", self.pool_size)
-        if not 0 <= self.pool_min_size <= self.pool_size:
-            raise ConfigurationError(
-                f"pool_min_size must be between 0 and pool_size ({self.pool_size}); "
-                f"got {self.pool_min_size}"
-            )
-        for name in ("pool_timeout", "connect_timeout"):
-            _check_positive(name, getattr(self, name))
-        if self.statement_timeout is not None:
-            _check_positive("statement_timeout", self.statement_timeout)
+        problems = self.server_option_problems()
+        if problems:
+            raise ConfigurationError(f"{type(self).__name__}: " + "; ".join(problems))
         if self.sslmode is not None and self.sslmode not in SSL_MODES:
             raise ConfigurationError(
                 f"sslmode {self.sslmode!r} is not one of {', '.join(SSL_MODES)}"
@@ -105,11 +93,6 @@ class PostgresConfig(BaseConfig):
         if libpq_options is not None:
             config.options["options"] = libpq_options
         return config
-
-
-def _check_positive(name: str, value: float) -> None:
-    if not value > 0:
-        raise ConfigurationError(f"{name} must be positive; got {value!r}")
 
 
 def connect_arguments(config: PostgresConfig) -> dict[str, Any]:
