@@ -7,7 +7,7 @@ this file; `sync.py` and `aio.py` only pick `run` or `arun` and a backend.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -27,7 +27,21 @@ from ..sql.statements import Insert as InsertStatement
 from ..sql.types import ColumnDef
 from ._meta import ModelMeta
 
-RESERVED_NAMES = frozenset({"aio", "sync"})
+# Names every model answers itself (API.md §6, §12, §22): a field cannot take them.
+RESERVED_NAMES = frozenset(
+    {
+        "c",
+        "aio",
+        "sync",
+        "extras",
+        "touch",
+        "restore",
+        "hard_delete",
+        "dup",
+        "is_deleted",
+        "previously_new_record",
+    }
+)
 MAX_ROWS_PER_INSERT = 5000
 
 
@@ -46,8 +60,9 @@ class RecordCore(BaseModel):
         clash = RESERVED_NAMES & set(cls.model_fields)
         if clash:
             raise ConfigurationError(
-                f"{cls.__name__}: {', '.join(sorted(clash))} is reserved on every model "
-                "(it gives the other kind: Model.aio / Model.sync); rename the field"
+                f"{cls.__name__}: field name(s) {', '.join(sorted(clash))} reserved on every "
+                f"model (the reserved names are {', '.join(sorted(RESERVED_NAMES))}: the "
+                "model's own methods and views); rename the field"
             )
 
     if not TYPE_CHECKING:
@@ -146,6 +161,22 @@ class RecordCore(BaseModel):
     def is_dirty(self) -> bool:
         return bool(self.dirty_attributes)
 
+    @property
+    def previously_new_record(self) -> bool:
+        """True after a save that inserted the record, until its next save, delete or
+        refresh (Rails' `previously_new_record?`)."""
+        return bool(self._private().get("_previously_new"))
+
+    def dup(self) -> Self:
+        """A new, unsaved copy without the primary key (nothing is sent; not awaited).
+
+        Key fields get their default (a fresh UUID with UUIDMixin) or None; mutable
+        values are copied, so changing the copy leaves this record alone.
+        """
+        from ._dup import duplicate
+
+        return cast(Self, duplicate(self))
+
     def clear_relation_cache(self) -> None:
         """Forget every loaded relation: the next call of each one queries again."""
         self._private()["_relations"] = None
@@ -205,6 +236,7 @@ class RecordCore(BaseModel):
         else:
             yield Execute(sql, params)
         self._mark_saved()
+        self._private()["_previously_new"] = True
         return 1
 
     def _update_plan(self, dialect: Dialect) -> Plan[int]:
@@ -214,6 +246,8 @@ class RecordCore(BaseModel):
         names = meta.columns
         dirty = [i for i, old in enumerate(snapshot) if data[names[i]] != old]  # type: ignore[arg-type]
         if not dirty:
+            if self._private().get("_previously_new"):
+                self._private()["_previously_new"] = False
             return 0
         data = self._validated_values()
         columns = tuple(names[i] for i in dirty)
@@ -229,6 +263,7 @@ class RecordCore(BaseModel):
         affected: int = yield Execute(sql, params)
         if affected:
             self._mark_saved()
+            self._private()["_previously_new"] = False
         return 1 if affected else 0
 
     def _delete_plan(self, dialect: Dialect) -> Plan[int]:
@@ -241,6 +276,7 @@ class RecordCore(BaseModel):
         params = [meta.write(k, v, dialect) for k, v in zip(meta.primary_key, key)]
         affected: int = yield Execute(sql, params)
         self._set_snapshot(None)
+        self._private()["_previously_new"] = False
         return affected
 
     def _refresh_plan(self, dialect: Dialect) -> Plan[None]:
@@ -250,7 +286,9 @@ class RecordCore(BaseModel):
             raise RecordNotFound(f"{cls.__name__} with key {self._stored_key()!r} no longer exists")
         self.__dict__.update(fresh.__dict__)
         self._set_snapshot(fresh._snapshot_values())
-        self._private()["_relations"] = None
+        private = self._private()
+        private["_relations"] = None
+        private["_previously_new"] = False
 
     @classmethod
     def _find_by_key_plan(cls, key: tuple[Any, ...], dialect: Dialect) -> Plan[Any]:

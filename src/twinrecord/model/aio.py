@@ -59,6 +59,13 @@ class AsyncBaseActiveRecord(RecordCore):
         return await arun(cls._insert_many_plan(records, backend.dialect), backend)
 
     @classmethod
+    async def create(cls, **values: Any) -> Self:
+        """Construct a record from `values`, save it and return it."""
+        record = cls(**values)
+        await AsyncBaseActiveRecord.save(record)  # this kind's save, on a combined model too
+        return record
+
+    @classmethod
     async def create_table(cls, if_not_exists: bool = True) -> None:
         backend = backend_of(cls, "async")
         await arun(cls._create_table_plan(if_not_exists, backend.dialect), backend)

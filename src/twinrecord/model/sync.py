@@ -62,6 +62,13 @@ class BaseActiveRecord(RecordCore):
         return run(cls._insert_many_plan(records, backend.dialect), backend)
 
     @classmethod
+    def create(cls, **values: Any) -> Self:
+        """Construct a record from `values`, save it and return it."""
+        record = cls(**values)
+        BaseActiveRecord.save(record)
+        return record
+
+    @classmethod
     def create_table(cls, if_not_exists: bool = True) -> None:
         backend = backend_of(cls, "sync")
         run(cls._create_table_plan(if_not_exists, backend.dialect), backend)
