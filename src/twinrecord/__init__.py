@@ -22,6 +22,19 @@ from .errors import (
     TransactionRollbackError,
 )
 from .model import AsyncBaseActiveRecord, BaseActiveRecord
+from .model._events import (
+    ModelEvent,
+    after_delete,
+    after_insert,
+    after_save,
+    after_update,
+    after_validate,
+    before_delete,
+    before_insert,
+    before_save,
+    before_update,
+    before_validate,
+)
 from .query.aio import AsyncActiveQuery
 from .query.sync import ActiveQuery
 from .relations import (
@@ -62,6 +75,7 @@ __all__ = [
     "HasOne",
     "IntegrityError",
     "LockWaitTimeout",
+    "ModelEvent",
     "QueryCanceled",
     "RecordInvalid",
     "RecordNotFound",
@@ -72,4 +86,14 @@ __all__ = [
     "StatementInvalid",
     "TransactionError",
     "TransactionRollbackError",
+    "after_delete",
+    "after_insert",
+    "after_save",
+    "after_update",
+    "after_validate",
+    "before_delete",
+    "before_insert",
+    "before_save",
+    "before_update",
+    "before_validate",
 ]

@@ -91,6 +91,43 @@ class CallHook(Request):
     def perform(self, backend: Any) -> Any:
         return self.func(*self.args)
 
+    def __repr__(self) -> str:
+        return f"handler {getattr(self.func, '__qualname__', self.func)!r}"
+
+
+class InTransaction(Request):
+    """Run a plan inside the backend's `transaction()` (a savepoint inside an open one):
+    committed when it returns, rolled back when it raises (the error propagates)."""
+
+    __slots__ = ("plan",)
+
+    def __init__(self, plan: Plan[Any]) -> None:
+        self.plan = plan
+
+    def perform(self, backend: Any) -> Any:
+        if backend.is_async:
+            return _run_in_async_transaction(self.plan, backend)
+        with backend.transaction():
+            return run(self.plan, backend)
+
+
+class IsAsync(Request):
+    """Which kind of backend drives the plan (a plan decides before writing anything)."""
+
+    __slots__ = ()
+
+    def perform(self, backend: Any) -> Any:
+        return _ready(True) if backend.is_async else False
+
+
+async def _ready(value: Any) -> Any:
+    return value
+
+
+async def _run_in_async_transaction(plan: Plan[Any], backend: Any) -> Any:
+    async with backend.transaction():
+        return await arun(plan, backend)
+
 
 def run(plan: Plan[T], backend: Any) -> T:
     """Drive a plan synchronously."""

@@ -25,6 +25,7 @@ from ..sql.statements import (
 )
 from ..sql.statements import Insert as InsertStatement
 from ..sql.types import ColumnDef
+from . import _events
 from ._meta import ModelMeta
 
 # Names every model answers itself (API.md §6, §12, §22): a field cannot take them.
@@ -64,6 +65,7 @@ class RecordCore(BaseModel):
                 f"model (the reserved names are {', '.join(sorted(RESERVED_NAMES))}: the "
                 "model's own methods and views); rename the field"
             )
+        _events.check_declared_handlers(cls)
 
     if not TYPE_CHECKING:
 
@@ -134,6 +136,22 @@ class RecordCore(BaseModel):
         from ._configure import configure
 
         configure(cls, config, backend_class)
+
+    @classmethod
+    def on(cls, event: str, handler: Any = None) -> Any:
+        """Register `handler(record)` for `event` (one of the ten names of
+        `twinrecord.ModelEvent`); without `handler`, a decorator doing the same."""
+        return _events.register(cls, event, handler)
+
+    @classmethod
+    def off(cls, event: str, handler: Any) -> None:
+        """Remove a handler registered on this model with `on()`."""
+        _events.unregister(cls, event, handler)
+
+    @classmethod
+    def _handlers(cls) -> _events.Handlers:
+        table = cls.__dict__.get("__twinrecord_handlers__")
+        return _events.handlers_of(cls) if table is None else table
 
     @classmethod
     def _meta(cls) -> ModelMeta:
@@ -219,13 +237,16 @@ class RecordCore(BaseModel):
     # ---- plans ------------------------------------------------------------------------
     def _save_plan(self, dialect: Dialect) -> Plan[int]:
         # Picks the plan rather than delegating to it: one generator less per save.
+        handlers = type(self)._handlers()
+        if handlers:
+            return _events.save_plan(self, handlers, dialect)
         if self._private()["_snapshot"] is None:
             return self._insert_plan(dialect)
         return self._update_plan(dialect)
 
-    def _insert_plan(self, dialect: Dialect) -> Plan[int]:
+    def _insert_plan(self, dialect: Dialect, validate: bool = True) -> Plan[int]:
         meta = self._meta()
-        data = self._validated_values()
+        data = self._validated_values() if validate else self.__dict__
         wants_key = meta.auto_key is not None and data[meta.auto_key] is None
         columns, writers = meta.insert_spec(wants_key, dialect)
         params = [data[c] if w is None or data[c] is None else w(data[c]) for c, w in writers]
@@ -239,7 +260,7 @@ class RecordCore(BaseModel):
         self._private()["_previously_new"] = True
         return 1
 
-    def _update_plan(self, dialect: Dialect) -> Plan[int]:
+    def _update_plan(self, dialect: Dialect, validate: bool = True) -> Plan[int]:
         meta = self._meta()
         snapshot = self._snapshot_values()
         data = self.__dict__
@@ -249,7 +270,7 @@ class RecordCore(BaseModel):
             if self._private().get("_previously_new"):
                 self._private()["_previously_new"] = False
             return 0
-        data = self._validated_values()
+        data = self._validated_values() if validate else data
         columns = tuple(names[i] for i in dirty)
         key = ("update", columns, dialect)
         sql = meta.sql_cache.get(key)
@@ -267,6 +288,12 @@ class RecordCore(BaseModel):
         return 1 if affected else 0
 
     def _delete_plan(self, dialect: Dialect) -> Plan[int]:
+        handlers = type(self)._handlers()
+        if handlers:
+            return _events.delete_plan(self, handlers, dialect)
+        return self._delete_row_plan(dialect)
+
+    def _delete_row_plan(self, dialect: Dialect) -> Plan[int]:
         meta = self._meta()
         key = self._stored_key()
         if any(v is None for v in key):
