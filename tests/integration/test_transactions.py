@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from decimal import Decimal
 from typing import Optional
@@ -10,6 +11,7 @@ from typing import Optional
 import pytest
 
 from twinrecord import ConfigurationError
+from twinrecord.errors import RecordNotUnique, StatementInvalid, TransactionError
 
 
 def account_model(db):
@@ -135,3 +137,134 @@ async def test_transaction_is_invisible_to_other_threads_or_tasks(db):
             thread.join()
     assert seen == ["a"]
     assert (await db(Account.find_one(a.id))).owner == "inside"
+
+
+# ---- doomed transactions (§5): one behaviour on every database -------------------------
+async def users_with_unique_email(db):
+    class User(db.Base):
+        __table_name__ = "tx_users"
+        id: Optional[int] = None
+        email: str
+
+    await db.create(User)
+    await db(User.backend().execute("CREATE UNIQUE INDEX tx_users_email ON tx_users (email)"))
+    await db(User(email="taken").save())
+    return User
+
+
+async def emails(db, User):
+    rows = await db(User.backend().fetch_all("SELECT email FROM tx_users ORDER BY email"))
+    return [row["email"] for row in rows]
+
+
+async def test_a_caught_failure_dooms_the_transaction_and_nothing_is_committed(db):
+    """The issue's example: PostgreSQL used to report success and commit nothing."""
+    User = await users_with_unique_email(db)
+    with pytest.raises(TransactionError, match="RecordNotUnique") as caught:
+        async with db.transaction(User):
+            await db(User(email="keep").save())
+            try:
+                await db(User(email="taken").save())
+            except RecordNotUnique:
+                pass
+    assert isinstance(caught.value.__cause__, RecordNotUnique)
+    assert await emails(db, User) == ["taken"]          # `keep` rolled back, as reported
+    assert await db(User.query().count()) == 1           # the connection is usable after
+
+
+async def test_statements_after_a_failure_in_the_block_are_refused(db):
+    User = await users_with_unique_email(db)
+    refused = []
+    with pytest.raises(TransactionError):
+        async with db.transaction(User):
+            try:
+                await db(User(email="taken").save())
+            except RecordNotUnique:
+                pass
+            for attempt in (
+                lambda: User(email="after").save(),
+                lambda: User.query().count(),
+                lambda: User.backend().fetch_all("SELECT 1 AS one"),
+            ):
+                with pytest.raises(TransactionError, match="doomed") as error:
+                    await db(attempt())
+                refused.append(type(error.value.__cause__).__name__)
+            with pytest.raises(TransactionError, match="doomed"):
+                async with db.transaction(User):
+                    pass
+    assert refused == ["RecordNotUnique"] * 3
+    assert await emails(db, User) == ["taken"]
+
+
+async def test_a_savepoint_around_the_expected_error_lets_the_transaction_continue(db):
+    User = await users_with_unique_email(db)
+    async with db.transaction(User):
+        await db(User(email="keep").save())
+        with pytest.raises(RecordNotUnique):
+            async with db.transaction(User):
+                await db(User(email="taken").save())
+        await db(User(email="after").save())
+    assert await emails(db, User) == ["after", "keep", "taken"]
+
+
+async def test_a_nested_block_that_swallows_its_failure_raises_and_undoes_only_itself(db):
+    User = await users_with_unique_email(db)
+    async with db.transaction(User):
+        await db(User(email="keep").save())
+        with pytest.raises(TransactionError, match="savepoint"):
+            async with db.transaction(User):
+                await db(User(email="inner").save())
+                try:
+                    await db(User(email="taken").save())
+                except RecordNotUnique:
+                    pass
+        await db(User(email="after").save())
+    assert await emails(db, User) == ["after", "keep", "taken"]
+
+
+async def test_the_block_error_propagates_as_itself_and_rolls_back(db):
+    User = await users_with_unique_email(db)
+    with pytest.raises(RecordNotUnique):
+        async with db.transaction(User):
+            await db(User(email="keep").save())
+            await db(User(email="taken").save())
+    assert await emails(db, User) == ["taken"]
+
+
+async def test_a_refusal_before_sending_does_not_doom(db):
+    User = await users_with_unique_email(db)
+    async with db.transaction(User):
+        await db(User(email="keep").save())
+        with pytest.raises(StatementInvalid, match="placeholder"):
+            await db(User.backend().execute("UPDATE tx_users SET email = ? WHERE id = ?", (1,)))
+        await db(User(email="after").save())
+    assert await emails(db, User) == ["after", "keep", "taken"]
+
+
+async def test_a_bad_statement_dooms_it_on_every_database(db):
+    """A statement the server refused (not a constraint): SQLite and MySQL would go on
+    and commit; PostgreSQL would turn COMMIT into ROLLBACK. Both are refused alike."""
+    User = await users_with_unique_email(db)
+    with pytest.raises(TransactionError, match="StatementInvalid"):
+        async with db.transaction(User):
+            await db(User(email="keep").save())
+            with pytest.raises(StatementInvalid):
+                await db(User.backend().fetch_all("SELECT no_such_column FROM tx_users"))
+    assert await emails(db, User) == ["taken"]
+
+
+async def test_failed_statements_and_rows_affected_are_logged(db, caplog):
+    User = await users_with_unique_email(db)
+    backend = User.backend()
+    with caplog.at_level(logging.DEBUG, logger="twinrecord.sql"):
+        with pytest.raises(RecordNotUnique):
+            await db(User(email="taken").save())
+        changed = await db(backend.execute(
+            "UPDATE tx_users SET email = ? WHERE email = ?", ("moved", "taken")
+        ))
+        await db(backend.fetch_all("SELECT email FROM tx_users"))
+    lines = [r.getMessage() for r in caplog.records if r.name == "twinrecord.sql"]
+    assert len(lines) == 3
+    assert "INSERT INTO" in lines[0] and "FAILED RecordNotUnique" in lines[0]
+    assert changed == 1 and lines[1].endswith("| 1 row affected")
+    assert "FAILED" not in lines[2] and "affected" not in lines[2]

@@ -29,8 +29,11 @@ from twinrecord.backends._transaction import (
 )
 from twinrecord.errors import (
     ConfigurationError,
+    ConnectionNotEstablished,
+    Deadlocked,
     RecordInvalid,
     RecordNotFound,
+    RecordNotUnique,
     StatementInvalid,
     TransactionError,
 )
@@ -1029,9 +1032,10 @@ def test_failed_commit_discards_the_connection_and_raises(driver: Driver) -> Non
     assert variable.get() is None
 
 
-def test_failed_rollback_discards_the_connection_and_raises_the_rollback_error(
+def test_failed_rollback_discards_the_connection_and_raises_the_block_error(
     driver: Driver,
 ) -> None:
+    """§5: the block's own error is reported, never the failure of the ROLLBACK after it."""
     variable: TxVar = ContextVar("tx", default=None)
 
     def body() -> Generator[Request, Any, None]:
@@ -1039,7 +1043,7 @@ def test_failed_rollback_discards_the_connection_and_raises_the_rollback_error(
         yield  # pragma: no cover
 
     backend = driver.backend("c", None, StatementInvalid("connection lost", "ROLLBACK"), None)
-    with pytest.raises(StatementInvalid, match="connection lost"):
+    with pytest.raises(ValueError, match="block failed"):
         driver.run(transaction(variable, SQLITE, body), backend)
     assert backend.requests[-2:] == [("control", "c", "ROLLBACK"), ("release", "c", True)]
 
@@ -1070,9 +1074,11 @@ def test_failed_savepoint_leaves_the_depth_unchanged(driver: Driver) -> None:
         assert state.depth == 0
 
     backend = driver.backend("c", None, StatementInvalid("no", "SAVEPOINT"), None, None)
-    driver.run(transaction(variable, SQLITE, outer), backend)
+    # The server refused a statement (SAVEPOINT itself): the transaction is doomed (§5).
+    with pytest.raises(TransactionError, match="StatementInvalid: no"):
+        driver.run(transaction(variable, SQLITE, outer), backend)
     assert backend.requests[2] == ("control", "c", "SAVEPOINT twinrecord_sp_1")
-    assert backend.requests[-2:] == [("control", "c", "COMMIT"), ("release", "c", False)]
+    assert backend.requests[-2:] == [("control", "c", "ROLLBACK"), ("release", "c", False)]
 
 
 def test_nested_transaction_from_another_owner_is_refused(driver: Driver) -> None:
@@ -1097,3 +1103,66 @@ def test_closed_transaction_in_context_starts_a_fresh_one(driver: Driver) -> Non
     assert frame.savepoint is None
     assert frame.state.connection == "new"
     assert backend.requests == [("acquire",), ("control", "new", "BEGIN IMMEDIATE")]
+
+
+# ---- §5: errors inside nested transactions are reported as themselves -----------------------
+def _failing_in_savepoint(
+    variable: TxVar, error: Exception
+) -> Callable[[], Generator[Request, Any, None]]:
+    """A body that opens a savepoint in which a statement fails with `error` (as the
+    backend's statement path records it: the transaction is doomed by it)."""
+
+    def inner() -> Generator[Request, Any, None]:
+        state = variable.get()
+        assert state is not None
+        state.doom(error)
+        raise error
+        yield  # pragma: no cover
+
+    def outer() -> Generator[Request, Any, None]:
+        yield from transaction(variable, MYSQL, inner)
+
+    return outer
+
+
+def test_a_deadlock_in_a_savepoint_skips_its_rollback_and_propagates(driver: Driver) -> None:
+    """The server rolled back the whole transaction: ROLLBACK TO SAVEPOINT would fail
+    (MariaDB 1305) and hide the deadlock; it is not sent, and the outer one rolls back."""
+    variable: TxVar = ContextVar("tx", default=None)
+    backend = driver.backend("c", None, None, None, None)
+    deadlock = Deadlocked("Deadlock found when trying to get lock")
+    with pytest.raises(Deadlocked) as caught:
+        driver.run(transaction(variable, MYSQL, _failing_in_savepoint(variable, deadlock)), backend)
+    assert caught.value is deadlock
+    assert backend.requests == [
+        ("acquire",),
+        ("control", "c", "START TRANSACTION"),
+        ("control", "c", "SAVEPOINT twinrecord_sp_1"),
+        ("control", "c", "ROLLBACK"),
+        ("release", "c", False),
+    ]
+
+
+def test_a_failing_rollback_to_savepoint_never_replaces_the_error(driver: Driver) -> None:
+    variable: TxVar = ContextVar("tx", default=None)
+    gone = StatementInvalid("MySQL error 1305: SAVEPOINT twinrecord_sp_1 does not exist")
+    backend = driver.backend("c", None, None, gone, None, None)
+    duplicate = RecordNotUnique("duplicate")
+    with pytest.raises(RecordNotUnique) as caught:
+        driver.run(transaction(variable, MYSQL, _failing_in_savepoint(variable, duplicate)), backend)
+    assert caught.value is duplicate
+    assert backend.requests[-3:] == [
+        ("control", "c", "ROLLBACK TO SAVEPOINT twinrecord_sp_1"),
+        ("control", "c", "ROLLBACK"),
+        ("release", "c", False),
+    ]
+
+
+def test_a_lost_connection_is_discarded_without_a_rollback(driver: Driver) -> None:
+    variable: TxVar = ContextVar("tx", default=None)
+    backend = driver.backend("c", None, None, None)
+    lost = ConnectionNotEstablished("the connection to the server failed")
+    with pytest.raises(ConnectionNotEstablished):
+        driver.run(transaction(variable, MYSQL, _failing_in_savepoint(variable, lost)), backend)
+    assert backend.requests[-1] == ("release", "c", True)
+    assert ("control", "c", "ROLLBACK") not in backend.requests

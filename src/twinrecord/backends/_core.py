@@ -15,7 +15,12 @@ from contextvars import ContextVar
 from time import perf_counter
 from typing import Any, ClassVar, Generic, TypeVar
 
-from ..errors import ConfigurationError, DatabaseError, statement_invalid
+from ..errors import (
+    ConfigurationError,
+    ConnectionNotEstablished,
+    DatabaseError,
+    statement_invalid,
+)
 from ..plan import arun, run
 from ..sql.dialect import Dialect
 from ._config import BaseConfig
@@ -92,12 +97,39 @@ class BackendBase(Generic[ConfigT]):
     def _insert(self, connection: Any, sql: str, params: Sequence[Any], row_count: int) -> Any:
         raise NotImplementedError
 
-    def log_statement(self, sql: str, params: Sequence[Any], started: float) -> None:
+    def log_statement(
+        self,
+        sql: str,
+        params: Sequence[Any],
+        started: float,
+        affected: int | None = None,
+        failed: BaseException | None = None,
+    ) -> None:
+        """One DEBUG line on `twinrecord.sql`: SQL, parameter count (values only with
+        `log_values`), duration, then rows affected or FAILED with the error class."""
         elapsed_ms = (perf_counter() - started) * 1000
-        if self.config.log_values:
-            log.debug("%s | %d params %r | %.3f ms", sql, len(params), list(params), elapsed_ms)
+        if failed is not None:
+            outcome = f" | FAILED {type(failed).__name__}"
+        elif affected is not None:
+            outcome = f" | {affected} row{'' if affected == 1 else 's'} affected"
         else:
-            log.debug("%s | %d params | %.3f ms", sql, len(params), elapsed_ms)
+            outcome = ""
+        if self.config.log_values:
+            log.debug(
+                "%s | %d params %r | %.3f ms%s", sql, len(params), list(params), elapsed_ms, outcome
+            )
+        else:
+            log.debug("%s | %d params | %.3f ms%s", sql, len(params), elapsed_ms, outcome)
+
+
+def affected_rows(op: Callable[..., Any], result: Any, extra: tuple[Any, ...]) -> int | None:
+    """Rows a statement changed, for the log: execute's count, an insert's row count."""
+    name = getattr(op, "__name__", "")
+    if name == "_execute" and isinstance(result, int):
+        return result
+    if name == "_insert" and extra:
+        return int(extra[0])
+    return None
 
 
 def check_param_count(sql: str, expected: int, params: Sequence[Any]) -> None:
@@ -146,7 +178,19 @@ class SyncBackend(BackendBase[ConfigT]):
 
     # ---- what plans call (run_* come from BackendBase) ---------------------------------
     def control(self, connection: Any, sql: str) -> None:
-        self._perform(self._execute, connection, sql, ())
+        self._perform(self._control, connection, sql, ())
+
+    def _control(self, connection: Any, sql: str, params: Sequence[Any]) -> None:
+        self._execute(connection, sql, params)  # a transaction-control statement: no rows
+
+    def note_failure(self, error: DatabaseError, connection: Any) -> DatabaseError:
+        """A statement failed on `connection`; a lost one makes the pool heal (§2)."""
+        if isinstance(error, ConnectionNotEstablished):
+            self.connection_lost(connection)
+        return error
+
+    def connection_lost(self, connection: Any) -> None:
+        """Driver hook: `connection` was found dead; drop the pool's idle ones too."""
 
     def new_lock(self) -> Any:
         return threading.Lock()
@@ -168,9 +212,14 @@ class SyncBackend(BackendBase[ConfigT]):
     def _route(self, op: Callable[..., Any], sql: str, params: Sequence[Any], *extra: Any) -> Any:
         state = self._tx.get()
         if state is not None:
-            state.check_open()
             with state.lock:
-                return self._perform(op, state.connection, sql, params, *extra)
+                if state.closed or state.failure is not None:
+                    state.check_open()
+                try:
+                    return self._perform(op, state.connection, sql, params, *extra)
+                except BaseException as error:
+                    state.doom(error)
+                    raise
         connection = self.acquire()
         try:
             return self._perform(op, connection, sql, params, *extra)
@@ -180,17 +229,29 @@ class SyncBackend(BackendBase[ConfigT]):
     def _perform(
         self, op: Callable[..., Any], connection: Any, sql: str, params: Sequence[Any], *extra: Any
     ) -> Any:
-        logged = log.isEnabledFor(_DEBUG)
-        started = perf_counter() if logged else 0.0
+        if not log.isEnabledFor(_DEBUG):
+            try:
+                return op(connection, sql, params, *extra)
+            except DatabaseError as error:
+                self.note_failure(error, connection)
+                raise
+            except Exception as error:
+                raise self.note_failure(self.translate(error, sql, params), connection) from error
+        started = perf_counter()
         try:
-            return op(connection, sql, params, *extra)
-        except DatabaseError:
-            raise
-        except Exception as error:
-            raise self.translate(error, sql, params) from error
-        finally:
-            if logged:
-                self.log_statement(sql, params, started)
+            result = op(connection, sql, params, *extra)
+        except BaseException as error:
+            failure = error
+            if isinstance(error, Exception) and not isinstance(error, DatabaseError):
+                failure = self.translate(error, sql, params)
+            self.log_statement(sql, params, started, failed=failure)
+            if failure is error:
+                if isinstance(error, DatabaseError):
+                    self.note_failure(error, connection)
+                raise
+            raise self.note_failure(failure, connection) from error  # type: ignore[arg-type]
+        self.log_statement(sql, params, started, affected=affected_rows(op, result, extra))
+        return result
 
     # ---- raw SQL API (`?` placeholders) ----------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> int:
@@ -239,7 +300,19 @@ class AsyncBackend(BackendBase[ConfigT]):
 
     # ---- what plans call (run_* come from BackendBase) ---------------------------------
     async def control(self, connection: Any, sql: str) -> None:
-        await self._perform(self._execute, connection, sql, ())
+        await self._perform(self._control, connection, sql, ())
+
+    async def _control(self, connection: Any, sql: str, params: Sequence[Any]) -> None:
+        await self._execute(connection, sql, params)  # transaction control: no rows
+
+    async def note_failure(self, error: DatabaseError, connection: Any) -> DatabaseError:
+        """A statement failed on `connection`; a lost one makes the pool heal (§2)."""
+        if isinstance(error, ConnectionNotEstablished):
+            await self.connection_lost(connection)
+        return error
+
+    async def connection_lost(self, connection: Any) -> None:
+        """Driver hook: `connection` was found dead; drop the pool's idle ones too."""
 
     def new_lock(self) -> Any:
         import asyncio
@@ -271,9 +344,14 @@ class AsyncBackend(BackendBase[ConfigT]):
     ) -> Any:
         state = self._tx.get()
         if state is not None:
-            state.check_open()
             async with state.lock:
-                return await self._perform(op, state.connection, sql, params, *extra)
+                if state.closed or state.failure is not None:
+                    state.check_open()
+                try:
+                    return await self._perform(op, state.connection, sql, params, *extra)
+                except BaseException as error:
+                    state.doom(error)
+                    raise
         connection = self._acquire_nowait()
         if connection is None:
             connection = await self.acquire()
@@ -298,17 +376,30 @@ class AsyncBackend(BackendBase[ConfigT]):
     async def _perform(
         self, op: Callable[..., Any], connection: Any, sql: str, params: Sequence[Any], *extra: Any
     ) -> Any:
-        logged = log.isEnabledFor(_DEBUG)
-        started = perf_counter() if logged else 0.0
+        if not log.isEnabledFor(_DEBUG):
+            try:
+                return await op(connection, sql, params, *extra)
+            except DatabaseError as error:
+                await self.note_failure(error, connection)
+                raise
+            except Exception as error:
+                translated = self.translate(error, sql, params)
+                raise await self.note_failure(translated, connection) from error
+        started = perf_counter()
         try:
-            return await op(connection, sql, params, *extra)
-        except DatabaseError:
-            raise
-        except Exception as error:
-            raise self.translate(error, sql, params) from error
-        finally:
-            if logged:
-                self.log_statement(sql, params, started)
+            result = await op(connection, sql, params, *extra)
+        except BaseException as error:
+            failure = error
+            if isinstance(error, Exception) and not isinstance(error, DatabaseError):
+                failure = self.translate(error, sql, params)
+            self.log_statement(sql, params, started, failed=failure)
+            if failure is error:
+                if isinstance(error, DatabaseError):
+                    await self.note_failure(error, connection)
+                raise
+            raise await self.note_failure(failure, connection) from error  # type: ignore[arg-type]
+        self.log_statement(sql, params, started, affected=affected_rows(op, result, extra))
+        return result
 
     # ---- raw SQL API (`?` placeholders) ----------------------------------------------
     async def execute(self, sql: str, params: Sequence[Any] | None = None) -> int:

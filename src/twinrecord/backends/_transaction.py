@@ -13,7 +13,12 @@ from collections.abc import Generator
 from contextvars import ContextVar, Token
 from typing import Any
 
-from ..errors import TransactionError
+from ..errors import (
+    ConfigurationError,
+    ConnectionNotEstablished,
+    TransactionError,
+    TransactionRollbackError,
+)
 from ..plan import Request
 from ..sql.dialect import Dialect, normalize_isolation
 
@@ -28,9 +33,9 @@ def current_owner() -> object:
 
 
 class TransactionState:
-    """The connection a transaction holds, and who may use it."""
+    """The connection a transaction holds, who may use it, and whether it is doomed."""
 
-    __slots__ = ("closed", "connection", "depth", "lock", "owner")
+    __slots__ = ("closed", "connection", "depth", "failure", "fatal", "lock", "owner")
 
     def __init__(self, connection: Any, lock: Any) -> None:
         self.connection = connection
@@ -38,14 +43,60 @@ class TransactionState:
         self.depth = 0
         self.closed = False
         self.lock = lock  # serialises statements of child tasks/threads on this connection
+        # The first statement the database refused in it (§5): it dooms the transaction
+        # until a savepoint around it is rolled back.
+        self.failure: BaseException | None = None
+        # The server ended the whole transaction (deadlock, serialization failure), the
+        # connection is lost, or a statement was interrupted: no savepoint can undo that.
+        self.fatal = False
 
     def check_open(self) -> None:
+        """Refuse a statement in a finished or doomed transaction (before sending it)."""
         if self.closed:
             raise TransactionError(
                 "this task or thread was started inside a transaction that has since "
                 "finished; its statements cannot run on that transaction's connection. "
                 "Await child tasks before leaving the `transaction()` block."
             )
+        failure = self.failure
+        if failure is not None:
+            raise TransactionError(
+                f"this transaction is doomed: an earlier statement in it failed "
+                f"({describe(failure)}), so nothing more runs in it. Leave the "
+                "`transaction()` block (it rolls back); to continue after an expected "
+                "error, catch it around a nested `transaction()` (a savepoint)."
+            ) from failure
+
+    def doom(self, error: BaseException) -> None:
+        """Record a statement that failed on this transaction's connection."""
+        if isinstance(error, ConfigurationError):
+            return  # refused by the library before sending: the transaction is intact
+        if self.failure is None:
+            self.failure = error
+        if is_fatal(error):
+            self.fatal = True
+
+
+def is_fatal(error: BaseException) -> bool:
+    """Whether a failure ended the whole transaction, beyond what a savepoint undoes."""
+    return isinstance(error, (TransactionRollbackError, ConnectionNotEstablished)) or not (
+        isinstance(error, Exception)
+    )
+
+
+def describe(error: BaseException) -> str:
+    """`ClassName: first line of the message`, for naming a failure in another error."""
+    text = str(error).strip().split("\n", 1)[0]
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def doomed_exit_error(failure: BaseException, savepoint: bool) -> TransactionError:
+    where = "nested transaction() block (savepoint)" if savepoint else "transaction() block"
+    return TransactionError(
+        f"the {where} ended normally after a statement in it failed ({describe(failure)}); "
+        "it was rolled back, nothing in it was committed. Let the error propagate, or catch "
+        "it around a nested `transaction()` (a savepoint) to continue without that part."
+    )
 
 
 class Acquire(Request):
@@ -121,12 +172,14 @@ def enter_plan(
             )
         if isolation_level is not None:
             normalize_isolation(isolation_level, dialect.name)
+        state.check_open()
         state.depth += 1
         name = f"twinrecord_sp_{state.depth}"
         try:
             yield ExecuteOn(state.connection, dialect.savepoint(name))
-        except BaseException:
+        except BaseException as error:
             state.depth -= 1
+            state.doom(error)
             raise
         return Frame(variable, state, name, None, dialect)
     connection = yield Acquire()
@@ -141,19 +194,71 @@ def enter_plan(
 
 
 def exit_plan(frame: Frame, failed: bool) -> Generator[Request, Any, None]:
-    """Commit (or roll back, when the block failed) and give the connection back."""
-    state = frame.state
+    """Commit (or roll back, when the block failed or its transaction is doomed) and give
+    the connection back.
+
+    When the block failed, its own exception propagates: a failing ROLLBACK (TO
+    SAVEPOINT) after the server already ended the transaction never replaces it.
+    """
     if frame.savepoint is not None:
-        state.depth -= 1
-        if failed:
-            yield ExecuteOn(state.connection, frame.dialect.rollback_to_savepoint(frame.savepoint))
-        yield ExecuteOn(state.connection, frame.dialect.release_savepoint(frame.savepoint))
+        yield from _leave_savepoint(frame, failed)
+    else:
+        yield from _leave_transaction(frame, failed)
+
+
+def _leave_savepoint(frame: Frame, failed: bool) -> Generator[Request, Any, None]:
+    state, name, dialect = frame.state, frame.savepoint, frame.dialect
+    assert name is not None
+    state.depth -= 1
+    failure = state.failure
+    if not failed and failure is None:
+        yield ExecuteOn(state.connection, dialect.release_savepoint(name))
         return
+    if not state.fatal:
+        try:
+            yield ExecuteOn(state.connection, dialect.rollback_to_savepoint(name))
+            yield ExecuteOn(state.connection, dialect.release_savepoint(name))
+        except Exception as error:
+            # The server ended the whole transaction (MariaDB after a deadlock: "SAVEPOINT
+            # does not exist"): the outer transaction is doomed, the block's error stands.
+            state.doom(error)
+            state.fatal = True
+        else:
+            state.failure = None  # undone: the outer transaction goes on
+    if not failed:
+        assert failure is not None
+        raise doomed_exit_error(failure, savepoint=True) from failure
+
+
+def _leave_transaction(frame: Frame, failed: bool) -> Generator[Request, Any, None]:
+    state = frame.state
     state.closed = True
-    try:
-        yield ExecuteOn(state.connection, "ROLLBACK" if failed else "COMMIT")
-    except BaseException:
-        # The session's state is unknown (a failed COMMIT, a cancellation): drop it.
+    failure = state.failure
+    if not failed and failure is None:
+        try:
+            yield ExecuteOn(state.connection, "COMMIT")
+        except BaseException:
+            # The session's state is unknown (a failed COMMIT, a cancellation): drop it.
+            yield Release(state.connection, discard=True)
+            raise
+        yield Release(state.connection)
+        return
+    if failure is not None and is_fatal(failure) and not isinstance(
+        failure, TransactionRollbackError
+    ):
+        # Lost or interrupted mid-statement: the server rolls back when the session ends.
         yield Release(state.connection, discard=True)
-        raise
-    yield Release(state.connection)
+    else:
+        try:
+            yield ExecuteOn(state.connection, "ROLLBACK")
+        except BaseException as error:
+            yield Release(state.connection, discard=True)
+            if not isinstance(error, Exception):
+                raise
+            if not failed:
+                raise doomed_exit_error(failure or error, savepoint=False) from failure
+            return  # the block's own error propagates, not the rollback's
+        yield Release(state.connection)
+    if not failed:
+        assert failure is not None
+        raise doomed_exit_error(failure, savepoint=False) from failure
