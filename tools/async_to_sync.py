@@ -5,7 +5,7 @@
 
 The transformation works on the syntax tree (not on text): `async def` becomes
 `def`, `await x` becomes `x`, `async with/for` lose `async`, and the names in
-RENAMES are swapped. The output is formatted with ruff.
+RENAMES are swapped, `Awaited[X]` becomes `X`. The output is formatted with ruff.
 """
 
 from __future__ import annotations
@@ -52,6 +52,13 @@ class _Unasync(ast.NodeTransformer):
     def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
         self.generic_visit(node)
         node.name = RENAMES.get(node.name, node.name)
+        return node
+
+    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        # `Awaited[X]` (what a plain `def` of an async shell returns to be awaited) is `X`.
+        if isinstance(node.value, ast.Name) and node.value.id == "Awaited":
+            return self.visit(node.slice)
+        self.generic_visit(node)
         return node
 
     def visit_Await(self, node: ast.Await) -> ast.AST:

@@ -8,12 +8,15 @@ are shells that pick the driver.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Sequence
+from collections.abc import Callable, Coroutine, Generator, Sequence
 from inspect import isawaitable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 Plan = Generator["Request", Any, T]
+# What an async shell's database method returns when it is not an `async def`
+# (an aggregate that runs or chains): tools/async_to_sync.py turns `Awaited[X]` into `X`.
+Awaited = Coroutine[Any, Any, T]
 
 
 class Request:

@@ -27,7 +27,7 @@ class AsyncBaseActiveRecord(RecordCore):
         return cast(AbstractAsyncContextManager[None], backend.transaction(isolation_level))
 
     @classmethod
-    def query(cls) -> AsyncActiveQuery:
+    def query(cls) -> AsyncActiveQuery[Self]:
         return AsyncActiveQuery(cls)
 
     @classmethod

@@ -30,7 +30,7 @@ class BaseActiveRecord(RecordCore):
         return cast(AbstractContextManager[None], backend.transaction(isolation_level))
 
     @classmethod
-    def query(cls) -> ActiveQuery:
+    def query(cls) -> ActiveQuery[Self]:
         return ActiveQuery(cls)
 
     @classmethod

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, Self, TypeVar
 
 from ..errors import ConfigurationError, RecordNotFound, StatementInvalid
+from ..model._meta import ModelMeta
 from ..plan import Execute, FetchRows, FetchTable, Plan
 from ..sql import types as t
 from ..sql.dialect import Dialect
@@ -34,6 +35,8 @@ from ..sql.statements import (
 from ..sql.statements import Delete as DeleteStatement
 
 AGGREGATES = ("COUNT", "SUM", "AVG", "MIN", "MAX")
+# The model a query loads (its records are `M`).
+M = TypeVar("M")
 
 
 def _as_params(params: Any) -> tuple[Any, ...]:
@@ -57,7 +60,7 @@ def _checked_fragment(sql: str, params: Any, method: str) -> tuple[Raw, tuple[An
     return Raw(sql), values
 
 
-class QueryCore:
+class QueryCore(Generic[M]):
     """Immutable: every builder method returns a changed copy."""
 
     # Defaults live on the class, so a new query sets one attribute and a copy
@@ -78,11 +81,11 @@ class QueryCore:
     _aggregates: tuple[Aggregate, ...] = ()
     _eager: tuple[Any, ...] = ()
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: type[M]) -> None:
         self._model = model
-        self._meta = model._meta()
+        self._meta: ModelMeta = model._meta()  # type: ignore[attr-defined]
 
-    def _copy(self) -> Any:
+    def _copy(self) -> Self:
         twin = object.__new__(type(self))
         twin.__dict__.update(self.__dict__)
         return twin
@@ -91,15 +94,15 @@ class QueryCore:
         return f"<{type(self).__name__} {self._model.__name__}: {self._select().__repr__()}>"
 
     # ---- builder ----------------------------------------------------------------------
-    def where(self, condition: str | Mapping[str, Any], params: Any = None) -> Any:
+    def where(self, condition: str | Mapping[str, Any], params: Any = None) -> Self:
         """AND a condition: SQL with `?` placeholders, or a dict of column equalities."""
         return self._add_condition("AND", condition, params, "where")
 
-    def or_where(self, condition: str | Mapping[str, Any], params: Any = None) -> Any:
+    def or_where(self, condition: str | Mapping[str, Any], params: Any = None) -> Self:
         """OR a condition with everything before it: `where(A).or_where(B)` is `A OR B`."""
         return self._add_condition("OR", condition, params, "or_where")
 
-    def _add_condition(self, connector: str, condition: Any, params: Any, method: str) -> Any:
+    def _add_condition(self, connector: str, condition: Any, params: Any, method: str) -> Self:
         query = self._copy()
         if type(condition) is dict or isinstance(condition, Mapping):
             part, values = self._dict_condition(condition)
@@ -138,55 +141,55 @@ class QueryCore:
         # Several equalities form one ANDed group, whatever connector joins the group.
         return AllOf(tuple(tests)), tuple(values)
 
-    def select(self, *columns: str) -> Any:
+    def select(self, *columns: str) -> Self:
         query = self._copy()
         query._columns = self._columns + tuple(Raw(c) for c in columns)
         return query
 
-    def order_by(self, *clauses: str) -> Any:
+    def order_by(self, *clauses: str) -> Self:
         query = self._copy()
         query._order_by = self._order_by + clauses
         return query
 
-    def limit(self, count: int | None) -> Any:
+    def limit(self, count: int | None) -> Self:
         query = self._copy()
         query._limit = _non_negative(count, "limit")
         return query
 
-    def offset(self, count: int | None) -> Any:
+    def offset(self, count: int | None) -> Self:
         query = self._copy()
         query._offset = _non_negative(count, "offset")
         return query
 
-    def distinct(self, enabled: bool = True) -> Any:
+    def distinct(self, enabled: bool = True) -> Self:
         query = self._copy()
         query._distinct = enabled
         return query
 
-    def join(self, clause: str) -> Any:
+    def join(self, clause: str) -> Self:
         query = self._copy()
         query._joins = self._joins + (clause,)
         return query
 
-    def inner_join(self, table: str, on: str) -> Any:
+    def inner_join(self, table: str, on: str) -> Self:
         return self.join(f"INNER JOIN {table} ON {on}")
 
-    def left_join(self, table: str, on: str) -> Any:
+    def left_join(self, table: str, on: str) -> Self:
         return self.join(f"LEFT JOIN {table} ON {on}")
 
-    def group_by(self, *columns: str) -> Any:
+    def group_by(self, *columns: str) -> Self:
         query = self._copy()
         query._group_by = self._group_by + columns
         return query
 
-    def having(self, condition: str, params: Any = None) -> Any:
+    def having(self, condition: str, params: Any = None) -> Self:
         raw, values = _checked_fragment(condition, params, "having")
         query = self._copy()
         query._having = self._having + (("AND", raw),)
         query._having_params = self._having_params + values
         return query
 
-    def with_(self, *relations: str | tuple[str, Any]) -> Any:
+    def with_(self, *relations: str | tuple[str, Any]) -> Self:
         """Eager-load relations: names, dotted paths ('posts.comments'), or
         (name, modifier) pairs whose modifier takes and returns the relation's query."""
         specs = []
@@ -200,7 +203,7 @@ class QueryCore:
         query._eager = self._eager + tuple(specs)
         return query
 
-    def for_update(self, enabled: bool = True) -> Any:
+    def for_update(self, enabled: bool = True) -> Self:
         query = self._copy()
         query._for_update = enabled
         return query
@@ -210,7 +213,8 @@ class QueryCore:
         return alias is not None or bool(self._group_by) or bool(self._aggregates)
 
     # Aggregates: with an alias (or on a grouped/aggregating query) they chain and
-    # return the query; otherwise they run at once and return the value.
+    # return the query; otherwise they run at once and return the value. The shells
+    # redeclare them with their types (the scalar is awaited on the async kind).
     def count(self, column: str = "*", alias: str | None = None, distinct: bool = False) -> Any:
         return self._aggregate_or_scalar("COUNT", column, alias, distinct)
 
@@ -236,7 +240,7 @@ class QueryCore:
     def _scalar(self, func: str, column: str, distinct: bool) -> Any:
         raise NotImplementedError  # the shells run the scalar plan with their driver
 
-    def _add_aggregate(self, func: str, column: str, alias: str | None, distinct: bool) -> Any:
+    def _add_aggregate(self, func: str, column: str, alias: str | None, distinct: bool) -> Self:
         query = self._copy()
         name = alias or _default_alias(func, column)
         query._aggregates = self._aggregates + (Aggregate(func, column, name, distinct),)
@@ -294,9 +298,9 @@ class QueryCore:
         return _bound(compile_select(self._select(), dialect), self._values(dialect))
 
     # ---- plans ------------------------------------------------------------------------
-    def _all_plan(self, dialect: Dialect) -> Plan[list[Any]]:
+    def _all_plan(self, dialect: Dialect) -> Plan[list[M]]:
         meta = self._meta
-        records: list[Any]
+        records: list[M]
         if self._columns:
             names, rows = yield FetchTable(*self._to_sql(dialect))
             records = meta.hydrate_named(names, rows, dialect)
@@ -307,16 +311,16 @@ class QueryCore:
             yield from self._load_eager_plan(records, dialect)
         return records
 
-    def _load_eager_plan(self, records: list[Any], dialect: Dialect) -> Plan[None]:
+    def _load_eager_plan(self, records: list[M], dialect: Dialect) -> Plan[None]:
         from ..relations._core import eager_load_plan
 
         yield from eager_load_plan(self._model, records, self._eager, dialect)
 
-    def _one_plan(self, dialect: Dialect) -> Plan[Any]:
+    def _one_plan(self, dialect: Dialect) -> Plan[M | None]:
         records = yield from self.limit(1)._all_plan(dialect)
         return records[0] if records else None
 
-    def _one_or_fail_plan(self, dialect: Dialect) -> Plan[Any]:
+    def _one_or_fail_plan(self, dialect: Dialect) -> Plan[M]:
         found = yield from self._one_plan(dialect)
         if found is None:
             raise RecordNotFound(f"no {self._model.__name__} matches {self!r}")
@@ -336,7 +340,7 @@ class QueryCore:
             query = self._copy()
             query._columns = self._meta.select_columns
         names, rows = yield FetchTable(*query._to_sql(dialect))
-        return self._meta.convert_named(names, rows, dialect)  # type: ignore[no-any-return]
+        return self._meta.convert_named(names, rows, dialect)
 
     def _scalar_plan(self, func: str, column: str, distinct: bool, dialect: Dialect) -> Plan[Any]:
         aggregate = Aggregate(func, column, "value", distinct)

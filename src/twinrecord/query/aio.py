@@ -5,32 +5,33 @@ terminal methods drive its plans with `arun`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Self, overload
 
 from ..model._configure import backend_of
-from ..plan import arun
-from ._core import QueryCore
+from ..plan import Awaited, arun
+from ..sql.dialect import Dialect
+from ._core import M, QueryCore
 
 
-class AsyncActiveQuery(QueryCore):
+class AsyncActiveQuery(QueryCore[M]):
     """A query on an asynchronous model: await the methods that touch the database."""
 
     def _backend(self) -> Any:
         return backend_of(self._model, "async")
 
-    def to_sql(self, dialect: Any = None) -> tuple[str, list[Any]]:
+    def to_sql(self, dialect: Dialect | None = None) -> tuple[str, list[Any]]:
         """(SQL, params) for the configured database (or the given dialect); runs nothing."""
         return self._to_sql(dialect or self._backend().dialect)
 
-    async def all(self) -> list[Any]:
+    async def all(self) -> list[M]:
         backend = self._backend()
         return await arun(self._all_plan(backend.dialect), backend)
 
-    async def one(self) -> Any:
+    async def one(self) -> M | None:
         backend = self._backend()
         return await arun(self._one_plan(backend.dialect), backend)
 
-    async def one_or_fail(self) -> Any:
+    async def one_or_fail(self) -> M:
         backend = self._backend()
         return await arun(self._one_or_fail_plan(backend.dialect), backend)
 
@@ -57,3 +58,85 @@ class AsyncActiveQuery(QueryCore):
     async def _scalar(self, func: str, column: str, distinct: bool) -> Any:
         backend = self._backend()
         return await arun(self._scalar_plan(func, column, distinct, backend.dialect), backend)
+
+    # Aggregates: with an alias (or on a grouped/aggregating query) they chain and
+    # return the query; otherwise they run at once and their value is awaited.
+    @overload
+    def count(
+        self, column: str = "*", alias: None = None, distinct: bool = False
+    ) -> Awaited[int]: ...
+    @overload
+    def count(self, column: str, alias: str, distinct: bool = False) -> Self: ...
+    @overload
+    def count(self, column: str = "*", *, alias: str, distinct: bool = False) -> Self: ...
+    @overload
+    def count(
+        self, column: str = "*", alias: str | None = None, distinct: bool = False
+    ) -> Self | Awaited[int]: ...
+    def count(
+        self, column: str = "*", alias: str | None = None, distinct: bool = False
+    ) -> Self | Awaited[int]:
+        if self._chains_aggregate(alias):
+            return self._add_aggregate("COUNT", column, alias, distinct)
+        value: Awaited[int] = self._scalar("COUNT", column, distinct)
+        return value
+
+    @overload
+    def sum(self, column: str, alias: None = None, distinct: bool = False) -> Awaited[Any]: ...
+    @overload
+    def sum(self, column: str, alias: str, distinct: bool = False) -> Self: ...
+    @overload
+    def sum(
+        self, column: str, alias: str | None = None, distinct: bool = False
+    ) -> Self | Awaited[Any]: ...
+    def sum(
+        self, column: str, alias: str | None = None, distinct: bool = False
+    ) -> Self | Awaited[Any]:
+        if self._chains_aggregate(alias):
+            return self._add_aggregate("SUM", column, alias, distinct)
+        return self._scalar("SUM", column, distinct)
+
+    @overload
+    def avg(self, column: str, alias: None = None, distinct: bool = False) -> Awaited[Any]: ...
+    @overload
+    def avg(self, column: str, alias: str, distinct: bool = False) -> Self: ...
+    @overload
+    def avg(
+        self, column: str, alias: str | None = None, distinct: bool = False
+    ) -> Self | Awaited[Any]: ...
+    def avg(
+        self, column: str, alias: str | None = None, distinct: bool = False
+    ) -> Self | Awaited[Any]:
+        if self._chains_aggregate(alias):
+            return self._add_aggregate("AVG", column, alias, distinct)
+        return self._scalar("AVG", column, distinct)
+
+    @overload
+    def min(self, column: str, alias: None = None, distinct: bool = False) -> Awaited[Any]: ...
+    @overload
+    def min(self, column: str, alias: str, distinct: bool = False) -> Self: ...
+    @overload
+    def min(
+        self, column: str, alias: str | None = None, distinct: bool = False
+    ) -> Self | Awaited[Any]: ...
+    def min(
+        self, column: str, alias: str | None = None, distinct: bool = False
+    ) -> Self | Awaited[Any]:
+        if self._chains_aggregate(alias):
+            return self._add_aggregate("MIN", column, alias, distinct)
+        return self._scalar("MIN", column, distinct)
+
+    @overload
+    def max(self, column: str, alias: None = None, distinct: bool = False) -> Awaited[Any]: ...
+    @overload
+    def max(self, column: str, alias: str, distinct: bool = False) -> Self: ...
+    @overload
+    def max(
+        self, column: str, alias: str | None = None, distinct: bool = False
+    ) -> Self | Awaited[Any]: ...
+    def max(
+        self, column: str, alias: str | None = None, distinct: bool = False
+    ) -> Self | Awaited[Any]:
+        if self._chains_aggregate(alias):
+            return self._add_aggregate("MAX", column, alias, distinct)
+        return self._scalar("MAX", column, distinct)

@@ -7,32 +7,33 @@ terminal methods drive its plans with `run`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Self, overload
 
 from ..model._configure import backend_of
 from ..plan import run
-from ._core import QueryCore
+from ..sql.dialect import Dialect
+from ._core import M, QueryCore
 
 
-class ActiveQuery(QueryCore):
+class ActiveQuery(QueryCore[M]):
     """A query on a synchronous model: call the methods that touch the database."""
 
     def _backend(self) -> Any:
         return backend_of(self._model, "sync")
 
-    def to_sql(self, dialect: Any = None) -> tuple[str, list[Any]]:
+    def to_sql(self, dialect: Dialect | None = None) -> tuple[str, list[Any]]:
         """(SQL, params) for the configured database (or the given dialect); runs nothing."""
         return self._to_sql(dialect or self._backend().dialect)
 
-    def all(self) -> list[Any]:
+    def all(self) -> list[M]:
         backend = self._backend()
         return run(self._all_plan(backend.dialect), backend)
 
-    def one(self) -> Any:
+    def one(self) -> M | None:
         backend = self._backend()
         return run(self._one_plan(backend.dialect), backend)
 
-    def one_or_fail(self) -> Any:
+    def one_or_fail(self) -> M:
         backend = self._backend()
         return run(self._one_or_fail_plan(backend.dialect), backend)
 
@@ -59,3 +60,81 @@ class ActiveQuery(QueryCore):
     def _scalar(self, func: str, column: str, distinct: bool) -> Any:
         backend = self._backend()
         return run(self._scalar_plan(func, column, distinct, backend.dialect), backend)
+
+    @overload
+    def count(self, column: str = "*", alias: None = None, distinct: bool = False) -> int: ...
+
+    @overload
+    def count(self, column: str, alias: str, distinct: bool = False) -> Self: ...
+
+    @overload
+    def count(self, column: str = "*", *, alias: str, distinct: bool = False) -> Self: ...
+
+    @overload
+    def count(
+        self, column: str = "*", alias: str | None = None, distinct: bool = False
+    ) -> Self | int: ...
+
+    def count(
+        self, column: str = "*", alias: str | None = None, distinct: bool = False
+    ) -> Self | int:
+        if self._chains_aggregate(alias):
+            return self._add_aggregate("COUNT", column, alias, distinct)
+        value: int = self._scalar("COUNT", column, distinct)
+        return value
+
+    @overload
+    def sum(self, column: str, alias: None = None, distinct: bool = False) -> Any: ...
+
+    @overload
+    def sum(self, column: str, alias: str, distinct: bool = False) -> Self: ...
+
+    @overload
+    def sum(self, column: str, alias: str | None = None, distinct: bool = False) -> Self | Any: ...
+
+    def sum(self, column: str, alias: str | None = None, distinct: bool = False) -> Self | Any:
+        if self._chains_aggregate(alias):
+            return self._add_aggregate("SUM", column, alias, distinct)
+        return self._scalar("SUM", column, distinct)
+
+    @overload
+    def avg(self, column: str, alias: None = None, distinct: bool = False) -> Any: ...
+
+    @overload
+    def avg(self, column: str, alias: str, distinct: bool = False) -> Self: ...
+
+    @overload
+    def avg(self, column: str, alias: str | None = None, distinct: bool = False) -> Self | Any: ...
+
+    def avg(self, column: str, alias: str | None = None, distinct: bool = False) -> Self | Any:
+        if self._chains_aggregate(alias):
+            return self._add_aggregate("AVG", column, alias, distinct)
+        return self._scalar("AVG", column, distinct)
+
+    @overload
+    def min(self, column: str, alias: None = None, distinct: bool = False) -> Any: ...
+
+    @overload
+    def min(self, column: str, alias: str, distinct: bool = False) -> Self: ...
+
+    @overload
+    def min(self, column: str, alias: str | None = None, distinct: bool = False) -> Self | Any: ...
+
+    def min(self, column: str, alias: str | None = None, distinct: bool = False) -> Self | Any:
+        if self._chains_aggregate(alias):
+            return self._add_aggregate("MIN", column, alias, distinct)
+        return self._scalar("MIN", column, distinct)
+
+    @overload
+    def max(self, column: str, alias: None = None, distinct: bool = False) -> Any: ...
+
+    @overload
+    def max(self, column: str, alias: str, distinct: bool = False) -> Self: ...
+
+    @overload
+    def max(self, column: str, alias: str | None = None, distinct: bool = False) -> Self | Any: ...
+
+    def max(self, column: str, alias: str | None = None, distinct: bool = False) -> Self | Any:
+        if self._chains_aggregate(alias):
+            return self._add_aggregate("MAX", column, alias, distinct)
+        return self._scalar("MAX", column, distinct)

@@ -12,18 +12,23 @@ from typing import Any, Generic, TypeVar
 
 from ..model._configure import backend_of
 from ..plan import arun, run
+from ..query._core import QueryCore
 from ..query.aio import AsyncActiveQuery
 from ..query.sync import ActiveQuery
-from ._core import MISSING, cached, record_plan, relation_query
-from ._declare import Relation
+from ._core import MISSING, cached, record_plan
+from ._declare import Link, Relation
 
+T = TypeVar("T")
 R = TypeVar("R")
+Q = TypeVar("Q", bound=QueryCore[Any])
 
 
-class _Bound(Generic[R]):
+class _Bound(Generic[T, R]):
+    """A relation (its target `T`, its call's result `R`) read from one record."""
+
     __slots__ = ("record", "relation")
 
-    def __init__(self, relation: Relation[Any, R], record: Any) -> None:
+    def __init__(self, relation: Relation[T, R], record: Any) -> None:
         self.relation = relation
         self.record = record
 
@@ -35,7 +40,7 @@ class _Bound(Generic[R]):
         return cached(self.relation.link(), self.record) is not MISSING
 
 
-class RelationCall(_Bound[R]):
+class RelationCall(_Bound[T, R]):
     """A relation of a sync record: call it to get the related record(s)."""
 
     __slots__ = ()
@@ -49,13 +54,13 @@ class RelationCall(_Bound[R]):
         backend = backend_of(link.target, "sync")
         return run(record_plan(link, self.record, backend.dialect), backend)  # type: ignore[no-any-return]
 
-    def query(self) -> ActiveQuery:
+    def query(self) -> ActiveQuery[T]:
         """The related rows as a query, for further where/order_by/count()."""
         link = self.relation.link()
-        return relation_query(ActiveQuery(link.target), link, self.record)  # type: ignore[no-any-return]
+        return relation_query(ActiveQuery(link.target), link, self.record)
 
 
-class AsyncRelationCall(_Bound[R]):
+class AsyncRelationCall(_Bound[T, R]):
     """A relation of an async record: await the call to get the related record(s)."""
 
     __slots__ = ()
@@ -69,10 +74,10 @@ class AsyncRelationCall(_Bound[R]):
         backend = backend_of(link.target, "async")
         return await arun(record_plan(link, self.record, backend.dialect), backend)
 
-    def query(self) -> AsyncActiveQuery:
+    def query(self) -> AsyncActiveQuery[T]:
         """The related rows as a query, for further where/order_by/count()."""
         link = self.relation.link()
-        return relation_query(AsyncActiveQuery(link.target), link, self.record)  # type: ignore[no-any-return]
+        return relation_query(AsyncActiveQuery(link.target), link, self.record)
 
 
 class RelationQuery:
@@ -90,3 +95,16 @@ class RelationQuery:
         if instance is None:
             return self
         return self.relation.bind_kind(instance, owner, kind).query
+
+
+def relation_query(query: Q, link: Link, record: Any) -> Q:
+    """`query` narrowed to the rows `link` gives `record` (for `<relation>_query()`)."""
+    key = record.__dict__[link.owner_column]
+    if key is None:
+        return query.where("1 = 0")          # a new owner has no related rows yet
+    if link.through is None:
+        return query.where({link.match_column: key})
+    join_table = link.through._meta().table
+    target_table = link.target._meta().table
+    on = f"{join_table}.{link.join_column} = {target_table}.{link.target_key}"
+    return query.inner_join(join_table, on).where(f"{join_table}.{link.match_column} = ?", (key,))

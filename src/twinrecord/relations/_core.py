@@ -52,19 +52,6 @@ def record_plan(link: Link, record: Any, dialect: Dialect) -> Plan[Any]:
     return cache_of(record)[link.name][1]
 
 
-def relation_query(query: Any, link: Link, record: Any) -> Any:
-    """`query` narrowed to the rows `link` gives `record` (for `<relation>_query()`)."""
-    key = record.__dict__[link.owner_column]
-    if key is None:
-        return query.where("1 = 0")          # a new owner has no related rows yet
-    if link.through is None:
-        return query.where({link.match_column: key})
-    join_table = link.through._meta().table
-    target_table = link.target._meta().table
-    on = f"{join_table}.{link.join_column} = {target_table}.{link.target_key}"
-    return query.inner_join(join_table, on).where(f"{join_table}.{link.match_column} = ?", (key,))
-
-
 # ---- eager loading --------------------------------------------------------------------
 @dataclass
 class EagerNode:

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, overload
 
 from ..errors import ConfigurationError, RelationNotFound
+from ..model._kinds import AsyncKind, SyncKind
 from ._resolve import annotated_target, foreign_key_for, resolve_model
 
 if TYPE_CHECKING:
-    from ..model.aio import AsyncBaseActiveRecord
-    from ..model.sync import BaseActiveRecord
     from ._access import AsyncRelationCall, RelationCall
 
 T = TypeVar("T")
@@ -102,11 +101,9 @@ class Relation(Generic[T, R]):
     @overload
     def __get__(self, instance: None, owner: type[Any]) -> Self: ...
     @overload
-    def __get__(self, instance: BaseActiveRecord, owner: type[Any]) -> RelationCall[R]: ...
+    def __get__(self, instance: SyncKind[Any], owner: type[Any]) -> RelationCall[T, R]: ...
     @overload
-    def __get__(
-        self, instance: AsyncBaseActiveRecord, owner: type[Any]
-    ) -> AsyncRelationCall[R]: ...
+    def __get__(self, instance: AsyncKind[Any], owner: type[Any]) -> AsyncRelationCall[T, R]: ...
     @overload
     def __get__(self, instance: Any, owner: type[Any]) -> Any: ...
     def __get__(self, instance: Any, owner: type[Any]) -> Any:
