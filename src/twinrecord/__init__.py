@@ -35,6 +35,7 @@ from .model._events import (
     before_update,
     before_validate,
 )
+from .model._schema import Column, ForeignKey, Index
 from .query.aio import AsyncActiveQuery
 from .query.sync import ActiveQuery
 from .relations import (
@@ -66,13 +67,16 @@ __all__ = [
     "BelongsTo",
     "BlockingCallInEventLoop",
     "BlockingCallWarning",
+    "Column",
     "ConfigurationError",
     "ConnectionNotEstablished",
     "DatabaseError",
     "Deadlocked",
     "FeatureNotSupported",
+    "ForeignKey",
     "HasMany",
     "HasOne",
+    "Index",
     "IntegrityError",
     "LockWaitTimeout",
     "ModelEvent",

@@ -187,7 +187,8 @@ def test_duplicate_key_mysql8_table_prefix_and_composite_value() -> None:
     raised = error(driver_errors.IntegrityError, 1062,
                    "Duplicate entry 'alice-42' for key 'users.PRIMARY'")
     translated = translate_error(raised, "INSERT INTO `users` ...", ["alice", 42], CONFIG)
-    assert isinstance(translated, RecordNotUnique) and translated.constraint == "PRIMARY"
+    # MySQL calls every primary key PRIMARY; API.md §19 names it pk_<table>.
+    assert isinstance(translated, RecordNotUnique) and translated.constraint == "pk_users"
     assert "alice" not in str(translated)
 
 

@@ -21,6 +21,7 @@ from ..errors import (
     RecordNotUnique,
     statement_invalid,
 )
+from ..sql.ddl import foreign_key_name_for, statement_table, unique_name_for
 from ..sql.dialect import SQLITE
 from ._config import BaseConfig
 from ._core import Row, SyncBackend
@@ -205,11 +206,30 @@ class SQLiteBackend(SyncBackend[SQLiteConfig]):
     def translate(self, error: Exception, sql: str, params: Sequence[Any]) -> DatabaseError:
         message = str(error)
         if isinstance(error, sqlite3.IntegrityError):
-            constraint = message.split(":", 1)[1].strip() if ":" in message else None
             name = getattr(error, "sqlite_errorname", "")
+            constraint = _constraint_name(message, name, sql)
             if name in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"):
                 return RecordNotUnique(message, constraint)
             return IntegrityError(message, constraint)
         if isinstance(error, sqlite3.OperationalError) and "unable to open" in message:
             return ConnectionNotEstablished(message)
         return statement_invalid(message, sql, params)
+
+
+def _constraint_name(message: str, error_name: str, sql: str) -> str | None:
+    """The constraint's name (API.md §19). SQLite reports a unique violation by its
+    columns ("UNIQUE constraint failed: users.email") and a foreign key violation not at
+    all: both are mapped back to the names create_table() gave. NOT NULL has no name."""
+    detail = message.split(":", 1)[1].strip() if ":" in message else ""
+    if error_name in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY") and detail:
+        qualified = [item.strip().rpartition(".") for item in detail.split(",")]
+        table = qualified[0][0]
+        columns = [column for _, _, column in qualified]
+        primary = error_name == "SQLITE_CONSTRAINT_PRIMARYKEY"
+        return unique_name_for(table, columns, primary, SQLITE)
+    if error_name == "SQLITE_CONSTRAINT_FOREIGNKEY":
+        written = statement_table(sql)
+        return None if written is None else foreign_key_name_for([written], SQLITE)
+    if error_name == "SQLITE_CONSTRAINT_CHECK":
+        return detail or None  # a named CHECK constraint
+    return None

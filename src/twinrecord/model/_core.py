@@ -7,13 +7,14 @@ this file; `sync.py` and `aio.py` only pick `run` or `arun` and a backend.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import ConfigurationError, RecordInvalid, RecordNotFound
 from ..plan import Execute, FetchRows, FetchTable, Insert, Plan
-from ..sql.ddl import create_table_sql, drop_table_sql
+from ..sql.ddl import TRANSACTIONAL_DDL, create_table_statements, drop_table_sql
 from ..sql.dialect import Dialect
 from ..sql.statements import (
     ColumnTest,
@@ -24,9 +25,9 @@ from ..sql.statements import (
     compile_update,
 )
 from ..sql.statements import Insert as InsertStatement
-from ..sql.types import ColumnDef
 from . import _events
 from ._meta import ModelMeta
+from ._schema import check_declarations
 
 # Names every model answers itself (API.md §6, §12, §22): a field cannot take them.
 RESERVED_NAMES = frozenset(
@@ -66,6 +67,7 @@ class RecordCore(BaseModel):
                 "model's own methods and views); rename the field"
             )
         _events.check_declared_handlers(cls)
+        check_declarations(cls)
 
     if not TYPE_CHECKING:
 
@@ -275,8 +277,8 @@ class RecordCore(BaseModel):
         key = ("update", columns, dialect)
         sql = meta.sql_cache.get(key)
         if sql is None:
-            where = tuple(("AND", ColumnTest(k, "eq")) for k in meta.primary_key)
-            statement = Update(meta.table, columns, where)
+            where = tuple(("AND", ColumnTest(meta.sql_column(k), "eq")) for k in meta.primary_key)
+            statement = Update(meta.table, meta.sql_names(columns), where)
             sql = meta.sql_cache[key] = compile_update(statement, dialect)[0]
         writers = meta.writers(dialect)
         params = [_write(writers[i], data[names[i]]) for i in dirty]
@@ -298,7 +300,7 @@ class RecordCore(BaseModel):
         key = self._stored_key()
         if any(v is None for v in key):
             return 0
-        where = tuple(("AND", ColumnTest(k, "eq")) for k in meta.primary_key)
+        where = tuple(("AND", ColumnTest(meta.sql_column(k), "eq")) for k in meta.primary_key)
         sql, _ = compile_delete(Delete(meta.table, where), dialect)
         params = [meta.write(k, v, dialect) for k, v in zip(meta.primary_key, key)]
         affected: int = yield Execute(sql, params)
@@ -401,14 +403,11 @@ class RecordCore(BaseModel):
 
     @classmethod
     def _create_table_plan(cls, if_not_exists: bool, dialect: Dialect) -> Plan[None]:
-        meta = cls._meta()
-        columns = [
-            ColumnDef(c, meta.types[c], meta.nullable[c], auto_increment=(c == meta.auto_key))
-            for c in meta.columns
-        ]
-        yield Execute(
-            create_table_sql(meta.table, columns, meta.primary_key, dialect, if_not_exists)
-        )
+        """The table with its keys, constraints, defaults, comments and indexes (API.md
+        §19); the shells run it in one transaction where the DDL is transactional."""
+        table = cls._meta().table_definition()
+        for sql in create_table_statements(table, dialect, if_not_exists):
+            yield Execute(sql)
 
     @classmethod
     def _drop_table_plan(cls, if_exists: bool, dialect: Dialect) -> Plan[None]:
@@ -416,6 +415,14 @@ class RecordCore(BaseModel):
 
 
 _SCALAR_KEYS = frozenset({int, str})
+
+
+def ddl_transaction(backend: Any) -> Any:
+    """A transaction around a table's DDL where the database has transactional DDL (so
+    a failed index leaves no half-made table), else nothing (MySQL commits each one)."""
+    if backend.dialect.name in TRANSACTIONAL_DDL:
+        return backend.transaction()
+    return nullcontext()
 
 
 def _write(writer: Any, value: Any) -> Any:
@@ -472,8 +479,10 @@ def _insert_sql(
     key = ("insert", columns, rows, wants_key, dialect)
     sql = meta.sql_cache.get(key)
     if sql is None:
-        returning = (meta.auto_key,) if wants_key and dialect.supports_returning else ()
-        statement = InsertStatement(meta.table, columns, rows, returning)  # type: ignore[arg-type]
+        returning: tuple[str, ...] = ()
+        if wants_key and dialect.supports_returning:
+            returning = meta.sql_names((meta.auto_key,))  # type: ignore[arg-type]
+        statement = InsertStatement(meta.table, meta.sql_names(columns), rows, returning)
         sql = meta.sql_cache[key] = compile_insert(statement, dialect)[0]
     return sql
 

@@ -58,6 +58,11 @@ def _facet(metadata: list[Any], name: str) -> Any:
     return None
 
 
+def field_metadata(field: FieldInfo) -> list[Any]:
+    """Every metadata object of a field, nested `Annotated` (inside Optional) included."""
+    return list(field.metadata) + _unwrap(field.annotation)[2]
+
+
 def column_type(model: str, name: str, field: FieldInfo) -> tuple[t.ColumnType, bool]:
     """The column type of one field and whether it is nullable."""
     inner, nullable, metadata = _unwrap(field.annotation)

@@ -20,6 +20,7 @@ from ..sql import types as t
 from ..sql.dialect import Converter, Dialect
 from ..sql.statements import ColumnTest, Ident, Select, compile_select
 from ._fields import column_type, default_table_name
+from ._schema import column_names, table_definition
 
 _GC_PAUSE_ROWS = 200
 _new_object = object.__new__
@@ -49,11 +50,22 @@ class ModelMeta:
                     f"{self.name}: primary key {key!r} is not a field; declare it, or set "
                     "__primary_key__ to the name of a field"
                 )
+        # Field -> database column (they differ where Column(name=...) says so), and back.
+        self.sql_columns: dict[str, str] = column_names(model)
+        self.field_of: dict[str, str] = {}
+        for field_name, sql_name in self.sql_columns.items():
+            if self.field_of.setdefault(sql_name, field_name) != field_name:
+                raise ConfigurationError(
+                    f"{self.name}: fields {self.field_of[sql_name]!r} and {field_name!r} "
+                    f"both use column {sql_name!r}; give one of them another Column(name=...)"
+                )
         # `column = ?` tests of dict conditions, by the names a user may write.
         self.equality_tests: dict[str, tuple[ColumnTest, str]] = {}
         for column in self.columns:
-            test = (ColumnTest(f"{self.table}.{column}", "eq"), column)
-            self.equality_tests[column] = self.equality_tests[f"{self.table}.{column}"] = test
+            sql_name = self.sql_columns[column]
+            test = (ColumnTest(f"{self.table}.{sql_name}", "eq"), column)
+            for name in {column, sql_name}:
+                self.equality_tests[name] = self.equality_tests[f"{self.table}.{name}"] = test
         self.key_indexes = tuple(self.column_index[k] for k in self.primary_key)
         only = self.primary_key[0] if len(self.primary_key) == 1 else None
         self.auto_key: str | None = (
@@ -63,11 +75,13 @@ class ModelMeta:
         # What a loaded record's `model_fields_set` is: every field (shared, never changed).
         self.all_fields_set = set(self.columns)
         self.mutable = frozenset(n for n, ct in self.types.items() if ct.kind == t.JSON)
-        self.select_columns = tuple(Ident(f"{self.table}.{c}") for c in self.columns)
+        self.select_columns = tuple(
+            Ident(f"{self.table}.{self.sql_columns[c]}") for c in self.columns
+        )
         self.key_select = Select(
             table=self.table,
             columns=self.select_columns,
-            where=tuple(("AND", ColumnTest(k, "eq")) for k in self.primary_key),
+            where=tuple(("AND", ColumnTest(self.sql_columns[k], "eq")) for k in self.primary_key),
         )
         self._readers: dict[Dialect, list[Converter | None]] = {}
         self._writers: dict[Dialect, list[Converter | None]] = {}
@@ -80,6 +94,21 @@ class ModelMeta:
         self._pick_columns: Callable[[dict[str, Any]], tuple[Any, ...]] = (
             picker if len(self.columns) > 1 else (lambda data: (picker(data),))
         )
+
+    def sql_column(self, field_name: str) -> str:
+        """The database column of a field."""
+        return self.sql_columns.get(field_name, field_name)
+
+    def sql_names(self, field_names: Sequence[str]) -> tuple[str, ...]:
+        sql_columns = self.sql_columns
+        return tuple(sql_columns.get(f, f) for f in field_names)
+
+    def table_definition(self) -> Any:
+        """The table create_table() makes (`sql.ddl.TableDef`), computed once."""
+        found = self._specs.get("table")
+        if found is None:
+            found = self._specs["table"] = table_definition(self)
+        return found
 
     # ---- converters -------------------------------------------------------------------
     def readers(self, dialect: Dialect) -> list[Converter | None]:
@@ -98,7 +127,7 @@ class ModelMeta:
         return self.writers(dialect)[self.column_index[column]]
 
     def reader_for(self, column: str, dialect: Dialect) -> Converter | None:
-        index = self.column_index.get(column)
+        index = self.column_index.get(self.field_of.get(column, column))
         return None if index is None else self.readers(dialect)[index]
 
     def check_column(self, column: str) -> str:
@@ -111,6 +140,7 @@ class ModelMeta:
                 f"(or {self.table}.<column>); write other tables' conditions as SQL, "
                 f"e.g. where('{column} = ?', (value,))"
             )
+        bare = self.field_of.get(bare, bare)
         if bare not in self.column_index:
             raise StatementInvalid(
                 f"unknown column {column!r} for model {self.name} (table {self.table!r}); "
@@ -235,6 +265,7 @@ def hydrate(rows):
     ) -> list[Any]:
         """Rows whose columns come in any order (raw SQL) -> records."""
         positions = []
+        names = [self.field_of.get(n, n) for n in names]
         for column in self.columns:
             if column not in names:
                 raise StatementInvalid(

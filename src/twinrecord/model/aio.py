@@ -9,7 +9,7 @@ from typing import Any, ClassVar, Self, cast
 from ..plan import arun
 from ..query.aio import AsyncActiveQuery
 from ._configure import backend_of
-from ._core import RecordCore
+from ._core import RecordCore, ddl_transaction
 
 
 class AsyncBaseActiveRecord(RecordCore):
@@ -68,7 +68,8 @@ class AsyncBaseActiveRecord(RecordCore):
     @classmethod
     async def create_table(cls, if_not_exists: bool = True) -> None:
         backend = backend_of(cls, "async")
-        await arun(cls._create_table_plan(if_not_exists, backend.dialect), backend)
+        async with ddl_transaction(backend):
+            await arun(cls._create_table_plan(if_not_exists, backend.dialect), backend)
 
     @classmethod
     async def drop_table(cls, if_exists: bool = True) -> None:

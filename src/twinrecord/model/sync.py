@@ -12,7 +12,7 @@ from typing import Any, ClassVar, Self, cast
 from ..plan import run
 from ..query.sync import ActiveQuery
 from ._configure import backend_of
-from ._core import RecordCore
+from ._core import RecordCore, ddl_transaction
 
 
 class BaseActiveRecord(RecordCore):
@@ -71,7 +71,8 @@ class BaseActiveRecord(RecordCore):
     @classmethod
     def create_table(cls, if_not_exists: bool = True) -> None:
         backend = backend_of(cls, "sync")
-        run(cls._create_table_plan(if_not_exists, backend.dialect), backend)
+        with ddl_transaction(backend):
+            run(cls._create_table_plan(if_not_exists, backend.dialect), backend)
 
     @classmethod
     def drop_table(cls, if_exists: bool = True) -> None:

@@ -126,7 +126,7 @@ class QueryCore(Generic[M]):
                 values.append((value, known[1]))
                 continue
             bare = meta.check_column(column)
-            qualified = f"{meta.table}.{bare}"
+            qualified = f"{meta.table}.{meta.sql_column(bare)}"
             if value is None:
                 tests.append(ColumnTest(qualified, "null"))
             elif isinstance(value, _COLLECTIONS):
@@ -380,13 +380,14 @@ class QueryCore(Generic[M]):
             return 0
         columns = tuple(meta.check_column(c) for c in changes)
         values = [meta.write(c, v, dialect) for c, v in zip(columns, changes.values())]
+        sql_columns = meta.sql_names(columns)
         if self._is_simple():
-            compiled = compile_update(Update(meta.table, columns, self._where), dialect)
+            compiled = compile_update(Update(meta.table, sql_columns, self._where), dialect)
             values += self._where_values(dialect)
         else:
             key = self._single_key("update")
             compiled = compile_update_matching(
-                Update(meta.table, columns, ()), self._select(), key, dialect
+                Update(meta.table, sql_columns, ()), self._select(), key, dialect
             )
             values += self._values(dialect)
         affected: int = yield Execute(*_bound(compiled, values))
@@ -420,7 +421,7 @@ class QueryCore(Generic[M]):
                 f"{operation}() with joins, limit, offset, distinct or group_by needs a "
                 f"single-column primary key; {self._model.__name__} has {keys}"
             )
-        return str(keys[0])
+        return str(self._meta.sql_column(keys[0]))
 
 
 _COLLECTIONS = (list, tuple, set, frozenset)

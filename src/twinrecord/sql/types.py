@@ -47,11 +47,41 @@ class ColumnType:
         return max((len(str(m.value)) for m in self.python_type), default=1)
 
 
+# Enum columns are at least this wide, so values added to the enum later fit (API.md §19).
+ENUM_MIN_LENGTH = 64
+
+
+class SqlDefault:
+    """A server default written as SQL (`raw('CURRENT_TIMESTAMP')`), used verbatim."""
+
+    __slots__ = ("sql",)
+
+    def __init__(self, sql: str) -> None:
+        self.sql = sql
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SqlDefault) and other.sql == self.sql
+
+    def __hash__(self) -> int:
+        return hash(("SqlDefault", self.sql))
+
+    def __repr__(self) -> str:
+        return f"SqlDefault({self.sql!r})"
+
+
 @dataclass(frozen=True, slots=True)
 class ColumnDef:
-    """One column of a CREATE TABLE."""
+    """One column of a CREATE TABLE.
+
+    `default` is the server default: a Python value of the field's type (rendered as a
+    literal per dialect), a SqlDefault, or None for none. `sql_type` replaces the type
+    the column's kind would get.
+    """
 
     name: str
     type: ColumnType
     nullable: bool
     auto_increment: bool = False
+    default: Any = None
+    comment: str | None = None
+    sql_type: str | None = None

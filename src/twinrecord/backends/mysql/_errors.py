@@ -20,6 +20,7 @@ from ...errors import (
     RecordNotUnique,
     statement_invalid,
 )
+from ...sql.ddl import fit_name, statement_table
 
 # Unique and primary key violations.
 DUPLICATE_KEY = frozenset({1022, 1062, 1169, 1586})
@@ -160,7 +161,10 @@ def _duplicate_key_name(message: str, sql: str) -> str | None:
     # MySQL 8 qualifies the key with its table ('users.email'); MariaDB does not.
     table, dot, key = name.partition(".")
     if dot and f"`{table}`" in sql:
-        return key
+        name = key
+    if name == "PRIMARY":  # MySQL names every primary key so; report the name §19 gives
+        written = statement_table(sql)
+        return None if written is None else fit_name(f"pk_{written}", "mysql")
     return name
 
 
