@@ -117,7 +117,11 @@ def test_driver_kwargs_autocommit_found_rows_and_the_c_extension() -> None:
     sync = driver_kwargs(config, is_async=False)
     assert sync["use_pure"] is False and sync["autocommit"] is True
     assert sync["client_flags"] & ClientFlag.FOUND_ROWS
-    assert sync["client_flags"] & ClientFlag.get_default() == ClientFlag.get_default()
+    wanted = ClientFlag.get_default() & ~ClientFlag.MULTI_STATEMENTS
+    assert sync["client_flags"] & wanted == wanted
+    # Never several statements in one string, in either kind (issue 8, item 1).
+    for kind in (True, False):
+        assert not driver_kwargs(config, is_async=kind)["client_flags"] & ClientFlag.MULTI_STATEMENTS
     assert sync["connection_timeout"] == 3          # whole seconds, rounded up
     assert (sync["database"], sync["charset"], sync["password"]) == ("app", "utf8mb4", SECRET)
     assert "use_pure" not in driver_kwargs(config, is_async=True)
@@ -156,7 +160,7 @@ def test_tls_policy_follows_the_settings(
 def test_only_consecutive_lock_modes_allow_arithmetic_keys(
     lock_mode: int | None, increment: int, step: int | None
 ) -> None:
-    facts = server_facts((increment, lock_mode, "10.11.19-MariaDB"))
+    facts = server_facts((increment, lock_mode, "10.11.19-MariaDB", 1 << 24))
     assert facts.id_step == step and facts.is_mariadb
 
 

@@ -7,11 +7,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from time import monotonic
 from typing import Any, Literal, NoReturn
 
-from ...errors import ConfigurationError, ConnectionNotEstablished
+from ...errors import (
+    ConfigurationError,
+    ConnectionNotEstablished,
+    DatabaseError,
+    statement_invalid,
+)
 from ...plan import Request
 from .._config import ServerConfig, mask_url, parse_server_url
 
@@ -51,15 +56,23 @@ _MANAGED_OPTIONS = frozenset(
         "consume_results",
     }
 )
-_CLIENT_FLAGS = ClientFlag.get_default() | ClientFlag.FOUND_ROWS  # rows matched, not changed
+# Rows matched, not changed (FOUND_ROWS); never several statements in one string: with
+# the driver's default MULTI_STATEMENTS, "SELECT 1; SELECT 2" would leave the second
+# result queued on the pooled connection for whatever statement comes next (§4).
+_CLIENT_FLAGS = (ClientFlag.get_default() & ~ClientFlag.MULTI_STATEMENTS) | ClientFlag.FOUND_ROWS
 _NO_BACKSLASH = ServerFlag.STATUS_NO_BACKSLASH_ESCAPES
 _SERVER_FACTS_SQL = (
-    "SELECT @@session.auto_increment_increment, @@innodb_autoinc_lock_mode, VERSION()"
+    "SELECT @@session.auto_increment_increment, @@innodb_autoinc_lock_mode, VERSION(), "
+    "@@session.max_allowed_packet"
 )
 _TLS_STATUS_SQL = "SHOW SESSION STATUS LIKE 'Ssl_cipher'"
 # What sending a statement led to (the sync backend's `_send`); _SKIPPED is a rollback
 # on a dropped connection, which the async backend answers with _SKIPPED_REPLY.
 _DONE, _ROWS, _SKIPPED = 0, 1, 2
+# What the server accepts when it does not say (its default since MariaDB 10.2 / MySQL 8
+# is larger), and the bytes a packet needs beside the statement text.
+_DEFAULT_MAX_PACKET = 16 * 1024 * 1024
+_PACKET_HEADROOM = 1024
 _SKIPPED_REPLY: dict[str, Any] = {"affected_rows": 0, "insert_id": 0}
 
 
@@ -208,37 +221,45 @@ class ServerFacts:
 
     version: str
     id_step: int | None  # auto-increment step when a multi-row INSERT gets consecutive ids
+    max_packet: int = _DEFAULT_MAX_PACKET  # the server's max_allowed_packet, in bytes
 
     @property
     def is_mariadb(self) -> bool:
         return "mariadb" in self.version.lower()
 
+    @property
+    def statement_budget(self) -> int:
+        """The longest statement text that fits in one packet the server accepts."""
+        return max(1, self.max_packet - _PACKET_HEADROOM)
+
 
 def server_facts(row: Sequence[Any]) -> ServerFacts:
-    """From (auto_increment_increment, innodb_autoinc_lock_mode, VERSION())."""
-    increment, lock_mode, version = row
+    """From (auto_increment_increment, innodb_autoinc_lock_mode, VERSION(),
+    max_allowed_packet)."""
+    increment, lock_mode, version, max_packet = row
     # Lock modes 0 ('traditional') and 1 ('consecutive', MariaDB's default) give every
     # simple multi-row INSERT consecutive ids; mode 2 ('interleaved', MySQL 8's default)
     # documents no such guarantee, so those INSERTs fall back to one row per statement.
     consecutive = lock_mode is not None and int(lock_mode) in (0, 1)
-    return ServerFacts(str(version), int(increment) if consecutive else None)
+    packet = int(max_packet) if max_packet else _DEFAULT_MAX_PACKET
+    return ServerFacts(str(version), int(increment) if consecutive else None, packet)
+
+
+def session_settings(config: MySQLConfig, facts: ServerFacts) -> list[str]:
+    """The SET statements every new connection runs: the config's default isolation
+    level (§5: READ COMMITTED unless configured otherwise) and statement timeout."""
+    statements = [f"SET SESSION TRANSACTION ISOLATION LEVEL {config.isolation_level}"]
+    timeout = config.statement_timeout
+    if timeout is not None:
+        if facts.is_mariadb:  # seconds, fractions allowed
+            statements.append(f"SET SESSION max_statement_time = {float(timeout)!r}")
+        else:  # MySQL: milliseconds, SELECT statements only
+            statements.append(f"SET SESSION max_execution_time = {max(1, round(timeout * 1000))}")
+    return statements
 
 
 def _first_row(rows: Sequence[Any]) -> Sequence[Any]:
     return tuple(rows[0]) if rows else ()
-
-
-def single_row_sql(sql: str, width: int, row_count: int) -> str:
-    """The one-row form of a multi-row `INSERT ... VALUES (...), (...)` from the compiler."""
-    marker = " VALUES "
-    head = sql[: sql.find(marker) + len(marker)]
-    row = "(" + ", ".join(["%s"] * width) + ")"
-    if not head.strip() or sql != head + ", ".join([row] * row_count):
-        raise ConfigurationError(
-            "cannot split this multi-row INSERT into single rows (unexpected shape); "
-            f"SQL: {sql[:200]}"
-        )
-    return head + row
 
 
 # ---- sessions ---------------------------------------------------------------------------
@@ -282,9 +303,13 @@ class Session:
 
 
 def _needs_ping(session: Session, config: MySQLConfig) -> bool:
-    """Whether an idle session sat long enough that the server may have dropped it."""
+    """Whether a session taken from the pool is checked before use: always with
+    `pool_pre_ping`, else when it sat idle long enough that the server may have
+    dropped it. A connection opened for this very statement never is."""
     released = session.released_at
-    return released is not None and monotonic() - released >= config.ping_after
+    if released is None:
+        return False
+    return config.pool_pre_ping or monotonic() - released >= config.ping_after
 
 
 def _is_rollback(sql: str) -> bool:
@@ -318,45 +343,166 @@ def _raise_as_driver_error(error: Exception) -> NoReturn:
     ) from error
 
 
-# ---- generated keys without RETURNING ---------------------------------------------------
+# ---- generated keys without RETURNING, and INSERTs too large for one packet ----------------
 def consecutive_keys(first: int, row_count: int, step: int | None) -> list[int]:
     """The keys of a multi-row INSERT whose server hands out consecutive ids."""
     return list(range(first, first + row_count * (step or 1), step or 1))
 
 
-class InsertId(Request):
-    """Run one statement on a session; the result is its LAST_INSERT_ID."""
+_VALUES = " VALUES "
 
-    __slots__ = ("params", "session", "sql")
 
-    def __init__(self, session: Session, sql: str, params: Sequence[Any]) -> None:
+@dataclasses.dataclass(frozen=True)
+class InsertShape:
+    """A multi-row `INSERT ... VALUES (%s, ...), (%s, ...)` as the compiler writes it."""
+
+    head: str  # everything up to and including " VALUES "
+    row: str  # one row's placeholders: "(%s, %s)"
+    width: int  # values per row
+    row_count: int
+
+    def sql(self, row_count: int) -> str:
+        return self.head + ", ".join([self.row] * row_count)
+
+
+def insert_shape(sql: str, param_count: int) -> InsertShape | None:
+    """The shape of `sql` if it is a compiled multi-row INSERT of `param_count` values,
+    else None (any other statement, which is never split)."""
+    at = sql.find(_VALUES)
+    if at < 0 or sql[:6].upper() != "INSERT":
+        return None
+    head = sql[: at + len(_VALUES)]
+    end = sql.find(")", len(head))
+    row = sql[len(head) : end + 1]
+    width = row.count("%s")
+    if end < 0 or not row.startswith("(") or width == 0 or param_count % width:
+        return None
+    shape = InsertShape(head, row, width, param_count // width)
+    return shape if sql == shape.sql(shape.row_count) else None
+
+
+def single_row_sql(sql: str, width: int, row_count: int) -> str:
+    """The one-row form of a multi-row `INSERT ... VALUES (...), (...)` from the compiler."""
+    shape = insert_shape(sql, width * row_count)
+    if shape is None or shape.width != width:
+        raise ConfigurationError(
+            "cannot split this multi-row INSERT into single rows (unexpected shape); "
+            f"SQL: {sql[:200]}"
+        )
+    return shape.sql(1)
+
+
+def packet_parts(shape: InsertShape, literal_sizes: Sequence[int], budget: int) -> list[int]:
+    """Row counts of consecutive parts of an INSERT, each statement at most `budget`
+    bytes long given each value's size as SQL text. A row that alone exceeds the budget
+    gets a part of its own (which the server will refuse, and the backend before it)."""
+    width = shape.width
+    head = len(shape.head.encode())
+    # "(" + ")" and the ", " between values, and the ", " before every row but the first
+    row_frame = len(shape.row.encode()) - 2 * width + 2
+    parts: list[int] = []
+    rows, size = 0, head
+    for start in range(0, len(literal_sizes), width):
+        cost = sum(literal_sizes[start : start + width]) + row_frame
+        if rows and size + cost > budget:
+            parts.append(rows)
+            rows, size = 0, head
+        rows += 1
+        size += cost
+    if rows:
+        parts.append(rows)
+    return parts
+
+
+def too_large(size: int, facts: ServerFacts, sql: str, params: Sequence[Any]) -> DatabaseError:
+    """Refused before sending: the server would drop the connection on such a packet."""
+    return statement_invalid(
+        f"this statement is {size} bytes long, more than the server's max_allowed_packet "
+        f"({facts.max_packet} bytes) allows; nothing was sent. Send smaller values or "
+        "raise max_allowed_packet on the server",
+        sql,
+        params,
+    )
+
+
+class OnSession(Request):
+    """Run one statement on a given session: the result is its LAST_INSERT_ID, or its
+    rows affected when `want_id` is false."""
+
+    __slots__ = ("params", "session", "sql", "want_id")
+
+    def __init__(
+        self, session: Session, sql: str, params: Sequence[Any], want_id: bool = True
+    ) -> None:
         self.session = session
         self.sql = sql
         self.params = params
+        self.want_id = want_id
 
     def perform(self, backend: Any) -> Any:
-        return backend._statement_id(self.session, self.sql, self.params)
+        if self.want_id:
+            return backend._statement_id(self.session, self.sql, self.params)
+        return backend._execute(self.session, self.sql, self.params)
 
 
-def row_by_row_plan(
-    session: Session, sql: str, params: Sequence[Any], row_count: int
-) -> Generator[Request, Any, list[int]]:
-    """One INSERT per row, for servers that do not promise consecutive ids (MySQL 8's
-    innodb_autoinc_lock_mode=2); atomic like the multi-row statement it replaces.
-    Written once; each backend drives it with `run` or `arun`."""
-    width = len(params) // row_count
-    one = single_row_sql(sql, width, row_count)
+def parts_plan(
+    session: Session,
+    sql: str,
+    params: Sequence[Any],
+    literal_sizes: Callable[[], list[int]],
+    want_keys: bool,
+) -> Generator[Request, Any, Any] | None:
+    """The plan that sends a multi-row INSERT in parts: when it is too long for one
+    packet, or wants keys the server does not promise to make consecutive. None when
+    `sql` is no multi-row INSERT (it is then sent whole, or refused as too long)."""
+    shape = insert_shape(sql, len(params))
+    step = session.facts.id_step
+    if shape is None or shape.row_count < 2:
+        if want_keys and step is None and len(params) > 0 and shape is None:
+            raise ConfigurationError(
+                "cannot split this multi-row INSERT into single rows (unexpected shape); "
+                f"SQL: {sql[:200]}"
+            )
+        return None
+    parts = packet_parts(shape, literal_sizes(), session.facts.statement_budget)
+    return insert_in_parts_plan(session, shape, params, parts, step, want_keys)
+
+
+def insert_in_parts_plan(
+    session: Session,
+    shape: InsertShape,
+    params: Sequence[Any],
+    parts: Sequence[int],
+    step: int | None,
+    want_keys: bool,
+) -> Generator[Request, Any, Any]:
+    """One multi-row INSERT sent as several (`parts` rows each; one row per statement
+    when keys are wanted but the server does not promise consecutive ids, as MySQL 8's
+    innodb_autoinc_lock_mode=2), atomic like the statement it replaces. The result is
+    the keys (`want_keys`) or the rows affected. Written once; each backend drives it
+    with `run` or `arun`."""
+    if want_keys and step is None:
+        parts = [1] * shape.row_count
     own_transaction = not session.connection.in_transaction
     if own_transaction:
-        yield InsertId(session, "START TRANSACTION", ())
+        yield OnSession(session, "START TRANSACTION", ())
     try:
-        keys = []
-        for start in range(0, len(params), width):
-            keys.append((yield InsertId(session, one, params[start : start + width])))
+        keys: list[int] = []
+        affected = 0
+        start = 0
+        for rows in parts:
+            end = start + rows * shape.width
+            chunk = params[start:end]
+            start = end
+            if want_keys:
+                first = yield OnSession(session, shape.sql(rows), chunk)
+                keys.extend(consecutive_keys(first, rows, step))
+            else:
+                affected += yield OnSession(session, shape.sql(rows), chunk, want_id=False)
     except Exception:
         if own_transaction and session.reusable:
-            yield InsertId(session, "ROLLBACK", ())
+            yield OnSession(session, "ROLLBACK", ())
         raise
     if own_transaction:
-        yield InsertId(session, "COMMIT", ())
-    return keys
+        yield OnSession(session, "COMMIT", ())
+    return keys if want_keys else affected

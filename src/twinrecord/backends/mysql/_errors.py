@@ -16,8 +16,13 @@ from typing import Any, Protocol
 from ...errors import (
     ConnectionNotEstablished,
     DatabaseError,
+    Deadlocked,
     IntegrityError,
+    LockWaitTimeout,
+    QueryCanceled,
     RecordNotUnique,
+    SerializationFailure,
+    StatementInvalid,
     statement_invalid,
 )
 from ...sql.ddl import fit_name, statement_table
@@ -37,6 +42,19 @@ CANNOT_CONNECT = frozenset(
 # lost with a system error, 1053 server shutdown, 1927 MariaDB killed, 4031 MySQL 8
 # disconnected for inactivity.
 LOST_CONNECTION = frozenset({1053, 1927, 2006, 2013, 2014, 2027, 2055, 4031})
+# Refusals with a class of their own (API.md §9). InnoDB rolls back the whole
+# transaction on a deadlock (1213) and, with MariaDB's innodb_snapshot_isolation, on a
+# write conflict (1020); a lock wait timeout (1205) undoes the statement only. 1969 is
+# MariaDB's max_statement_time, 3024 MySQL's max_execution_time, 1317 a KILL QUERY.
+_CLASSIFIED: dict[int, type[StatementInvalid]] = {
+    1213: Deadlocked,
+    1020: SerializationFailure,
+    1205: LockWaitTimeout,
+    1969: QueryCanceled,
+    3024: QueryCanceled,
+    1317: QueryCanceled,
+}
+_SERIALIZATION_SQLSTATE = "40001"
 
 _HIDDEN = "<value hidden>"
 _VALUE_PATTERNS = [
@@ -150,7 +168,13 @@ def translate_error(
             f"lost the connection to {config.location}: {message}\n  SQL: {sql}"
         )
     reason = f"MySQL error {code}: {message}" if code else message
-    return statement_invalid(reason, sql, params)
+    invalid = statement_invalid(reason, sql, params)
+    kind = _CLASSIFIED.get(code or 0)
+    if kind is None and getattr(error, "sqlstate", None) == _SERIALIZATION_SQLSTATE:
+        kind = SerializationFailure
+    if kind is None:
+        return invalid
+    return kind(str(invalid), invalid.sql, invalid.param_types)
 
 
 def _duplicate_key_name(message: str, sql: str) -> str | None:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import Sequence
+import threading
+from collections.abc import Awaitable, Callable, Sequence
 from time import monotonic
 from typing import Any
 
@@ -16,7 +17,7 @@ import mysql.connector as _connector  # _core has checked it is installed
 from mysql.connector import aio as _aio
 from mysql.connector.constants import ClientFlag
 
-from ...errors import ConfigurationError, ConnectionNotEstablished
+from ...errors import ConnectionNotEstablished
 from ...plan import arun
 from ...sql.dialect import MYSQL
 from .._config import BaseConfig
@@ -36,8 +37,10 @@ from ._core import (
     consecutive_keys,
     driver_kwargs,
     log,
-    row_by_row_plan,
+    parts_plan,
     server_facts,
+    session_settings,
+    too_large,
 )
 from ._errors import connect_error, is_lost_connection, translate_error
 
@@ -65,11 +68,11 @@ class _AioConnection(_aio.MySQLConnection):
 
 
 class AsyncMySQLBackend(AsyncBackend[MySQLConfig]):
-    """Async backend on `mysql.connector.aio`, pooled by `AsyncPool`.
+    """Async backend on `mysql.connector.aio`, one `AsyncPool` per running event loop.
 
-    The pool is bound to the running event loop on first use; when the loop changes
-    (one `asyncio.run` per test or script) a fresh pool is made and the old loop's
-    connections are dropped.
+    Connections belong to the loop that opened them, so each loop (one `asyncio.run`
+    per test or script, or threads running loops of their own) gets a pool of its
+    own; the pool of a loop that has ended is dropped, its sockets aborted.
     """
 
     config_type = MySQLConfig
@@ -78,65 +81,61 @@ class AsyncMySQLBackend(AsyncBackend[MySQLConfig]):
 
     def __init__(self, config: BaseConfig) -> None:
         super().__init__(config)
-        config = self.config
-        self._kwargs = driver_kwargs(config, is_async=True)
-        self._pool: AsyncPool[Session] | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._kwargs = driver_kwargs(self.config, is_async=True)
+        self._pools: dict[asyncio.AbstractEventLoop, _LoopPool] = {}
+        self._pools_lock = threading.Lock()
+        # The pool used last: one attribute read, so threads running loops never mix them up.
+        self._last: _LoopPool | None = None
         self._kills: set[asyncio.Task[None]] = set()
         self._closed = False
+
+    # ---- a pool per loop ----------------------------------------------------------------
+    def _entry(self) -> _LoopPool:
+        loop = asyncio.get_running_loop()
+        last = self._last
+        if last is not None and last.loop is loop:
+            return last
+        with self._pools_lock:  # loops in several threads may get here at once
+            if self._closed:
+                raise ConnectionNotEstablished(
+                    f"this backend for {self.config.location} was closed (or replaced by "
+                    "a later configure()); configure the model again"
+                )
+            for old in [old for old in self._pools if old.is_closed()]:
+                self._pools.pop(old).abandon()
+            entry = self._pools.get(loop)
+            if entry is None:
+                entry = self._pools[loop] = _LoopPool(
+                    loop, self._open_session, self._close_session, self.config
+                )
+            self._last = entry
+        return entry
 
     @property
     def pool(self) -> AsyncPool[Session]:
         """The pool of the running loop (made on first use)."""
-        loop = asyncio.get_running_loop()
-        pool = self._pool
-        if pool is None or self._loop is not loop:
-            pool = self._new_pool(loop)
-        return pool
+        return self._entry().pool
 
-    def _new_pool(self, loop: asyncio.AbstractEventLoop) -> AsyncPool[Session]:
-        if self._closed:
-            raise ConnectionNotEstablished(
-                f"this backend for {self.config.location} was closed (or replaced by a "
-                "later configure()); configure the model again"
-            )
-        old = self._loop
-        if self._pool is not None and old is not None and old.is_running():
-            raise ConfigurationError(
-                "this async MySQL backend is in use by another running event loop; "
-                "a backend serves one loop at a time (configure a model per loop)"
-            )
-        self._drop_pool()
-        config = self.config
-        self._pool = AsyncPool(
-            self._connect,
-            max_size=config.pool_size,
-            min_size=config.pool_min_size,
-            acquire_timeout=config.pool_timeout,
-            is_usable=lambda session: session.reusable and session.connection.is_socket_connected(),
-            close_connection=self._close_session,
-            name=f"MySQL pool for {config.location}",
-        )
-        self._loop = loop
-        return self._pool
-
-    async def _connect(self) -> Session:
+    async def _open_session(self, pool: AsyncPool[Session]) -> Session:
+        """A new connection for `pool`, ready for statements, within connect_timeout
+        (the whole of it: TCP, handshake, authentication and the session's settings)."""
         connection = _AioConnection(**self._kwargs)
         connection.tls_policy = self.config.tls_policy
         try:
-            # The driver's own timeout covers only the TCP connect; ours covers the
-            # handshake and authentication too.
             async with asyncio.timeout(self.config.connect_timeout):
                 await connection.connect()
-            session = Session(connection, self._pool)
-            rows = await self._fetch(session, _SERVER_FACTS_SQL, ())
+                session = Session(connection, pool)
+                session.facts = server_facts(
+                    _first_row(await self._fetch(session, _SERVER_FACTS_SQL, ()))
+                )
+                for statement in session_settings(self.config, session.facts):
+                    await self._execute(session, statement, ())
         except Exception as error:
             await _close_quietly(connection)
             raise connect_error(self.config, error) from error
         except BaseException:
             await _close_quietly(connection)
             raise
-        session.facts = server_facts(_first_row(rows))
         return session
 
     def pool_stats(self) -> dict[str, int]:
@@ -145,14 +144,19 @@ class AsyncMySQLBackend(AsyncBackend[MySQLConfig]):
         return {"size": pool.size, "idle": pool.idle, "in_use": pool.in_use}
 
     async def acquire(self) -> Session:
-        pool = self.pool
+        entry = self._entry()
+        pool = entry.pool
         # Every idle connection may have been dropped, but a fresh one never is.
         for _ in range(self.config.pool_size + 1):
             session = await self._checkout(pool)
             if not _needs_ping(session, self.config) or await self._alive(session):
-                return session
+                break
             await pool.release(session, discard=True)
-        return await self._checkout(pool)
+        else:
+            session = await self._checkout(pool)
+        if pool.size < self.config.pool_min_size and not entry.topping_up:
+            await entry.open_spares(session)
+        return session
 
     async def _checkout(self, pool: AsyncPool[Session]) -> Session:
         try:
@@ -170,11 +174,8 @@ class AsyncMySQLBackend(AsyncBackend[MySQLConfig]):
         return True
 
     async def release(self, session: Session, discard: bool = False) -> None:
-        pool = self._pool
-        if pool is None or session.pool is not pool:
-            await self._close_session(session)  # from a replaced pool or loop
-            return
-        if discard or not session.reusable:
+        pool: AsyncPool[Session] = session.pool
+        if discard or not session.reusable or pool.closed:
             await pool.release(session, discard=True)
             return
         if session.connection.in_transaction:
@@ -188,26 +189,28 @@ class AsyncMySQLBackend(AsyncBackend[MySQLConfig]):
         await pool.release(session)
 
     async def close(self) -> None:
-        self._closed = True
-        if self._pool is not None and self._loop is asyncio.get_running_loop():
-            pool, self._pool = self._pool, None
-            await pool.close()
-        self._drop_pool()  # a pool left on another (finished) loop
-        if self._kills:
-            await asyncio.gather(*self._kills, return_exceptions=True)
+        """Close every pool: the running loop's now, the others on their own loops."""
+        running = asyncio.get_running_loop()
+        for entry in self._forget_pools():
+            if entry.loop is running:
+                await entry.pool.close()
+            else:
+                entry.close_elsewhere()
+        kills = [task for task in self._kills if task.get_loop() is running]
+        if kills:
+            await asyncio.gather(*kills, return_exceptions=True)
 
     def _close_unawaited(self) -> None:
-        """Close without a running loop (a replaced backend): abort idle sockets."""
-        self._closed = True
-        self._drop_pool()
+        """Close without awaiting (a replaced backend): each pool on its own loop."""
+        for entry in self._forget_pools():
+            entry.close_elsewhere()
 
-    def _drop_pool(self) -> None:
-        """Forget the pool, aborting its idle connections' sockets (no I/O, no loop)."""
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        for session in pool.drain_idle():
-            _abort(session.connection)
+    def _forget_pools(self) -> list[_LoopPool]:
+        with self._pools_lock:
+            self._closed = True
+            self._last = None
+            entries, self._pools = list(self._pools.values()), {}
+        return entries
 
     async def _retire(self, session: Session) -> None:
         """Mark a session unusable for good (see MySQLBackend._retire)."""
@@ -246,16 +249,28 @@ class AsyncMySQLBackend(AsyncBackend[MySQLConfig]):
     def _statement(self, session: Session, sql: str, params: Sequence[Any]) -> bytes:
         if not params:
             return sql.replace("%%", "%").encode()
+        return sql.encode() % tuple(self._literals(session, params))
+
+    def _literals(self, session: Session, params: Sequence[Any]) -> list[bytes]:
         converter = session.connection.converter
         no_backslash = session.no_backslash
-        return sql.encode() % tuple(_aio_literal(converter, v, no_backslash) for v in params)
+        return [_aio_literal(converter, value, no_backslash) for value in params]
 
-    async def _run(self, session: Session, sql: str, params: Sequence[Any]) -> Any:
+    def _sizes(self, session: Session, params: Sequence[Any]) -> Any:
+        """How long each value is as SQL text (computed only when an INSERT is split)."""
+        return lambda: [len(literal) for literal in self._literals(session, params)]
+
+    async def _run(
+        self, session: Session, sql: str, params: Sequence[Any], statement: bytes | None = None
+    ) -> Any:
         if not session.reusable:
             await self._retire(session)
             if _refuse_broken(sql, self.config):
                 return _SKIPPED_REPLY
-        statement = self._statement(session, sql, params)
+        if statement is None:
+            statement = self._statement(session, sql, params)
+        if len(statement) > session.facts.statement_budget:
+            raise too_large(len(statement), session.facts, sql, params)
         session.busy = True
         try:
             result = await session.connection.cmd_query(statement)
@@ -282,7 +297,13 @@ class AsyncMySQLBackend(AsyncBackend[MySQLConfig]):
         return list(rows)
 
     async def _execute(self, session: Session, sql: str, params: Sequence[Any]) -> int:
-        result = await self._run(session, sql, params)
+        statement = self._statement(session, sql, params) if session.reusable else None
+        if statement is not None and len(statement) > session.facts.statement_budget:
+            plan = parts_plan(session, sql, params, self._sizes(session, params), False)
+            if plan is not None:
+                affected: int = await arun(plan, self)
+                return affected
+        result = await self._run(session, sql, params, statement)
         await self._rows(session, result)
         return int(result.get("affected_rows") or 0)
 
@@ -300,10 +321,17 @@ class AsyncMySQLBackend(AsyncBackend[MySQLConfig]):
         self, session: Session, sql: str, params: Sequence[Any], row_count: int
     ) -> list[Any]:
         step = session.facts.id_step
-        if row_count > 1 and step is None:
-            return await arun(row_by_row_plan(session, sql, params, row_count), self)
-        first = await self._statement_id(session, sql, params)
-        return consecutive_keys(first, row_count, step)
+        statement = self._statement(session, sql, params) if session.reusable else None
+        if row_count > 1 and (
+            step is None
+            or (statement is not None and len(statement) > session.facts.statement_budget)
+        ):
+            plan = parts_plan(session, sql, params, self._sizes(session, params), True)
+            if plan is not None:
+                return list(await arun(plan, self))
+        result = await self._run(session, sql, params, statement)
+        await self._rows(session, result)
+        return consecutive_keys(int(result["insert_id"]), row_count, step)
 
     async def _statement_id(self, session: Session, sql: str, params: Sequence[Any]) -> int:
         result = await self._run(session, sql, params)
@@ -344,6 +372,80 @@ def _aio_literal(converter: Any, value: Any, no_backslash: bool) -> bytes:
         return repr(value).encode()
     mode = "NO_BACKSLASH_ESCAPES" if no_backslash else None
     return bytes(converter.quote(converter.escape(converter.to_mysql(value), mode)))
+
+
+class _LoopPool:
+    """One event loop's pool, and every session it opened (to end them without it)."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        open_session: Callable[[AsyncPool[Session]], Awaitable[Session]],
+        close_session: Callable[[Session], Awaitable[None]],
+        config: MySQLConfig,
+    ) -> None:
+        self.loop = loop
+        self.sessions: set[Session] = set()
+        self.min_size = config.pool_min_size
+        self.topping_up = False
+        # min_size=0: the pool's own warm-up swallows a failed connect and then retries
+        # it, so an unreachable server would take twice connect_timeout to report. The
+        # acquire that opens the first connection reports it; `open_spares` follows.
+        self.pool: AsyncPool[Session] = AsyncPool(
+            self._connect,
+            max_size=config.pool_size,
+            min_size=0,
+            acquire_timeout=config.pool_timeout,
+            is_usable=lambda session: session.reusable and session.connection.is_socket_connected(),
+            close_connection=self._close,
+            name=f"MySQL pool for {config.location}",
+        )
+        self._open_session = open_session
+        self._close_session = close_session
+
+    async def open_spares(self, held: Session) -> None:
+        """With `held` checked out, open connections side by side until pool_min_size
+        are open, and leave them idle. A failure is left to the acquire that meets it;
+        if the caller is cancelled meanwhile, `held` goes back to the pool."""
+        self.topping_up = True
+        spares: list[Session] = []
+
+        async def one() -> None:
+            spares.append(await self.pool.acquire())
+
+        try:
+            missing = self.min_size - self.pool.size
+            await asyncio.gather(*(one() for _ in range(missing)), return_exceptions=True)
+        except BaseException:
+            await self.pool.release(held)
+            raise
+        finally:
+            self.topping_up = False
+            for spare in spares:
+                await self.pool.release(spare)
+
+    async def _connect(self) -> Session:
+        session = await self._open_session(self.pool)
+        self.sessions.add(session)
+        return session
+
+    async def _close(self, session: Session) -> None:
+        self.sessions.discard(session)
+        await self._close_session(session)
+
+    def close_elsewhere(self) -> None:
+        """Close this pool from outside its loop: on that loop if it still runs, else now."""
+        if self.loop.is_running():
+            asyncio.run_coroutine_threadsafe(self.pool.close(), self.loop)
+            return
+        self.abandon()
+
+    def abandon(self) -> None:
+        """The loop is gone, and with it every task that held a session: end them all."""
+        for session in list(self.sessions):
+            _abort(session.connection)
+        self.sessions.clear()
+        self.pool.drain_idle()
 
 
 async def _close_quietly(connection: Any) -> None:

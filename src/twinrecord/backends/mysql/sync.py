@@ -32,8 +32,10 @@ from ._core import (
     consecutive_keys,
     driver_kwargs,
     log,
-    row_by_row_plan,
+    parts_plan,
     server_facts,
+    session_settings,
+    too_large,
 )
 from ._errors import connect_error, is_lost_connection, translate_error
 
@@ -75,8 +77,9 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
             config.pool_timeout,
             f"MySQL pool for {config.location}",
         )
-        first = self._pool.acquire()  # fail at configure() on a bad server or password
-        self.release(first)
+        # configure() opens nothing (§2): the first statement connects, and reports an
+        # unreachable server; then the pool is topped up to pool_min_size.
+        self._min_size = config.pool_min_size
 
     @property
     def pool(self) -> SyncPool[Session]:
@@ -107,6 +110,8 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
                 status = _first_row(self._fetch(session, _TLS_STATUS_SQL, ()))
                 if len(status) < 2 or not status[1]:
                     raise _no_tls_error(self.config)
+            for statement in session_settings(self.config, session.facts):
+                self._execute(session, statement, ())
         except DatabaseError:
             raise
         except Exception as error:
@@ -117,9 +122,26 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
         for _ in range(self.config.pool_size + 1):
             session = self._pool.acquire()
             if not _needs_ping(session, self.config) or self._alive(session):
-                return session
+                break
             self._pool.release(session, discard=True)
-        return self._pool.acquire()
+        else:
+            session = self._pool.acquire()
+        if self._pool.size < self._min_size:
+            self._open_spares()
+        return session
+
+    def _open_spares(self) -> None:
+        """Open connections until pool_min_size are open, and leave them idle. A
+        failure is left to the statement that next needs a new connection."""
+        spares: list[Session] = []
+        try:
+            while self._pool.size < self._min_size and len(spares) < self._min_size:
+                spares.append(self._pool.acquire())
+        except Exception:
+            log.debug("could not open a spare MySQL connection", exc_info=True)
+        finally:
+            for spare in spares:
+                self.release(spare)
 
     def _alive(self, session: Session) -> bool:
         try:
@@ -179,17 +201,25 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
     # `fetch_row` loop costs half of `get_rows()`, which rebuilds the column list and
     # copies each row twice. All session state stays in C, so the connection object
     # (in_transaction, close) remains consistent.
-    def _send(self, session: Session, sql: str, params: Sequence[Any]) -> int:
+    def _render(self, session: Session, sql: str, params: Sequence[Any]) -> bytes:
+        """The statement as sent: values quoted by the driver's own converters."""
+        if params:
+            return bytes(sql.encode() % session.driver.convert_to_mysql(*params))
+        return sql.replace("%%", "%").encode()
+
+    def _send(
+        self, session: Session, sql: str, params: Sequence[Any], statement: bytes | None = None
+    ) -> int:
         """Run one statement: _ROWS (a result set left to read), _DONE or _SKIPPED."""
         if not session.reusable:
             self._retire(session)
             if _refuse_broken(sql, self.config):
                 return _SKIPPED
         driver = session.driver
-        if params:
-            statement = sql.encode() % driver.convert_to_mysql(*params)
-        else:
-            statement = sql.replace("%%", "%").encode()
+        if statement is None:
+            statement = self._render(session, sql, params)
+        if len(statement) > session.facts.statement_budget:
+            raise too_large(len(statement), session.facts, sql, params)
         session.busy = True
         try:
             driver.query(statement)
@@ -222,13 +252,28 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
         return rows
 
     def _execute(self, session: Session, sql: str, params: Sequence[Any]) -> int:
-        state = self._send(session, sql, params)
+        statement = self._render(session, sql, params) if session.reusable else None
+        if statement is not None and len(statement) > session.facts.statement_budget:
+            plan = parts_plan(session, sql, params, self._sizes(session, params), False)
+            if plan is not None:
+                affected: int = run(plan, self)
+                return affected
+        return self._affected(session, sql, params, statement)
+
+    def _affected(
+        self, session: Session, sql: str, params: Sequence[Any], statement: bytes | None
+    ) -> int:
+        state = self._send(session, sql, params, statement)
         if state == _ROWS:
             self._drain(session)  # a SELECT through execute(): read and drop its rows
         if state != _DONE:
             return 0
         count = int(session.driver.affected_rows())
         return count if 0 < count < 2**63 else 0
+
+    def _sizes(self, session: Session, params: Sequence[Any]) -> Any:
+        """How long each value is as SQL text (computed only when an INSERT is split)."""
+        return lambda: [len(literal) for literal in session.driver.convert_to_mysql(*params)]
 
     def _fetch(self, session: Session, sql: str, params: Sequence[Any]) -> list[Row]:
         if self._send(session, sql, params) != _ROWS:
@@ -247,9 +292,16 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
         self, session: Session, sql: str, params: Sequence[Any], row_count: int
     ) -> list[Any]:
         step = session.facts.id_step
-        if row_count > 1 and step is None:
-            return run(row_by_row_plan(session, sql, params, row_count), self)
-        return consecutive_keys(self._statement_id(session, sql, params), row_count, step)
+        statement = self._render(session, sql, params) if session.reusable else None
+        if row_count > 1 and (
+            step is None
+            or (statement is not None and len(statement) > session.facts.statement_budget)
+        ):
+            plan = parts_plan(session, sql, params, self._sizes(session, params), True)
+            if plan is not None:
+                return list(run(plan, self))
+        self._affected(session, sql, params, statement)
+        return consecutive_keys(int(session.driver.insert_id()), row_count, step)
 
     def _statement_id(self, session: Session, sql: str, params: Sequence[Any]) -> int:
         self._execute(session, sql, params)
