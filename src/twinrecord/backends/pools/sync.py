@@ -46,7 +46,9 @@ class SyncPool(Generic[C]):
         try:
             return self._idle.pop()  # list.pop is atomic: the common case takes no lock
         except IndexError:
-            return self._acquire_slow()
+            pass
+        # Outside the handler: a connect error must not chain this IndexError (§2).
+        return self._acquire_slow()
 
     def _acquire_slow(self) -> C:
         deadline = monotonic() + self._timeout
