@@ -11,6 +11,8 @@ other test runs against the same server do not disturb these.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import socket
 import enum
 import functools
 import itertools
@@ -766,3 +768,215 @@ async def test_closed_backend_refuses_new_work(my: My) -> None:
     await my(my.backend.close())
     with pytest.raises(ConnectionNotEstablished):
         await my(my.backend.fetch_all("SELECT 1"))
+
+
+# ---- issue 8: one statement per call --------------------------------------------------------------
+async def test_two_statements_in_one_string_are_refused_and_the_connection_stays_usable(
+    make_my: Factory[My],
+) -> None:
+    my = make_my(pool_size=1)  # one connection: a queued second result would show
+    canary = my.table("canary")
+    my.query(f"CREATE TABLE `{canary}` (id INT)")
+    backend = my.backend
+    before = (await my(backend.fetch_one("SELECT CONNECTION_ID() AS id")))["id"]
+    stacked = [
+        "SELECT 1 AS x; SELECT 2 AS y",
+        f"SELECT 1 AS x; DROP TABLE `{canary}`",
+        "SELECT 1 AS x; SELECT 2 AS y;",
+    ]
+    for sql in stacked:
+        for call in (backend.fetch_all, backend.fetch_one, backend.execute):
+            with pytest.raises(StatementInvalid):
+                await my(call(sql))
+            assert await my(backend.fetch_one("SELECT 3 AS v")) == {"v": 3}
+        # The driver-level API too, which skips any check the SQL layer makes first.
+        with pytest.raises(StatementInvalid):
+            await my(backend.run_fetch_table(sql, []))
+        assert await my(backend.fetch_all("SELECT 4 AS w")) == [{"w": 4}]
+        with pytest.raises(StatementInvalid):
+            await my(backend.run_execute(sql, []))
+        assert await my(backend.fetch_all("SELECT 5 AS u")) == [{"u": 5}]
+    assert my.query(f"SHOW TABLES LIKE '{canary}'"), "the stacked DROP TABLE ran"
+    after = (await my(backend.fetch_one("SELECT CONNECTION_ID() AS id")))["id"]
+    assert after == before, "the connection had to be replaced"
+    # A single statement with a trailing semicolon is still one statement.
+    assert await my(backend.fetch_one("SELECT 6 AS t;")) == {"t": 6}
+
+
+# ---- issue 8: opening connections -----------------------------------------------------------------
+def server_sessions(database: str | None) -> set[int]:
+    """Ids of the server's sessions on `database`, seen from a connection of their own."""
+    probe = mysql.connector.connect(
+        host="127.0.0.1" if database is None else MySQLConfig.from_url(MYSQL_URL).host,
+        port=MySQLConfig.from_url(MYSQL_URL).port, user=MySQLConfig.from_url(MYSQL_URL).user,
+        password=MySQLConfig.from_url(MYSQL_URL).password, autocommit=True, use_pure=False,
+    )
+    try:
+        cursor = probe.cursor()
+        cursor.execute(
+            "SELECT ID FROM information_schema.PROCESSLIST WHERE DB = %s AND ID <> CONNECTION_ID()",
+            (database,),
+        )
+        return {int(row[0]) for row in cursor.fetchall()}
+    finally:
+        probe.close()
+
+
+async def test_configure_opens_nothing_and_pool_min_size_is_kept_open(
+    make_my: Factory[My],
+) -> None:
+    database = MySQLConfig.from_url(MYSQL_URL).database
+    require_server("mysql")
+    before = server_sessions(database)
+    my = make_my(pool_size=5, pool_min_size=3)
+    assert server_sessions(database) - before == set(), "configure() opened a connection"
+    await my(my.backend.fetch_one("SELECT 1 AS one"))
+    opened = server_sessions(database) - before
+    assert len(opened) == 3, opened
+    assert my.stats() == {"size": 3, "idle": 3, "in_use": 0}
+    # Still three after more use, and the statements ran on them.
+    for _ in range(5):
+        row = await my(my.backend.fetch_one("SELECT CONNECTION_ID() AS id"))
+        assert row["id"] in opened
+    assert server_sessions(database) - before == opened
+
+
+def chain(error: BaseException) -> list[BaseException]:
+    """The error and every exception linked to it by __cause__ or __context__."""
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [error]
+    while todo:
+        current = todo.pop()
+        if current is None or any(current is s for s in seen):
+            continue
+        seen.append(current)
+        todo += [current.__cause__, current.__context__]
+    return seen
+
+
+async def test_unreachable_server_fails_at_first_use_with_only_the_driver_error_chained(
+    make_my: Factory[My],
+) -> None:
+    secret = "pw-" + uuid.uuid4().hex[:8]
+    my = make_my(port=1, password=secret, connect_timeout=3)  # configure() must not raise
+    with pytest.raises(ConnectionNotEstablished) as caught:
+        await my(my.backend.fetch_all("SELECT 1"))
+    error = caught.value
+    config = MySQLConfig.from_url(MYSQL_URL)
+    assert f"{config.host}:1" in str(error) and repr(config.database) in str(error)
+    # What the driver raised: its own error class (sync), or the socket's (async).
+    assert isinstance(error.__cause__, (mysql.connector.Error, OSError))
+    assert error.__context__ is error.__cause__, "something was raised in between"
+    linked = chain(error)
+    assert all(secret not in str(e) and secret not in repr(e) for e in linked)
+    # Only ours, then the driver's own (its C extension's under it, or the OS error).
+    assert all(
+        isinstance(e, (ConnectionNotEstablished, mysql.connector.Error, OSError))
+        or type(e).__module__ == "_mysql_connector"
+        for e in linked
+    ), [type(e).__name__ for e in linked]
+    # Also on the next attempt, when the pool has been used (and failed) once.
+    with pytest.raises(ConnectionNotEstablished) as again:
+        await my(my.backend.fetch_all("SELECT 1"))
+    assert not any(isinstance(e, (IndexError, LookupError)) for e in chain(again.value))
+
+
+async def test_a_server_that_never_answers_costs_connect_timeout_once(
+    make_my: Factory[My],
+) -> None:
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # accepts TCP connections (the kernel does) and never says a word
+    try:
+        my = make_my(host="127.0.0.1", port=silent.getsockname()[1], connect_timeout=1)
+        started = time.monotonic()
+        with pytest.raises(ConnectionNotEstablished) as caught:
+            await my(my.backend.fetch_all("SELECT 1"))
+        waited = time.monotonic() - started
+        assert 0.8 <= waited < 1.7, f"waited {waited:.2f}s for connect_timeout=1"
+        assert "connect" in str(caught.value)
+    finally:
+        silent.close()
+
+
+def test_two_event_loops_in_threads_share_one_async_backend() -> None:
+    my = My("async", pool_size=3, pool_min_size=2)
+    try:
+        Account = account_model(my)
+        asyncio.run(my.create(Account))
+        outcomes: list[str] = []
+
+        def worker(run: int, side: int) -> None:
+            async def work() -> None:
+                for step in range(3):
+                    owner = f"r{run}-s{side}-{step}"
+                    async with Account.transaction():
+                        await Account(owner=owner, balance=Decimal(step)).save()
+                    found = await Account.find_one({"owner": owner})
+                    assert found is not None and found.balance == step
+                    row = await Account.backend().fetch_one("SELECT ? AS n", (owner,))
+                    assert row == {"n": owner}
+
+            try:
+                asyncio.run(work())
+                outcomes.append("ok")
+            except BaseException as error:
+                outcomes.append(f"{type(error).__name__}: {error}")
+
+        for run in range(15):
+            threads = [threading.Thread(target=worker, args=(run, side)) for side in (0, 1)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        assert outcomes == ["ok"] * 30
+        assert my.query(f"SELECT COUNT(*) FROM `{Account.__table_name__}`")[0][0] == 90
+    finally:
+        asyncio.run(my.aclose())
+
+
+# ---- issue 8: pool options ------------------------------------------------------------------------
+async def test_pool_timeout_from_the_url_bounds_the_wait_for_a_connection(kind: str) -> None:
+    require_server("mysql")
+    root: Any = AsyncBaseActiveRecord if kind == "async" else BaseActiveRecord
+    Base: Any = type(f"TimeoutBase_{kind}", (root,), {"__module__": __name__})
+    Base.configure(MYSQL_URL + "?pool_size=1&pool_timeout=0.4")
+    backend = Base.backend()
+    assert backend.config.pool_timeout == 0.4
+    try:
+        if kind == "async":
+            held = await backend.acquire()
+            started = time.monotonic()
+            with pytest.raises(ConnectionNotEstablished, match="no connection free"):
+                await backend.fetch_all("SELECT 1")
+            await backend.release(held)
+            assert await backend.fetch_one("SELECT 1 AS one") == {"one": 1}
+        else:
+            held = backend.acquire()
+            started = time.monotonic()
+            with pytest.raises(ConnectionNotEstablished, match="no connection free"):
+                backend.fetch_all("SELECT 1")
+            backend.release(held)
+            assert backend.fetch_one("SELECT 1 AS one") == {"one": 1}
+        assert 0.3 <= time.monotonic() - started < 2
+    finally:
+        if kind == "async":
+            await backend.close()
+        else:
+            backend.close()
+
+
+@pytest.fixture(params=KINDS)
+def kind(request: pytest.FixtureRequest) -> str:
+    return cast(str, request.param)
+
+
+async def test_pool_pre_ping_replaces_a_killed_idle_connection_without_an_error(
+    make_my: Factory[My],
+) -> None:
+    my = make_my(pool_size=1, ping_after=3600, pool_pre_ping=True)
+    thread_id = (await my(my.backend.fetch_one("SELECT CONNECTION_ID() AS id")))["id"]
+    my.query(f"KILL CONNECTION {int(thread_id)}")
+    again = await my(my.backend.fetch_one("SELECT CONNECTION_ID() AS id"))
+    assert again["id"] != thread_id
+    assert my.stats()["size"] == 1
