@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import socket
 import enum
 import functools
 import itertools
+import socket
 import threading
 import time
 import uuid
@@ -35,9 +35,14 @@ from twinrecord.backends.mysql import aio as _mysql_aio
 from twinrecord.backends.mysql import sync as _mysql_sync
 from twinrecord.errors import (
     ConnectionNotEstablished,
+    Deadlocked,
     IntegrityError,
+    LockWaitTimeout,
+    QueryCanceled,
     RecordNotUnique,
+    SerializationFailure,
     StatementInvalid,
+    TransactionRollbackError,
 )
 
 from .harness import MYSQL_URL, EitherTransaction, Factory, require_server
@@ -806,10 +811,10 @@ async def test_two_statements_in_one_string_are_refused_and_the_connection_stays
 # ---- issue 8: opening connections -----------------------------------------------------------------
 def server_sessions(database: str | None) -> set[int]:
     """Ids of the server's sessions on `database`, seen from a connection of their own."""
+    config = MySQLConfig.from_url(MYSQL_URL)
     probe = mysql.connector.connect(
-        host="127.0.0.1" if database is None else MySQLConfig.from_url(MYSQL_URL).host,
-        port=MySQLConfig.from_url(MYSQL_URL).port, user=MySQLConfig.from_url(MYSQL_URL).user,
-        password=MySQLConfig.from_url(MYSQL_URL).password, autocommit=True, use_pure=False,
+        host=config.host, port=config.port, user=config.user, password=config.password,
+        autocommit=True, use_pure=False,
     )
     try:
         cursor = probe.cursor()
@@ -980,3 +985,334 @@ async def test_pool_pre_ping_replaces_a_killed_idle_connection_without_an_error(
     again = await my(my.backend.fetch_one("SELECT CONNECTION_ID() AS id"))
     assert again["id"] != thread_id
     assert my.stats()["size"] == 1
+
+
+# ---- issue 8: errors with classes of their own ---------------------------------------------------
+def run_side_by_side(my: My, work: Any) -> Awaitable[list[Any]]:
+    """Run `work(side, barrier)` for sides 0 and 1 at once: as two tasks on the async
+    kind, as two threads (no event loop, plain sync calls) on the sync kind. Each
+    outcome is "ok" or the exception the side raised."""
+
+    async def both() -> list[Any]:
+        if my.is_async:
+            barrier: Any = asyncio.Barrier(2)
+
+            async def side(number: int) -> Any:
+                try:
+                    await work(number, barrier)
+                except Exception as error:
+                    return error
+                return "ok"
+
+            return list(await asyncio.gather(side(0), side(1)))
+        outcomes: list[Any] = [None, None]
+        thread_barrier = threading.Barrier(2, timeout=10)
+
+        def thread(number: int) -> None:
+            try:
+                work(number, thread_barrier)
+                outcomes[number] = "ok"
+            except Exception as error:
+                outcomes[number] = error
+
+        threads = [threading.Thread(target=thread, args=(n,)) for n in (0, 1)]
+        for started in threads:
+            started.start()
+        for started in threads:
+            started.join()
+        return outcomes
+
+    return both()
+
+
+def crossing_updates(my: My, Account: Any, ids: list[int], nested: bool) -> Any:
+    """Each side updates its own row, waits for the other, then updates the other's
+    (inside a nested transaction() when `nested`): a deadlock InnoDB must break."""
+    sql = f"UPDATE `{Account.__table_name__}` SET balance = balance + 1 WHERE id = ?"
+    backend = my.backend
+
+    if my.is_async:
+        async def work(side: int, barrier: Any) -> None:
+            async with Account.transaction():
+                await backend.execute(sql, (ids[side],))
+                await barrier.wait()
+                if nested:
+                    async with Account.transaction():
+                        await backend.execute(sql, (ids[1 - side],))
+                else:
+                    await backend.execute(sql, (ids[1 - side],))
+        return work
+
+    def sync_work(side: int, barrier: Any) -> None:
+        with Account.transaction():
+            backend.execute(sql, (ids[side],))
+            barrier.wait()
+            if nested:
+                with Account.transaction():
+                    backend.execute(sql, (ids[1 - side],))
+            else:
+                backend.execute(sql, (ids[1 - side],))
+    return sync_work
+
+
+async def two_accounts(my: My) -> tuple[Any, list[int]]:
+    Account = account_model(my)
+    await my.create(Account)
+    records = [Account(owner=f"o{n}", balance=Decimal(0)) for n in (0, 1)]
+    for record in records:
+        await my(record.save())
+    return Account, [record.id for record in records]
+
+
+async def test_a_real_deadlock_is_reported_as_deadlocked(make_my: Factory[My]) -> None:
+    my = make_my(pool_size=4)
+    Account, ids = await two_accounts(my)
+    outcomes = await run_side_by_side(my, crossing_updates(my, Account, ids, nested=False))
+    victims = [o for o in outcomes if o != "ok"]
+    assert len(victims) == 1 and outcomes.count("ok") == 1, outcomes
+    victim = victims[0]
+    assert isinstance(victim, Deadlocked) and isinstance(victim, TransactionRollbackError)
+    assert getattr(victim.__cause__, "errno", None) == 1213
+    # The survivor's transaction committed both its updates; the victim's none.
+    balances = sorted(r[0] for r in my.query(f"SELECT balance FROM `{Account.__table_name__}`"))
+    assert balances == [1, 1]
+
+
+async def test_lock_wait_timeout_is_reported_as_such(make_my: Factory[My]) -> None:
+    my = make_my(pool_size=1)  # the session setting below stays on the one connection
+    Account, ids = await two_accounts(my)
+    table = Account.__table_name__
+    holder = my.admin().cursor()
+    holder.execute("START TRANSACTION")
+    holder.execute(f"UPDATE `{table}` SET balance = 7 WHERE id = %s", (ids[0],))
+    try:
+        await my(my.backend.execute("SET SESSION innodb_lock_wait_timeout = 1"))
+        started = time.monotonic()
+        with pytest.raises(LockWaitTimeout) as caught:
+            await my(my.backend.execute(f"UPDATE `{table}` SET balance = 1 WHERE id = ?",
+                                        (ids[0],)))
+        assert time.monotonic() - started < 3
+        assert getattr(caught.value.__cause__, "errno", None) == 1205
+        assert not isinstance(caught.value, TransactionRollbackError)
+    finally:
+        holder.execute("ROLLBACK")
+    assert await my(my.backend.fetch_one("SELECT 1 AS one")) == {"one": 1}
+
+
+def is_mariadb(my: My) -> bool:
+    return "mariadb" in str(my.query("SELECT VERSION()")[0][0]).lower()
+
+
+async def test_statement_timeout_cancels_a_long_statement(make_my: Factory[My]) -> None:
+    my = make_my(pool_size=1, statement_timeout=0.4)
+    if is_mariadb(my):
+        shown = await my(my.backend.fetch_one("SELECT @@max_statement_time AS t"))
+        assert float(shown["t"]) == pytest.approx(0.4)
+        sleeper = "SELECT SLEEP(3) AS s"
+    else:
+        shown = await my(my.backend.fetch_one("SELECT @@max_execution_time AS t"))
+        assert int(shown["t"]) == 400
+        # MySQL's SLEEP() alone returns 1 when interrupted instead of failing.
+        sleeper = "SELECT SLEEP(3) AS s FROM information_schema.TABLES LIMIT 1"
+    started = time.monotonic()
+    with pytest.raises(QueryCanceled) as caught:
+        await my(my.backend.fetch_one(sleeper))
+    assert time.monotonic() - started < 2
+    assert getattr(caught.value.__cause__, "errno", None) in (1969, 3024)
+    assert await my(my.backend.fetch_one("SELECT 1 AS one")) == {"one": 1}
+
+
+async def test_a_write_conflict_under_snapshot_isolation_is_a_serialization_failure(
+    make_my: Factory[My],
+) -> None:
+    my = make_my(pool_size=1)
+    if not my.query("SHOW VARIABLES LIKE 'innodb_snapshot_isolation'"):
+        pytest.skip("this server has no innodb_snapshot_isolation (MariaDB 10.6.18+/11.x)")
+    Account, ids = await two_accounts(my)
+    table = Account.__table_name__
+    await my(my.backend.execute("SET SESSION innodb_snapshot_isolation = ON"))
+    with pytest.raises(SerializationFailure) as caught:
+        async with my.transaction(Account, "REPEATABLE READ"):
+            await my(my.backend.fetch_all(f"SELECT balance FROM `{table}` WHERE id = ?",
+                                          (ids[0],)))
+            my.query(f"UPDATE `{table}` SET balance = 5 WHERE id = %s", (ids[0],))
+            await my(my.backend.execute(f"UPDATE `{table}` SET balance = balance + 1 "
+                                        "WHERE id = ?", (ids[0],)))
+    assert isinstance(caught.value, TransactionRollbackError)
+    assert getattr(caught.value.__cause__, "errno", None) == 1020
+    assert my.query(f"SELECT balance FROM `{table}` WHERE id = %s", (ids[0],))[0][0] == 5
+
+
+# ---- issue 8: isolation level by default ----------------------------------------------------------
+async def test_transactions_run_at_the_configured_isolation_level(make_my: Factory[My]) -> None:
+    for configured, shown in (("READ COMMITTED", "READ-COMMITTED"), (None, "READ-COMMITTED"),
+                              ("repeatable read", "REPEATABLE-READ")):
+        options = {} if configured is None else {"isolation_level": configured}
+        my = make_my(pool_size=2, **options)
+        Account = account_model(my)
+        await my.create(Account)
+        variable = isolation_variable(my)
+        async with my.transaction(Account):
+            row = await my(my.backend.fetch_one(f"SELECT {variable} AS level"))
+            assert row["level"] == shown
+        # Statements outside a transaction() and every pooled connection: the same.
+        assert (await my(my.backend.fetch_one(f"SELECT {variable} AS level")))["level"] == shown
+
+
+def get_or_create_race(my: My, Tag: Any) -> Any:
+    """Both sides look the tag up (nothing), side 0 creates it and commits, then side 1
+    tries to create it too, catches RecordNotUnique around a nested transaction() and
+    looks again: what does it find? Returns each side's tag id (or None)."""
+    found: list[Any] = [None, None]
+
+    if my.is_async:
+        async def work(side: int, barrier: Any) -> None:
+            async with Tag.transaction():
+                assert await Tag.find_one({"name": "python"}) is None
+                await barrier.wait()  # both have looked
+                if side == 0:
+                    tag = Tag(name="python")
+                    await tag.save()
+                    found[0] = tag.id
+                else:
+                    await barrier.wait()  # the winner has committed
+                    try:
+                        async with Tag.transaction():
+                            await Tag(name="python").save()
+                    except RecordNotUnique:
+                        again = await Tag.find_one({"name": "python"})
+                        found[1] = again.id if again is not None else None
+            if side == 0:
+                await barrier.wait()
+        return work, found
+
+    def sync_work(side: int, barrier: Any) -> None:
+        with Tag.transaction():
+            assert Tag.find_one({"name": "python"}) is None
+            barrier.wait()
+            if side == 0:
+                tag = Tag(name="python")
+                tag.save()
+                found[0] = tag.id
+            else:
+                barrier.wait()
+                try:
+                    with Tag.transaction():
+                        Tag(name="python").save()
+                except RecordNotUnique:
+                    again = Tag.find_one({"name": "python"})
+                    found[1] = again.id if again is not None else None
+        if side == 0:
+            barrier.wait()
+    return sync_work, found
+
+
+@pytest.mark.parametrize("level, loser_sees_winner", [
+    ("READ COMMITTED", True), ("REPEATABLE READ", False),
+])
+async def test_get_or_create_race_loser_sees_the_winners_row_at_read_committed(
+    make_my: Factory[My], level: str, loser_sees_winner: bool
+) -> None:
+    my = make_my(pool_size=4, isolation_level=level)
+
+    class Tag(my.Base):  # type: ignore[name-defined,misc]
+        __table_name__ = my.table("tags")
+        id: Optional[int] = None
+        name: str = Field(max_length=50)
+
+    await my.create(Tag)
+    my.query(f"CREATE UNIQUE INDEX uq_tag_name ON `{Tag.__table_name__}` (name)")
+    work, found = get_or_create_race(my, Tag)
+    outcomes = await run_side_by_side(my, work)
+    assert outcomes == ["ok", "ok"], outcomes
+    assert found[0] is not None
+    # At READ COMMITTED (the default) the loser's second look sees the winner's row;
+    # at REPEATABLE READ its snapshot from the first look hides it (issue 8, item 22).
+    assert (found[1] == found[0]) is loser_sees_winner, found
+
+
+# ---- issue 8: INSERTs longer than max_allowed_packet ------------------------------------------------
+async def believe_max_packet(my: My, size: int) -> int:
+    """Make the pool's one connection believe the server takes `size`-byte packets;
+    returns the connection's id."""
+    backend = my.backend
+    session = await my(backend.acquire())
+    session.facts = dataclasses.replace(session.facts, max_packet=size)
+    await my(backend.release(session))
+    return int(session.thread_id)
+
+
+def blob_model(my: My) -> Any:
+    class Doc(my.Base):  # type: ignore[name-defined,misc]
+        __table_name__ = my.table("docs")
+        id: Optional[int] = None
+        name: str = Field(max_length=40)
+        body: str
+        data: bytes
+
+    return Doc
+
+
+async def test_insert_many_splits_by_the_servers_packet_size(make_my: Factory[My]) -> None:
+    my = make_my(pool_size=1)
+    Doc = blob_model(my)
+    await my.create(Doc)
+    my.query(f"CREATE UNIQUE INDEX uq_doc_name ON `{Doc.__table_name__}` (name)")
+    limit = 64 * 1024
+    thread_id = await believe_max_packet(my, limit)
+    inserts = "SHOW SESSION STATUS LIKE 'Com_insert'"
+    before = int((await my(my.backend.fetch_one(inserts)))["Value"])
+    # 40 rows of ~12 KB (text with quotes to escape, bytes in every value): ~500 KB.
+    docs = [Doc(name=f"d{n}", body=("it's " * 1200) + str(n), data=bytes(range(256)) * 24)
+            for n in range(40)]
+    assert await my(Doc.insert_many(docs)) == 40
+    statements = int((await my(my.backend.fetch_one(inserts)))["Value"]) - before
+    assert statements >= 500_000 // limit, statements
+    stored = {row[0]: row[1:] for row in my.query(
+        f"SELECT id, name, body, data FROM `{Doc.__table_name__}`")}
+    assert {d.id: (d.name, d.body, d.data) for d in docs} == stored
+    # Keyless rows (their own ids) take the same path.
+    more = [Doc(id=1000 + n, name=f"k{n}", body="x" * 20_000, data=b"\x00'\\" * 10)
+            for n in range(10)]
+    assert await my(Doc.insert_many(more)) == 10
+    assert my.query(f"SELECT COUNT(*) FROM `{Doc.__table_name__}` WHERE id >= 1000")[0][0] == 10
+    # Atomic like one statement: a duplicate in the last part leaves no row of the batch.
+    clash = [Doc(name=f"c{n}", body="y" * 20_000, data=b"") for n in range(9)] + [
+        Doc(name="d3", body="dup", data=b"")]
+    with pytest.raises(RecordNotUnique):
+        await my(Doc.insert_many(clash))
+    assert my.query(f"SELECT COUNT(*) FROM `{Doc.__table_name__}` WHERE name LIKE 'c%%'"
+                    )[0][0] == 0
+    # The same connection all along: nothing was sent that the server would refuse.
+    row = await my(my.backend.fetch_one("SELECT CONNECTION_ID() AS id"))
+    assert row["id"] == thread_id
+
+
+async def test_a_single_value_too_long_for_a_packet_is_refused_before_sending(
+    make_my: Factory[My],
+) -> None:
+    my = make_my(pool_size=1)
+    Doc = blob_model(my)
+    await my.create(Doc)
+    thread_id = await believe_max_packet(my, 16 * 1024)
+    with pytest.raises(StatementInvalid, match="max_allowed_packet") as caught:
+        await my(Doc(name="big", body="z" * 40_000, data=b"").save())
+    assert "zzzz" not in str(caught.value)
+    assert my.query(f"SELECT COUNT(*) FROM `{Doc.__table_name__}`")[0][0] == 0
+    row = await my(my.backend.fetch_one("SELECT CONNECTION_ID() AS id"))
+    assert row["id"] == thread_id, "the connection was lost"
+
+
+async def test_insert_many_larger_than_the_real_max_allowed_packet(make_my: Factory[My]) -> None:
+    my = make_my(pool_size=1)
+    Doc = blob_model(my)
+    await my.create(Doc)
+    packet = int(my.query("SELECT @@max_allowed_packet")[0][0])
+    if packet > 64 * 1024 * 1024:
+        pytest.skip(f"max_allowed_packet is {packet} bytes; this test sends ~1.5 times it")
+    piece = packet // 8
+    docs = [Doc(name=f"big{n}", body="", data=bytes([n]) * piece) for n in range(12)]
+    assert await my(Doc.insert_many(docs)) == 12
+    rows = my.query(f"SELECT id, LENGTH(data), ORD(data) FROM `{Doc.__table_name__}`")
+    assert sorted(rows) == sorted((d.id, piece, n) for n, d in enumerate(docs))
+

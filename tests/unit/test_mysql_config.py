@@ -17,13 +17,19 @@ from twinrecord.backends.mysql import (
     server_facts,
     single_row_sql,
 )
+from twinrecord.backends.mysql._core import insert_shape, packet_parts, session_settings
 from twinrecord.backends.mysql._errors import scrub, translate_error
 from twinrecord.errors import (
     ConfigurationError,
     ConnectionNotEstablished,
+    Deadlocked,
     IntegrityError,
+    LockWaitTimeout,
+    QueryCanceled,
     RecordNotUnique,
+    SerializationFailure,
     StatementInvalid,
+    TransactionRollbackError,
 )
 
 SECRET = "s3cr3t-pa55"
@@ -259,3 +265,88 @@ def test_connect_errors_never_show_the_password() -> None:
     assert SECRET not in str(translated) and "db.example:3307" in str(translated)
     timeout = connect_error(CONFIG, TimeoutError())
     assert "connect_timeout=10s" in str(timeout)
+
+
+# ---- issue 8: classified refusals, session settings, statements split by packet size -------
+@pytest.mark.parametrize(
+    "errno, sqlstate, expected",
+    [
+        (1213, "40001", Deadlocked),
+        (1020, "HY000", SerializationFailure),
+        (1205, "HY000", LockWaitTimeout),
+        (1969, "70100", QueryCanceled),
+        (3024, "HY000", QueryCanceled),
+        (1317, "70100", QueryCanceled),
+        (9999, "40001", SerializationFailure),
+        (1064, "42000", StatementInvalid),
+    ],
+)
+def test_refusals_with_a_class_of_their_own(
+    errno: int, sqlstate: str, expected: type[StatementInvalid]
+) -> None:
+    raised = driver_errors.DatabaseError(msg="refused 'hunter2'", errno=errno, sqlstate=sqlstate)
+    translated = translate_error(raised, "UPDATE t SET a = %s", ["hunter2"], CONFIG)
+    assert type(translated) is expected
+    assert translated.sql == "UPDATE t SET a = %s" and translated.param_types == ["str"]
+    assert "hunter2" not in str(translated) and f"MySQL error {errno}" in str(translated)
+    assert isinstance(translated, TransactionRollbackError) == (
+        expected in (Deadlocked, SerializationFailure)
+    )
+
+
+def test_session_settings_isolation_and_statement_timeout_per_server() -> None:
+    mariadb = server_facts((1, 1, "10.11.19-MariaDB", 1 << 24))
+    mysql8 = server_facts((1, 2, "8.0.36", 1 << 26))
+    assert session_settings(MySQLConfig(), mariadb) == [
+        "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED"
+    ]
+    config = MySQLConfig(isolation_level="serializable", statement_timeout=2.5)
+    assert session_settings(config, mariadb) == [
+        "SET SESSION TRANSACTION ISOLATION LEVEL SERIALIZABLE",
+        "SET SESSION max_statement_time = 2.5",  # MariaDB: seconds
+    ]
+    assert session_settings(config, mysql8)[1] == "SET SESSION max_execution_time = 2500"
+    assert mysql8.max_packet == 1 << 26 and mariadb.statement_budget < 1 << 24
+
+
+def test_server_options_from_the_url() -> None:
+    config = MySQLConfig.from_url(
+        "mysql://root@127.0.0.1/test?pool_timeout=0.25&pool_pre_ping=true"
+        "&isolation_level=repeatable_read&statement_timeout=1.5"
+    )
+    assert (config.pool_timeout, config.pool_pre_ping) == (0.25, True)
+    assert (config.isolation_level, config.statement_timeout) == ("REPEATABLE READ", 1.5)
+    with pytest.raises(ConfigurationError, match="acquire_timeout"):
+        MySQLConfig.from_url("mysql://root@127.0.0.1/test?acquire_timeout=1")
+
+
+def test_insert_shape_recognises_only_the_compiled_multi_row_insert() -> None:
+    sql = "INSERT INTO `t` (`a`, `b`) VALUES (%s, %s), (%s, %s), (%s, %s)"
+    shape = insert_shape(sql, 6)
+    assert shape is not None and (shape.width, shape.row_count) == (2, 3)
+    assert shape.sql(2) == "INSERT INTO `t` (`a`, `b`) VALUES (%s, %s), (%s, %s)"
+    assert insert_shape(sql, 5) is None
+    assert insert_shape(sql + " ON DUPLICATE KEY UPDATE a = a", 6) is None
+    assert insert_shape("UPDATE t SET a = %s", 1) is None
+
+
+def test_packet_parts_keep_every_statement_within_the_budget() -> None:
+    sql = "INSERT INTO `t` (`a`, `b`, `c`) VALUES " + ", ".join(["(%s, %s, %s)"] * 50)
+    shape = insert_shape(sql, 150)
+    assert shape is not None
+    literals = [b"'" + b"x" * ((i * 37) % 400) + b"'" for i in range(150)]
+    budget = 2000
+    parts = packet_parts(shape, [len(v) for v in literals], budget)
+    assert sum(parts) == 50 and len(parts) > 1
+    start = 0
+    for rows in parts:
+        chunk = tuple(literals[start * 3 : (start + rows) * 3])
+        statement = shape.sql(rows).encode() % chunk
+        assert len(statement) <= budget  # what is sent fits, exactly measured
+        start += rows
+    # Each part is as full as it can be: one more row would not have fitted.
+    first = parts[0]
+    fuller = shape.sql(first + 1).encode() % tuple(literals[: (first + 1) * 3])
+    assert len(fuller) > budget
+    # A row bigger than the budget alone gets a part of its own.
+    assert packet_parts(shape, [budget] * 150, budget) == [1] * 50
