@@ -1316,3 +1316,21 @@ async def test_insert_many_larger_than_the_real_max_allowed_packet(make_my: Fact
     rows = my.query(f"SELECT id, LENGTH(data), ORD(data) FROM `{Doc.__table_name__}`")
     assert sorted(rows) == sorted((d.id, piece, n) for n, d in enumerate(docs))
 
+
+
+async def test_a_deadlock_inside_a_nested_transaction_propagates_as_deadlocked(
+    make_my: Factory[My],
+) -> None:
+    # InnoDB rolls the whole transaction back, savepoints included, so the nested
+    # block's ROLLBACK TO SAVEPOINT fails with 1305; that must not replace the deadlock.
+    my = make_my(pool_size=4)
+    Account, ids = await two_accounts(my)
+    outcomes = await run_side_by_side(my, crossing_updates(my, Account, ids, nested=True))
+    victims = [o for o in outcomes if o != "ok"]
+    assert len(victims) == 1 and outcomes.count("ok") == 1, outcomes
+    victim = victims[0]
+    assert isinstance(victim, Deadlocked), repr(victim)
+    assert not any("1305" in str(e) or getattr(e, "errno", None) == 1305 for e in chain(victim))
+    balances = sorted(r[0] for r in my.query(f"SELECT balance FROM `{Account.__table_name__}`"))
+    assert balances == [1, 1]
+    assert my.stats()["in_use"] == 0
