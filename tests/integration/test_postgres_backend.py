@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, Optional, TypeVar, cast
 from urllib.parse import urlsplit
@@ -34,10 +34,15 @@ from twinrecord.backends.postgres import (
 )
 from twinrecord.errors import (
     ConnectionNotEstablished,
+    Deadlocked,
     IntegrityError,
+    LockWaitTimeout,
+    QueryCanceled,
     RecordNotUnique,
+    SerializationFailure,
     StatementInvalid,
     TransactionError,
+    TransactionRollbackError,
 )
 
 from .harness import POSTGRES_URL, EitherTransaction, Factory, require_server
@@ -64,6 +69,7 @@ class PG:
         self.Base: Any = cast(Any, type(f"PgBase_{kind}", (root,), {"__module__": __name__}))
         self.Base.configure(self.config, AsyncPostgresBackend if self.is_async else PostgresBackend)
         self._tables: list[Any] = []
+        self.dropped_tables: list[str] = []  # raw tables a test made, dropped at the end
         self._monitor: psycopg.Connection[Any] | None = None
 
     async def __call__(self, value: Awaitable[T] | T) -> T:
@@ -117,6 +123,8 @@ class PG:
         try:
             for model in reversed(self._tables):
                 await self(model.drop_table())
+            for table in self.dropped_tables:
+                self.monitor().execute(f"DROP TABLE IF EXISTS {table}")
         finally:
             await self(self.backend.close())
             if self._monitor is not None:
@@ -333,9 +341,9 @@ async def test_killed_session_is_reported_then_replaced(make_pg: Factory[PG]) ->
 
 
 async def test_statement_timeout_cancels_and_keeps_the_connection(make_pg: Factory[PG]) -> None:
-    pg = make_pg(statement_timeout=0.2)
+    pg = make_pg(statement_timeout=0.2)     # seconds, as everywhere
     started = time.monotonic()
-    with pytest.raises(StatementInvalid, match="statement timeout"):
+    with pytest.raises(QueryCanceled, match="statement timeout"):
         await pg(pg.backend.execute("SELECT pg_sleep(3)"))
     assert time.monotonic() - started < 2
     assert await pg(pg.backend.fetch_one("SELECT 2 AS two")) == {"two": 2}
@@ -390,11 +398,14 @@ async def test_a_transaction_left_open_by_raw_sql_is_rolled_back_on_release(
     pg = make_pg(pool_size=1)
     Account = account_model(pg)
     await pg.create(Account)
-    await pg(pg.backend.execute(
-        f"BEGIN; INSERT INTO {Account.table()} (owner, balance) VALUES ('ghost', 1)"
-    ))
-    assert await pg(Account.find_all()) == []
+    await pg(pg.backend.execute("BEGIN"))
     assert [state for _, state in pg.sessions()] == ["idle"]
+    # The next statement autocommits: another session sees its row at once.
+    await pg(pg.backend.execute(
+        f"INSERT INTO {Account.table()} (owner, balance) VALUES ('seen', 1)"
+    ))
+    seen = pg.monitor().execute(f"SELECT owner FROM {Account.table()}").fetchall()
+    assert seen == [("seen",)]
 
 
 # ---- transactions --------------------------------------------------------------------
@@ -402,15 +413,18 @@ async def test_a_transaction_left_open_by_raw_sql_is_rolled_back_on_release(
     "level", ["READ UNCOMMITTED", "read committed", "Repeatable Read", "SERIALIZABLE"]
 )
 async def test_isolation_level_is_set_inside_the_transaction(pg: PG, level: str) -> None:
-    # now() is the transaction's start: it differs from the statement's inside a block.
-    in_block = "SELECT now() <> statement_timestamp() AS in_block"
+    # now() is the transaction's start: two statements in one block see the same one.
+    async def two_nows() -> bool:
+        first = await pg(pg.backend.fetch_one("SELECT now() AS t"))
+        await asyncio.sleep(0.002)
+        return first == await pg(pg.backend.fetch_one("SELECT now() AS t"))
+
     async with pg.transaction(level):
-        await asyncio.sleep(0.001)
         row = await pg(pg.backend.fetch_one("SHOW transaction_isolation"))
-        inside = await pg(pg.backend.fetch_one(in_block))
+        inside = await two_nows()
     assert row == {"transaction_isolation": level.lower()}
-    assert inside == {"in_block": True}
-    assert await pg(pg.backend.fetch_one(in_block)) == {"in_block": False}
+    assert inside is True
+    assert await two_nows() is False
     after = await pg(pg.backend.fetch_one("SHOW transaction_isolation"))
     assert after == {"transaction_isolation": "read committed"}
 
@@ -855,3 +869,219 @@ async def test_200_tasks_times_50_operations_on_a_pool_of_10(make_apg: Factory[P
     stats = apg.stats()
     assert stats["in_use"] == 0 and stats["size"] == stats["idle"] <= 10
     assert all(state == "idle" for _, state in await apg.settled_sessions())
+
+
+# ---- one statement per call (§4) -------------------------------------------------------
+async def test_a_string_with_two_statements_runs_nothing(make_pg: Factory[PG]) -> None:
+    """psycopg sends a statement without parameters over the simple protocol, which
+    runs every statement in the string: the backend sends them all extended."""
+    pg = make_pg(pool_size=1)
+    canary = pg.name("canary")
+    await pg(pg.backend.execute(f"CREATE TABLE {canary} (id int)"))
+    try:
+        # The public calls (the SQL layer may refuse these before sending) ...
+        with pytest.raises(StatementInvalid):
+            await pg(pg.backend.fetch_all("SELECT 1 AS x; SELECT 2 AS y"))
+        with pytest.raises(StatementInvalid):
+            await pg(pg.backend.execute(f"SELECT 1; DROP TABLE {canary}"))
+        # ... and the backend's own statement path, which the server guards (42601).
+        with pytest.raises(StatementInvalid, match="more than one statement"):
+            await pg(pg.backend.run_fetch_table("SELECT 1 AS x; SELECT 2 AS y", []))
+        with pytest.raises(StatementInvalid, match="more than one statement"):
+            await pg(pg.backend.run_execute(f"SELECT 1; DROP TABLE {canary}", []))
+        with pytest.raises(StatementInvalid):
+            await pg(pg.backend.run_execute(
+                f"INSERT INTO {canary} VALUES (%s); DROP TABLE {canary}", [1]
+            ))
+        # The table survived, and the one connection still answers in step.
+        assert await pg(pg.backend.fetch_one(f"SELECT count(*) AS n FROM {canary}")) == {"n": 0}
+        assert await pg(pg.backend.fetch_one("SELECT 3 AS v")) == {"v": 3}
+        async with pg.transaction():          # transaction control still works
+            await pg(pg.backend.execute(f"INSERT INTO {canary} VALUES (1)"))
+        assert await pg(pg.backend.fetch_one(f"SELECT count(*) AS n FROM {canary}")) == {"n": 1}
+    finally:
+        await pg(pg.backend.execute(f"DROP TABLE IF EXISTS {canary}"))
+
+
+# ---- errors with classes of their own (§9) ---------------------------------------------
+async def _two_rows(pg: PG) -> str:
+    table = pg.name("pg_rows")
+    await pg(pg.backend.execute(f"DROP TABLE IF EXISTS {table}"))
+    await pg(pg.backend.execute(f"CREATE TABLE {table} (id int PRIMARY KEY, v int)"))
+    await pg(pg.backend.execute(f"INSERT INTO {table} VALUES (1, 0), (2, 0)"))
+    pg.dropped_tables.append(table)
+    return table
+
+
+async def _side_by_side(pg: PG, work: Callable[[int, Any], Any]) -> list[BaseException | None]:
+    """Run `work(0, wait)` and `work(1, wait)` at once, each in its own task (async kind)
+    or thread (sync kind); `wait()` is a barrier the two meet at. Their errors, in order."""
+    if pg.is_async:
+        barrier = asyncio.Barrier(2)
+
+        async def one(i: int) -> BaseException | None:
+            try:
+                await work(i, barrier.wait)
+            except BaseException as error:
+                return error
+            return None
+
+        tasks = [asyncio.create_task(one(i), context=contextvars.Context()) for i in (0, 1)]
+        return list(await asyncio.wait_for(asyncio.gather(*tasks), 30))
+    thread_barrier = threading.Barrier(2, timeout=30)
+    errors: list[BaseException | None] = [None, None]
+
+    def run(i: int) -> None:
+        async def wait() -> None:
+            thread_barrier.wait()
+
+        try:
+            asyncio.run(work(i, wait))
+        except BaseException as error:
+            errors[i] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in (0, 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return errors
+
+
+async def test_a_deadlock_inside_a_nested_transaction_is_reported_as_itself(
+    make_pg: Factory[PG],
+) -> None:
+    """Two transactions, two rows: each updates its own row, then the other's inside a
+    nested transaction(). The victim gets Deadlocked out of both blocks, not the failure
+    of a ROLLBACK TO SAVEPOINT; the other commits."""
+    pg = make_pg(pool_size=4, server_settings={"deadlock_timeout": "100ms"})
+    table = await _two_rows(pg)
+    update = f"UPDATE {table} SET v = v + 1 WHERE id = ?"
+
+    async def work(i: int, wait: Callable[[], Awaitable[Any]]) -> None:
+        call = pg.backend.execute
+        async with EitherTransaction(pg.Base.transaction()):
+            await pg(call(update, (i + 1,)))
+            await wait()
+            async with EitherTransaction(pg.Base.transaction()):
+                await pg(call(update, (2 - i,)))
+
+    errors = await _side_by_side(pg, work)
+    victims = [e for e in errors if e is not None]
+    assert len(victims) == 1, errors
+    victim = victims[0]
+    assert isinstance(victim, Deadlocked) and isinstance(victim, TransactionRollbackError)
+    assert "40P01" in str(victim)
+    chain = [victim.__context__, victim.__cause__]
+    assert not any(isinstance(e, StatementInvalid) for e in chain)
+    rows = await pg(pg.backend.fetch_all(f"SELECT v FROM {table} ORDER BY id"))
+    assert rows == [{"v": 1}, {"v": 1}]          # the survivor's two updates, nothing else
+    assert all(state == "idle" for _, state in await pg.settled_sessions())
+
+
+async def test_a_serialization_failure_is_its_own_error(pg: PG) -> None:
+    table = await _two_rows(pg)
+    with pytest.raises(SerializationFailure, match="40001"):
+        async with pg.transaction("SERIALIZABLE"):
+            await pg(pg.backend.fetch_one(f"SELECT v FROM {table} WHERE id = 1"))
+            pg.monitor().execute(f"UPDATE {table} SET v = 5 WHERE id = 1")  # commits
+            await pg(pg.backend.execute(f"UPDATE {table} SET v = v + 1 WHERE id = 1"))
+    assert await pg(pg.backend.fetch_one(f"SELECT v FROM {table} WHERE id = 1")) == {"v": 5}
+
+
+async def test_lock_timeout_is_lock_wait_timeout(make_pg: Factory[PG]) -> None:
+    pg = make_pg(server_settings={"lock_timeout": "200ms"})
+    table = await _two_rows(pg)
+    monitor = pg.monitor()
+    with monitor.transaction():
+        monitor.execute(f"SELECT v FROM {table} WHERE id = 1 FOR UPDATE")
+        started = time.monotonic()
+        with pytest.raises(LockWaitTimeout, match="55P03"):
+            await pg(pg.backend.execute(f"UPDATE {table} SET v = 1 WHERE id = 1"))
+        assert time.monotonic() - started < 2
+    assert await pg(pg.backend.execute(f"UPDATE {table} SET v = 1 WHERE id = 1")) == 1
+
+
+# ---- the session never shifts an instant (§8) ------------------------------------------
+async def test_values_keep_their_instant_in_a_berlin_session(make_pg: Factory[PG]) -> None:
+    pg = make_pg(server_settings={"TimeZone": "Europe/Berlin"})
+    assert await pg(pg.backend.fetch_one("SHOW TimeZone")) == {"TimeZone": "Europe/Berlin"}
+
+    class Moment(pg.Base):  # type: ignore[name-defined,misc]
+        __table_name__ = pg.name("pg_moments")
+        id: Optional[int] = None
+        plain: datetime
+        aware: AwareDatetime
+
+    await pg.create(Moment)
+    moment = Moment(plain=datetime(2026, 6, 1, 10, 0),
+                    aware=datetime(2026, 6, 1, 12, 0, tzinfo=timezone(timedelta(hours=2))))
+    await pg(moment.save())
+    loaded = await pg(Moment.find_one(moment.id))
+    assert loaded.plain == datetime(2026, 6, 1, 10, 0)             # naive, as written
+    assert loaded.aware == datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
+    assert loaded.aware.utcoffset() == timedelta(0)                # aware, in UTC
+    # What the server holds, read as UTC text by another session.
+    stored = pg.monitor().execute(
+        f"SELECT plain::text, (aware AT TIME ZONE 'UTC')::text FROM {Moment.__table_name__}"
+    ).fetchone()
+    assert stored == ("2026-06-01 10:00:00", "2026-06-01 10:00:00")
+    types = pg.monitor().execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_name = %s AND column_name IN ('plain', 'aware') ORDER BY column_name",
+        (Moment.__table_name__,),
+    ).fetchall()
+    assert types == [("aware", "timestamp with time zone"), ("plain", "timestamp without time zone")]
+
+
+@pytest.fixture
+def berlin_role() -> Any:
+    """A login role whose defaults are Europe/Berlin and REPEATABLE READ (dropped after)."""
+    require_server("postgres")
+    name = f"twinrecord_berlin_{uuid.uuid4().hex[:8]}"
+    admin = psycopg.connect(_libpq_url(), autocommit=True)
+    admin.execute(f"CREATE ROLE {name} LOGIN")
+    admin.execute(f"ALTER ROLE {name} SET TimeZone = 'Europe/Berlin'")
+    admin.execute(f"ALTER ROLE {name} SET default_transaction_isolation = 'repeatable read'")
+    try:
+        yield name
+    finally:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = %s", (name,)
+        )
+        admin.execute(f"DROP ROLE IF EXISTS {name}")
+        admin.close()
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_role_default_time_zone_and_isolation_never_apply(
+    berlin_role: str, kind: str
+) -> None:
+    pg = PG(kind, user=berlin_role)
+    try:
+        await _check_utc_and_read_committed(pg)
+    finally:
+        await pg.aclose()
+
+
+async def _check_utc_and_read_committed(pg: PG) -> None:
+    row = await pg(pg.backend.fetch_one(
+        "SELECT current_setting('TimeZone') AS zone, "
+        "TIMESTAMPTZ '2026-01-01 12:00:00+00' AS noon"
+    ))
+    assert row["zone"] == "UTC"
+    assert row["noon"] == datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    assert row["noon"].utcoffset() == timedelta(0)
+    async with pg.transaction():
+        level = await pg(pg.backend.fetch_one("SHOW transaction_isolation"))
+    assert level == {"transaction_isolation": "read committed"}
+
+
+async def test_transactions_run_at_the_configured_isolation_level(make_pg: Factory[PG]) -> None:
+    pg = make_pg(isolation_level="serializable")
+    async with pg.transaction():
+        inside = await pg(pg.backend.fetch_one("SHOW transaction_isolation"))
+    assert inside == {"transaction_isolation": "serializable"}
+    async with pg.transaction("READ COMMITTED"):           # an explicit level wins
+        explicit = await pg(pg.backend.fetch_one("SHOW transaction_isolation"))
+    assert explicit == {"transaction_isolation": "read committed"}

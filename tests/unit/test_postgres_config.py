@@ -67,7 +67,7 @@ def test_prepare_threshold_none_from_url() -> None:
 def test_url_options_parameter_is_libpq_options() -> None:
     config = PostgresConfig.from_url("postgresql://h/db?options=-c%20search_path%3Dapp")
     assert config.options == {"options": "-c search_path=app"}
-    assert connect_arguments(config)["options"] == "-c search_path=app"
+    assert connect_arguments(config)["options"] == "-c search_path=app " + DEFAULT_SETTINGS
 
 
 @pytest.mark.parametrize(
@@ -143,15 +143,31 @@ def test_connect_arguments() -> None:
     assert arguments["target_session_attrs"] == "read-write"
     assert arguments["application_name"] == "twinrecord"
     assert arguments["options"] == (
-        "-c work_mem=4MB -c search_path=a\\ b -c synchronous_commit=off "
-        "-c statement_timeout=1250ms"
+        "-c work_mem=4MB -c TimeZone=UTC -c default_transaction_isolation=read\\ committed "
+        "-c search_path=a\\ b -c synchronous_commit=off -c statement_timeout=1250ms"
     )
 
 
 def test_connect_arguments_leave_out_what_is_not_set() -> None:
     arguments = connect_arguments(PostgresConfig(database="db", connect_timeout=7.2))
     assert arguments["connect_timeout"] == 8
-    assert not {"user", "password", "sslmode", "options"} & set(arguments)
+    assert not {"user", "password", "sslmode"} & set(arguments)
+    assert arguments["options"] == DEFAULT_SETTINGS
+
+
+# Every session: UTC (no value goes through a role's or server's zone, §8) and the
+# config's isolation level for transactions without one (§5).
+DEFAULT_SETTINGS = "-c TimeZone=UTC -c default_transaction_isolation=read\\ committed"
+
+
+def test_server_settings_override_the_session_defaults_whatever_their_case() -> None:
+    config = PostgresConfig(
+        database="db", isolation_level="serializable",
+        server_settings={"timezone": "Europe/Berlin"},
+    )
+    assert connect_arguments(config)["options"] == (
+        "-c default_transaction_isolation=serializable -c timezone=Europe/Berlin"
+    )
 
 
 def test_constructing_backends_opens_no_connection() -> None:

@@ -18,8 +18,14 @@ from ...errors import (
     ConfigurationError,
     ConnectionNotEstablished,
     DatabaseError,
+    Deadlocked,
     IntegrityError,
+    LockWaitTimeout,
+    QueryCanceled,
     RecordNotUnique,
+    SerializationFailure,
+    StatementInvalid,
+    TransactionRollbackError,
     statement_invalid,
 )
 from .._config import ServerConfig, mask_url, parse_server_url
@@ -112,7 +118,7 @@ def connect_arguments(config: PostgresConfig) -> dict[str, Any]:
     if config.sslmode is not None:
         arguments["sslmode"] = config.sslmode
     arguments.update(config.options)
-    settings = dict(config.server_settings)
+    settings = session_settings(config)
     if config.statement_timeout is not None:
         settings["statement_timeout"] = f"{round(config.statement_timeout * 1000)}ms"
     if settings:
@@ -120,6 +126,25 @@ def connect_arguments(config: PostgresConfig) -> dict[str, Any]:
         given = arguments.get("options")
         arguments["options"] = f"{given} {flags}" if given else flags
     return arguments
+
+
+def session_settings(config: PostgresConfig) -> dict[str, Any]:
+    """Server parameters set on every connection: the config's defaults, then the user's.
+
+    TimeZone is UTC unless `server_settings` says otherwise, so no value the library
+    reads or writes (nor `now()` in raw SQL) goes through a role's or server's zone;
+    transactions without an explicit level run at the config's `isolation_level` (§5).
+    """
+    settings: dict[str, Any] = {
+        "TimeZone": "UTC",
+        "default_transaction_isolation": config.isolation_level.lower(),
+    }
+    for name, value in config.server_settings.items():
+        for known in list(settings):
+            if known.lower() == name.lower():  # server parameter names ignore case
+                del settings[known]
+        settings[name] = value
+    return settings
 
 
 def _escape_option(value: Any) -> str:
@@ -144,11 +169,31 @@ def translate_error(
     if is_connection_error(error):
         return ConnectionNotEstablished(connection_message(error, config))
     reason = scrubbed_reason(error, params)
+    if state == "42601" and "multiple commands" in reason:
+        reason = (
+            "the SQL holds more than one statement; a call runs exactly one (send them "
+            f"one call at a time), so nothing was run [{reason}]"
+        )
     if state == "23505":  # unique_violation (primary keys included)
         return RecordNotUnique(reason, constraint)
     if state.startswith("23"):
         return IntegrityError(reason, constraint)
-    return statement_invalid(reason, sql, params)
+    kind = _STATEMENT_ERRORS.get(state)
+    if kind is None and state.startswith("40"):
+        kind = TransactionRollbackError  # the server rolled the transaction back
+    general = statement_invalid(reason, sql, params)
+    if kind is None:
+        return general
+    return kind(str(general), general.sql, general.param_types)
+
+
+# SQLSTATEs with an error class of their own (§9).
+_STATEMENT_ERRORS: dict[str, type[StatementInvalid]] = {
+    "40P01": Deadlocked,  # deadlock_detected
+    "40001": SerializationFailure,  # serialization_failure
+    "55P03": LockWaitTimeout,  # lock_not_available (lock_timeout, NOWAIT)
+    "57014": QueryCanceled,  # query_canceled (statement_timeout, pg_cancel_backend)
+}
 
 
 def is_connection_error(error: Exception) -> bool:
@@ -228,6 +273,24 @@ def native_sql(sql: str) -> bytes:
 
 
 # ---- the pooled connection -------------------------------------------------------------
+# psycopg sends a statement without parameters over the simple query protocol, which
+# runs every statement in the string ("SELECT 1; DROP TABLE t"). These cursors send
+# each one over the extended protocol, which refuses a second statement (42601) before
+# running anything (§4). `_execute_send` is psycopg's single place that chooses.
+class _OneStatementCursor(psycopg.RawCursor[Any]):
+    def _execute_send(
+        self, query: Any, *, force_extended: bool = False, binary: bool | None = None
+    ) -> None:
+        super()._execute_send(query, force_extended=True, binary=binary)
+
+
+class _AsyncOneStatementCursor(psycopg.AsyncRawCursor[Any]):
+    def _execute_send(
+        self, query: Any, *, force_extended: bool = False, binary: bool | None = None
+    ) -> None:
+        super()._execute_send(query, force_extended=True, binary=binary)
+
+
 class _Session:
     """A pooled connection and the one raw cursor every statement on it reuses."""
 
@@ -235,7 +298,7 @@ class _Session:
 
     def __init__(self, connection: Any, pool: Any = None) -> None:
         self.connection = connection
-        raw_cursor = psycopg.AsyncRawCursor if pool is not None else psycopg.RawCursor
+        raw_cursor = _AsyncOneStatementCursor if pool is not None else _OneStatementCursor
         self.cursor: Any = raw_cursor(connection)
         self.pool = pool  # async only: the loop's pool this session belongs to
 
