@@ -808,6 +808,28 @@ async def test_two_statements_in_one_string_are_refused_and_the_connection_stays
     assert await my(backend.fetch_one("SELECT 6 AS t;")) == {"t": 6}
 
 
+async def test_a_procedures_extra_results_never_reach_the_next_statement(
+    make_my: Factory[My],
+) -> None:
+    my = make_my(pool_size=1)
+    procedure = my.table("two_results")
+    my.query(f"DROP PROCEDURE IF EXISTS `{procedure}`")
+    my.query(f"CREATE PROCEDURE `{procedure}`() BEGIN SELECT 1 AS a; SELECT 2 AS b; END")
+    try:
+        backend = my.backend
+        before = (await my(backend.fetch_one("SELECT CONNECTION_ID() AS id")))["id"]
+        # The first result set is the answer; the rest (and CALL's own status) are read
+        # and dropped, so the connection is in step for the next statement.
+        assert await my(backend.fetch_all(f"CALL `{procedure}`()")) == [{"a": 1}]
+        assert await my(backend.fetch_one("SELECT 3 AS c")) == {"c": 3}
+        assert await my(backend.execute(f"CALL `{procedure}`()")) == 0
+        assert await my(backend.fetch_all("SELECT 4 AS d")) == [{"d": 4}]
+        after = (await my(backend.fetch_one("SELECT CONNECTION_ID() AS id")))["id"]
+        assert after == before
+    finally:
+        my.query(f"DROP PROCEDURE IF EXISTS `{procedure}`")
+
+
 # ---- issue 8: opening connections -----------------------------------------------------------------
 def server_sessions(database: str | None) -> set[int]:
     """Ids of the server's sessions on `database`, seen from a connection of their own."""

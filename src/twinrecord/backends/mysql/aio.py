@@ -281,20 +281,31 @@ class AsyncMySQLBackend(AsyncBackend[MySQLConfig]):
         return result
 
     async def _rows(self, session: Session, result: Any) -> list[Row]:
-        if "columns" not in result:
-            session.no_backslash = bool(result.get("status_flag", 0) & _NO_BACKSLASH)
-            session.busy = False
-            return []
+        connection = session.connection
+        rows: Any = ()
+        status = result
         try:
-            rows, eof = await session.connection.get_rows()
+            if "columns" in result:
+                rows, status = await connection.get_rows()
+            if connection.have_next_result:
+                await self._skip_more_results(session)
         except Exception as error:
             session.busy = False
             session.dead = is_lost_connection(error)
             raise
         session.busy = False
-        if eof:
-            session.no_backslash = bool(eof.get("status_flag", 0) & _NO_BACKSLASH)
+        if status:
+            session.no_backslash = bool(status.get("status_flag", 0) & _NO_BACKSLASH)
         return list(rows)
+
+    async def _skip_more_results(self, session: Session) -> None:
+        """Read and drop the results after the first (a CALL returns its procedure's
+        result sets and then a status of its own), so the connection stays in step."""
+        connection = session.connection
+        while connection.have_next_result:
+            result = await connection._handle_result(await connection._socket.read())
+            if "columns" in result:
+                await connection.get_rows()
 
     async def _execute(self, session: Session, sql: str, params: Sequence[Any]) -> int:
         statement = self._statement(session, sql, params) if session.reusable else None

@@ -6,6 +6,7 @@ cursors re-scan every statement for `;` and never undouble `%%`.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from time import monotonic
 from typing import Any
@@ -80,6 +81,7 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
         # configure() opens nothing (§2): the first statement connects, and reports an
         # unreachable server; then the pool is topped up to pool_min_size.
         self._min_size = config.pool_min_size
+        self._topping_up = threading.Lock()  # one thread opens the spares at a time
 
     @property
     def pool(self) -> SyncPool[Session]:
@@ -126,8 +128,11 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
             self._pool.release(session, discard=True)
         else:
             session = self._pool.acquire()
-        if self._pool.size < self._min_size:
-            self._open_spares()
+        if self._pool.size < self._min_size and self._topping_up.acquire(blocking=False):
+            try:
+                self._open_spares()
+            finally:
+                self._topping_up.release()
         return session
 
     def _open_spares(self) -> None:
@@ -229,8 +234,25 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
             _raise_as_driver_error(error)
         if driver.have_result_set:
             return _ROWS
+        if driver.more_results():
+            self._skip_more_results(session)
         session.busy = False
         return _DONE
+
+    def _skip_more_results(self, session: Session) -> None:
+        """Read and drop the results after the first (a CALL returns its procedure's
+        result sets and then a status of its own), so the connection stays in step."""
+        driver = session.driver
+        try:
+            while driver.more_results():
+                driver.next_result()
+                if driver.have_result_set:
+                    driver.consume_result()
+                    driver.free_result()
+        except Exception as error:
+            session.busy = False
+            session.dead = is_lost_connection(error)
+            _raise_as_driver_error(error)
 
     def _drain(self, session: Session) -> list[Row]:
         driver = session.driver
@@ -248,6 +270,8 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
         except BaseException:
             session.dead = True
             raise
+        if driver.more_results():
+            self._skip_more_results(session)
         session.busy = False
         return rows
 
