@@ -24,6 +24,8 @@ RENAMES = {
     "AsyncBaseActiveRecord": "BaseActiveRecord",
     "AsyncActiveRecord": "ActiveRecord",
     "AsyncActiveQuery": "ActiveQuery",
+    "AsyncQueryCore": "QueryCore",
+    "AsyncTransactionBlock": "TransactionBlock",
     "AbstractAsyncContextManager": "AbstractContextManager",
     "AsyncIterator": "Iterator",
     "arun": "run",

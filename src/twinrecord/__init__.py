@@ -46,6 +46,7 @@ from .relations import (
     HasMany,
     HasOne,
 )
+from .sql.fragments import raw
 
 # The batteries-included names are the same classes: relations and every query
 # feature work on BaseActiveRecord / AsyncBaseActiveRecord too.
@@ -100,4 +101,5 @@ __all__ = [
     "before_save",
     "before_update",
     "before_validate",
+    "raw",
 ]

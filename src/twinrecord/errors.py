@@ -103,6 +103,11 @@ class BlockingCallWarning(RuntimeWarning):
     """A sync call on a server backend blocks the running event loop (API.md §2)."""
 
 
+# What error messages show in place of a parameter's value: nothing SQL would contain
+# (a "?" reads like a placeholder).
+HIDDEN_VALUE = "<value hidden>"
+
+
 def param_type_names(params: Sequence[Any] | None) -> list[str]:
     """Type names of parameters: what error messages may show instead of values."""
     return [type(value).__name__ for value in params or ()]

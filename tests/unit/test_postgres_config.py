@@ -186,7 +186,7 @@ def test_data_exception_messages_hide_every_quoted_value() -> None:
     error = _error("22P02", 'invalid input syntax for type integer: "secret-value"')
     reason = scrubbed_reason(error, ["secret-value"])
     assert "secret-value" not in reason
-    assert reason == 'invalid input syntax for type integer: "?" [SQLSTATE 22P02]'
+    assert reason == 'invalid input syntax for type integer: "<value hidden>" [SQLSTATE 22P02]'
 
 
 def test_identifiers_stay_unless_they_equal_a_parameter() -> None:

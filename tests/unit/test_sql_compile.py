@@ -19,6 +19,7 @@ from twinrecord import BaseActiveRecord, HasMany, HasOne, RelationNotFound, Stat
 from twinrecord.errors import ConfigurationError
 from twinrecord.query._core import QueryCore
 from twinrecord.sql import types as t
+from twinrecord.sql.column_refs import parse_group_keys, parse_sort_keys
 from twinrecord.sql.ddl import column_type_sql, create_table_sql, drop_table_sql
 from twinrecord.sql.dialect import (
     ISOLATION_LEVELS,
@@ -48,6 +49,14 @@ from twinrecord.sql.statements import (
 )
 
 DIALECTS = [SQLITE, POSTGRES, MYSQL]
+
+
+def sort_keys(*texts: str) -> tuple[Any, ...]:
+    return tuple(key for text in texts for key in parse_sort_keys(text))
+
+
+def group_keys(*texts: str) -> tuple[Any, ...]:
+    return tuple(key for text in texts for key in parse_group_keys(text))
 IDS = ["sqlite", "postgres", "mysql"]
 by_dialect = pytest.mark.parametrize("dialect", DIALECTS, ids=IDS)
 
@@ -197,7 +206,7 @@ def test_select_aggregate_columns_are_aliased() -> None:
             Aggregate("COUNT", "id", "n", distinct=True),
             Aggregate("AVG", "salary", "avg_salary"),
         ),
-        group_by=("department",),
+        group_by=group_keys("department"),
     )
     assert_sql(
         compile_select(select, MYSQL),
@@ -310,9 +319,9 @@ def test_select_with_every_clause_in_order(dialect: Dialect, expected: str) -> N
         (Ident("users.id"),),
         where=(("AND", Raw("posts.title LIKE ?")),),
         joins=("LEFT JOIN posts ON posts.user_id = users.id",),
-        group_by=("users.id", "users.name"),
+        group_by=group_keys("users.id", "users.name"),
         having=(("AND", Raw("COUNT(*) > ?")), ("AND", Raw("SUM(posts.score) < ?"))),
-        order_by=("users.name DESC", "users.id"),
+        order_by=sort_keys("users.name DESC", "users.id"),
         has_limit=True,
         has_offset=True,
         distinct=True,
@@ -489,7 +498,7 @@ _COMPLEX = Select(
     (Ident("users.id"), Ident("users.name")),
     where=(("AND", Raw("posts.score > ?")),),
     joins=("JOIN posts ON posts.user_id = users.id",),
-    order_by=("users.name",),
+    order_by=sort_keys("users.name"),
     has_limit=True,
     has_offset=True,
     for_update=True,
@@ -555,7 +564,7 @@ def test_delete_matching_keeps_group_having_distinct_offset(
     select = Select(
         "users",
         (Raw("anything, the key replaces it"),),
-        group_by=("users.id",),
+        group_by=group_keys("users.id"),
         having=(("AND", Raw("COUNT(*) > ?")),),
         has_offset=True,
         distinct=True,
@@ -583,7 +592,7 @@ def test_scalar_aggregate_plain(dialect: Dialect, expected: str) -> None:
         (Ident("users.id"),),
         where=(("AND", Raw("age > ?")),),
         joins=("JOIN p ON p.u = users.id",),
-        order_by=("name",),
+        order_by=sort_keys("name"),
         for_update=True,
     )
     assert_sql(compile_scalar(select, _COUNT, dialect), expected, 1)
@@ -609,7 +618,7 @@ def test_scalar_aggregate_functions(aggregate: Aggregate, call: str) -> None:
     ("select", "inner", "count"),
     [
         (
-            Select("users", (Ident("users.id"),), has_limit=True, order_by=("age",)),
+            Select("users", (Ident("users.id"),), has_limit=True, order_by=sort_keys("age")),
             'SELECT "users"."id" FROM "users" ORDER BY age LIMIT ?',
             1,
         ),
@@ -624,7 +633,7 @@ def test_scalar_aggregate_functions(aggregate: Aggregate, call: str) -> None:
             0,
         ),
         (
-            Select("users", (Raw("department"),), group_by=("department",), where=(("AND", A),)),
+            Select("users", (Raw("department"),), group_by=group_keys("department"), where=(("AND", A),)),
             'SELECT department FROM "users" WHERE (a = ?) GROUP BY department',
             1,
         ),

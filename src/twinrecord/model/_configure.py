@@ -37,10 +37,17 @@ def kinds_of(model: type[Any]) -> list[str]:
 def backend_of(model: type[Any], kind: str) -> Any:
     backend = getattr(model, SLOT[kind], None)
     if backend is None:
+        name = model.__name__
+        how = (
+            f"{name}.configure('postgresql://user@host/app') or "
+            f"{name}.configure('mysql://user@host/app') (the async kind needs PostgreSQL "
+            "or MySQL; SQLite is sync only)"
+            if kind == "async"
+            else f"{name}.configure('sqlite:///app.db') (or a postgresql:// / mysql:// URL)"
+        )
         raise ConfigurationError(
-            f"{model.__name__} has no {kind} database configured: call "
-            f"{model.__name__}.configure('sqlite:///app.db') (or a postgresql:// / mysql:// "
-            "URL), or configure a base class it inherits from"
+            f"{name} has no {kind} database configured: call {how}, or configure a base "
+            "class it inherits from"
         )
     if isinstance(backend, Refused):
         raise ConfigurationError(backend.reason)

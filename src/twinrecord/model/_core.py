@@ -272,6 +272,14 @@ class RecordCore(BaseModel):
             if self._private().get("_previously_new"):
                 self._private()["_previously_new"] = False
             return 0
+        for i in meta.key_indexes:
+            if data[names[i]] is None:
+                raise ConfigurationError(
+                    f"{type(self).__name__}: cannot save a loaded record whose primary key "
+                    f"{names[i]!r} was set to None (its row keeps its key); to store a "
+                    "copy as a new row, use dup() to copy a record and save the copy. "
+                    "Nothing was sent."
+                )
         data = self._validated_values() if validate else data
         columns = tuple(names[i] for i in dirty)
         key = ("update", columns, dialect)
@@ -407,11 +415,13 @@ class RecordCore(BaseModel):
         §19); the shells run it in one transaction where the DDL is transactional."""
         table = cls._meta().table_definition()
         for sql in create_table_statements(table, dialect, if_not_exists):
-            yield Execute(sql)
+            # Through the placeholder rewrite like every statement: a `%` in a name
+            # is doubled for psycopg and mysql-connector.
+            yield Execute(dialect.prepare(sql)[0])
 
     @classmethod
     def _drop_table_plan(cls, if_exists: bool, dialect: Dialect) -> Plan[None]:
-        yield Execute(drop_table_sql(cls._meta().table, dialect, if_exists))
+        yield Execute(dialect.prepare(drop_table_sql(cls._meta().table, dialect, if_exists))[0])
 
 
 _SCALAR_KEYS = frozenset({int, str})

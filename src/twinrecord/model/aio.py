@@ -8,6 +8,7 @@ from typing import Any, ClassVar, Self, cast
 
 from ..plan import arun
 from ..query.aio import AsyncActiveQuery
+from ._blocks import AsyncTransactionBlock
 from ._configure import backend_of
 from ._core import RecordCore, ddl_transaction
 
@@ -24,7 +25,8 @@ class AsyncBaseActiveRecord(RecordCore):
     @classmethod
     def transaction(cls, isolation_level: str | None = None) -> AbstractAsyncContextManager[None]:
         backend = backend_of(cls, "async")
-        return cast(AbstractAsyncContextManager[None], backend.transaction(isolation_level))
+        manager = cast(AbstractAsyncContextManager[None], backend.transaction(isolation_level))
+        return AsyncTransactionBlock(manager, cls)
 
     @classmethod
     def query(cls) -> AsyncActiveQuery[Self]:
@@ -44,7 +46,11 @@ class AsyncBaseActiveRecord(RecordCore):
 
     @classmethod
     async def find_all(cls, condition: Mapping[str, Any] | None = None) -> list[Self]:
-        query = cls.query() if condition is None else cls.query().where(condition)
+        # This kind's query, not `cls.query()`: through `Model.aio` / `Model.sync`, `cls`
+        # is a combined model whose bare names follow its first base.
+        query = AsyncActiveQuery(cls)
+        if condition is not None:
+            query = query.where(condition)
         return await query.all()
 
     @classmethod

@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Self, cast
 
 from ..plan import run
 from ..query.sync import ActiveQuery
+from ._blocks import TransactionBlock
 from ._configure import backend_of
 from ._core import RecordCore, ddl_transaction
 
@@ -27,7 +28,8 @@ class BaseActiveRecord(RecordCore):
     @classmethod
     def transaction(cls, isolation_level: str | None = None) -> AbstractContextManager[None]:
         backend = backend_of(cls, "sync")
-        return cast(AbstractContextManager[None], backend.transaction(isolation_level))
+        manager = cast(AbstractContextManager[None], backend.transaction(isolation_level))
+        return TransactionBlock(manager, cls)
 
     @classmethod
     def query(cls) -> ActiveQuery[Self]:
@@ -47,7 +49,9 @@ class BaseActiveRecord(RecordCore):
 
     @classmethod
     def find_all(cls, condition: Mapping[str, Any] | None = None) -> list[Self]:
-        query = cls.query() if condition is None else cls.query().where(condition)
+        query = ActiveQuery(cls)
+        if condition is not None:
+            query = query.where(condition)
         return query.all()
 
     @classmethod

@@ -6,22 +6,26 @@ once; `sync.py` and `aio.py` only drive these plans.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from decimal import Decimal
-from typing import Any, Generic, Self, TypeVar
+from typing import Any, Generic, NoReturn, Self, TypeVar
 
 from ..errors import ConfigurationError, RecordNotFound, StatementInvalid
 from ..model._meta import ModelMeta
 from ..plan import Execute, FetchRows, FetchTable, Plan
 from ..sql import types as t
-from ..sql.dialect import Dialect
-from ..sql.placeholders import prepare
+from ..sql.column_refs import parse_group_keys, parse_sort_keys
+from ..sql.dialect import SQLITE, Dialect
+from ..sql.fragments import RawSQL
+from ..sql.placeholders import check_single_statement, prepare
 from ..sql.statements import (
     Aggregate,
     AllOf,
     ColumnTest,
     Condition,
     Expression,
+    GroupItem,
+    OrderItem,
     Raw,
     Select,
     Update,
@@ -31,6 +35,8 @@ from ..sql.statements import (
     compile_select,
     compile_update,
     compile_update_matching,
+    conditions_sql,
+    scalar_is_wrapped,
 )
 from ..sql.statements import Delete as DeleteStatement
 
@@ -70,10 +76,12 @@ class QueryCore(Generic[M]):
     # Condition values, each with the column whose writer adapts it (None: free value).
     _params: tuple[tuple[Any, str | None], ...] = ()
     _joins: tuple[str, ...] = ()
-    _group_by: tuple[str, ...] = ()
+    _group_by: tuple[GroupItem, ...] = ()
+    _group_params: tuple[Any, ...] = ()  # values of raw() group keys
     _having: tuple[tuple[str, Condition], ...] = ()
     _having_params: tuple[Any, ...] = ()
-    _order_by: tuple[str, ...] = ()
+    _order_by: tuple[OrderItem, ...] = ()
+    _order_params: tuple[Any, ...] = ()  # values of raw() sort keys
     _limit: int | None = None
     _offset: int | None = None
     _distinct = False
@@ -91,7 +99,16 @@ class QueryCore(Generic[M]):
         return twin
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self._model.__name__}: {self._select().__repr__()}>"
+        sql, _ = compile_select(self._select(), SQLITE)
+        return f"<{type(self).__name__} {self._model.__name__}: {sql}>"
+
+    def _conditions_text(self) -> str:
+        """The WHERE clause for messages: SQL with `?`, the values' types, never values."""
+        if not self._where:
+            return "(no conditions)"
+        text = "WHERE " + conditions_sql(self._where, SQLITE)
+        types = ", ".join(type(value).__name__ for value, _ in self._params)
+        return f"{text} (parameter types: {types})" if types else text
 
     # ---- builder ----------------------------------------------------------------------
     def where(self, condition: str | Mapping[str, Any], params: Any = None) -> Self:
@@ -142,13 +159,26 @@ class QueryCore(Generic[M]):
         return AllOf(tuple(tests)), tuple(values)
 
     def select(self, *columns: str) -> Self:
+        for column in columns:
+            check_single_statement(column)
         query = self._copy()
         query._columns = self._columns + tuple(Raw(c) for c in columns)
         return query
 
-    def order_by(self, *clauses: str) -> Self:
+    def order_by(self, *clauses: str | RawSQL) -> Self:
+        """Sort keys: column references (`'-created_at'`, `'name DESC NULLS LAST'`),
+        checked here, or raw() SQL."""
+        items: list[OrderItem] = []
+        params: list[Any] = []
+        for clause in clauses:
+            if isinstance(clause, RawSQL):
+                items.append(Raw(clause.sql))
+                params.extend(clause.params)
+            else:
+                items.extend(parse_sort_keys(clause))
         query = self._copy()
-        query._order_by = self._order_by + clauses
+        query._order_by = self._order_by + tuple(items)
+        query._order_params = self._order_params + tuple(params)
         return query
 
     def limit(self, count: int | None) -> Self:
@@ -167,6 +197,7 @@ class QueryCore(Generic[M]):
         return query
 
     def join(self, clause: str) -> Self:
+        check_single_statement(clause)
         query = self._copy()
         query._joins = self._joins + (clause,)
         return query
@@ -177,9 +208,19 @@ class QueryCore(Generic[M]):
     def left_join(self, table: str, on: str) -> Self:
         return self.join(f"LEFT JOIN {table} ON {on}")
 
-    def group_by(self, *columns: str) -> Self:
+    def group_by(self, *columns: str | RawSQL) -> Self:
+        """Group keys: column references (`'department'`), checked here, or raw() SQL."""
+        items: list[GroupItem] = []
+        params: list[Any] = []
+        for column in columns:
+            if isinstance(column, RawSQL):
+                items.append(Raw(column.sql))
+                params.extend(column.params)
+            else:
+                items.extend(parse_group_keys(column))
         query = self._copy()
-        query._group_by = self._group_by + columns
+        query._group_by = self._group_by + tuple(items)
+        query._group_params = self._group_params + tuple(params)
         return query
 
     def having(self, condition: str, params: Any = None) -> Self:
@@ -286,8 +327,11 @@ class QueryCore(Generic[M]):
         return values
 
     def _values(self, dialect: Dialect) -> list[Any]:
+        """Every value, in the order of the SELECT's clauses."""
         values = self._where_values(dialect)
+        values += [dialect.adapt_param(v) for v in self._group_params]
         values += [dialect.adapt_param(v) for v in self._having_params]
+        values += [dialect.adapt_param(v) for v in self._order_params]
         if self._limit is not None:
             values.append(self._limit)
         if self._offset is not None:
@@ -323,7 +367,7 @@ class QueryCore(Generic[M]):
     def _one_or_fail_plan(self, dialect: Dialect) -> Plan[M]:
         found = yield from self._one_plan(dialect)
         if found is None:
-            raise RecordNotFound(f"no {self._model.__name__} matches {self!r}")
+            raise RecordNotFound(f"no {self._model.__name__} matches {self._conditions_text()}")
         return found
 
     def _exists_plan(self, dialect: Dialect) -> Plan[bool]:
@@ -345,9 +389,10 @@ class QueryCore(Generic[M]):
     def _scalar_plan(self, func: str, column: str, distinct: bool, dialect: Dialect) -> Plan[Any]:
         aggregate = Aggregate(func, column, "value", distinct)
         compiled = self._native(aggregate, dialect)
-        rows = yield FetchRows(
-            *_bound(compile_scalar(self._select(), compiled, dialect), self._values(dialect))
-        )
+        select = self._select()
+        # Over the WHERE alone, the query's other clauses (and their values) are left out.
+        values = self._values(dialect) if scalar_is_wrapped(select) else self._where_values(dialect)
+        rows = yield FetchRows(*_bound(compile_scalar(select, compiled, dialect), values))
         value = rows[0][0] if rows else None
         return _aggregate_result(self._meta, aggregate, value, dialect)
 
@@ -356,10 +401,12 @@ class QueryCore(Generic[M]):
             raise ConfigurationError(
                 "aggregate() needs group_by() or an aggregate such as count('id', 'n') first"
             )
-        columns: tuple[Expression, ...] = self._columns or tuple(Raw(c) for c in self._group_by)
+        columns: tuple[Expression, ...] = self._columns or self._group_by
+        # Group keys selected as columns bring their raw() values to the select list too.
+        leading = [] if self._columns else [dialect.adapt_param(v) for v in self._group_params]
         native = tuple(self._native(a, dialect) for a in self._aggregates)
         compiled = compile_select(self._select(columns + native), dialect)
-        names, rows = yield FetchTable(*_bound(compiled, self._values(dialect)))
+        names, rows = yield FetchTable(*_bound(compiled, leading + self._values(dialect)))
         meta = self._meta
         by_alias = {a.alias: a for a in self._aggregates}
         result = []
@@ -422,6 +469,27 @@ class QueryCore(Generic[M]):
                 f"single-column primary key; {self._model.__name__} has {keys}"
             )
         return str(self._meta.sql_column(keys[0]))
+
+
+class AsyncQueryCore(QueryCore[M]):
+    """The async query's core: a builder is not awaitable, and says what to await."""
+
+    def __await__(self) -> Generator[Any, None, NoReturn]:
+        aggregates = ", ".join(f"{a.func.lower()}() as {a.alias!r}" for a in self._aggregates)
+        hint = (
+            f" This query adds aggregates ({aggregates}) rather than running them: "
+            "on a query with group_by() or another aggregate, count()/sum()/avg()/min()/"
+            "max() chain (an alias is given when none is), so run it with "
+            "`await query.aggregate()`."
+            if self._aggregates
+            else ""
+        )
+        raise TypeError(
+            f"{type(self).__name__} is a query builder, not something to await.{hint} "
+            "Await a method that runs it: all(), one(), first(), exists(), to_dicts(), "
+            "aggregate(), count() (without alias, on a plain query), update(), delete()."
+        )
+        yield  # pragma: no cover  # makes this a generator, as __await__ must be
 
 
 _COLLECTIONS = (list, tuple, set, frozenset)

@@ -10,10 +10,10 @@ from typing import Any, Self, overload
 from ..model._configure import backend_of
 from ..plan import Awaited, arun
 from ..sql.dialect import Dialect
-from ._core import M, QueryCore
+from ._core import AsyncQueryCore, M
 
 
-class AsyncActiveQuery(QueryCore[M]):
+class AsyncActiveQuery(AsyncQueryCore[M]):
     """A query on an asynchronous model: await the methods that touch the database."""
 
     def _backend(self) -> Any:

@@ -14,6 +14,7 @@ import re
 from functools import lru_cache
 from typing import Literal, NamedTuple, Union
 
+from .column_refs import ColumnRef, SortKey, render_column, render_sort_key
 from .dialect import Dialect
 
 
@@ -55,8 +56,10 @@ class AllOf(NamedTuple):
     node: str = "all_of"
 
 
-Expression = Union[Ident, Raw, Aggregate]
+Expression = Union[Ident, Raw, Aggregate, ColumnRef]
 Condition = Union[Raw, ColumnTest, AllOf]
+OrderItem = Union[SortKey, Raw]  # a parsed column reference, or raw() SQL
+GroupItem = Union[ColumnRef, Raw]
 
 
 class Select(NamedTuple):
@@ -64,9 +67,9 @@ class Select(NamedTuple):
     columns: tuple[Expression, ...]
     where: tuple[tuple[str, Condition], ...] = ()  # (connector, condition)
     joins: tuple[str, ...] = ()
-    group_by: tuple[str, ...] = ()
+    group_by: tuple[GroupItem, ...] = ()
     having: tuple[tuple[str, Condition], ...] = ()
-    order_by: tuple[str, ...] = ()
+    order_by: tuple[OrderItem, ...] = ()
     has_limit: bool = False
     has_offset: bool = False
     distinct: bool = False
@@ -150,7 +153,27 @@ def _expression_sql(expr: Expression, dialect: Dialect) -> str:
         return dialect.quote(expr.name)
     if isinstance(expr, Raw):
         return expr.sql
+    if isinstance(expr, ColumnRef):
+        return render_column(expr, dialect.identifier_quote)
     return f"{aggregate_call(expr)} AS {dialect.quote(expr.alias)}"
+
+
+def _group_item_sql(item: GroupItem, dialect: Dialect) -> str:
+    if isinstance(item, Raw):
+        return item.sql
+    return render_column(item, dialect.identifier_quote)
+
+
+def _order_item_sql(item: OrderItem, dialect: Dialect) -> str:
+    if isinstance(item, Raw):
+        return item.sql
+    return render_sort_key(item, dialect.identifier_quote, dialect.name != "mysql")
+
+
+def scalar_is_wrapped(s: Select) -> bool:
+    """Whether a scalar aggregate runs over the query as a derived table (keeping its
+    group/order/limit and their values) or over its WHERE alone."""
+    return bool(s.has_limit or s.has_offset or s.distinct or s.group_by or s.having)
 
 
 def aggregate_call(agg: Aggregate) -> str:
@@ -201,11 +224,11 @@ def _select_sql(s: Select, dialect: Dialect) -> str:
         parts.append(f" {join}")
     parts.append(_where_sql(s.where, dialect))
     if s.group_by:
-        parts.append(" GROUP BY " + ", ".join(s.group_by))
+        parts.append(" GROUP BY " + ", ".join(_group_item_sql(g, dialect) for g in s.group_by))
     if s.having:
         parts.append(" HAVING " + conditions_sql(s.having, dialect))
     if s.order_by:
-        parts.append(" ORDER BY " + ", ".join(s.order_by))
+        parts.append(" ORDER BY " + ", ".join(_order_item_sql(o, dialect) for o in s.order_by))
     parts.append(_limit_sql(s, dialect))
     if s.for_update and dialect.name != "sqlite":  # SQLite locks the whole database anyway
         parts.append(" FOR UPDATE")
@@ -228,7 +251,7 @@ def _limit_sql(s: Select, dialect: Dialect) -> str:
 
 def _scalar_sql(s: Select, agg: Aggregate, dialect: Dialect) -> str:
     call = aggregate_call(agg)
-    if s.has_limit or s.has_offset or s.distinct or s.group_by or s.having:
+    if scalar_is_wrapped(s):
         # Aggregate over exactly the rows the query returns: wrap it.
         inner = _select_sql(s, dialect)
         column = agg.column

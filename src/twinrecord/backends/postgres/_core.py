@@ -15,6 +15,7 @@ import psycopg
 from psycopg import pq
 
 from ...errors import (
+    HIDDEN_VALUE,
     ConfigurationError,
     ConnectionNotEstablished,
     DatabaseError,
@@ -234,7 +235,7 @@ def scrubbed_reason(error: Exception, params: Sequence[Any]) -> str:
 
     def hide(match: re.Match[str]) -> str:
         inner = match.group(0)[1:-1].replace('""', '"')
-        return '"?"' if is_data_error or inner in values else match.group(0)
+        return f'"{HIDDEN_VALUE}"' if is_data_error or inner in values else match.group(0)
 
     message = _QUOTED.sub(hide, primary)
     hint = diag.message_hint if diag is not None else None
