@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Optional
 
 import pytest
 from pydantic import Field, ValidationError
 
-from twinrecord import RecordInvalid, RecordNotFound
+from twinrecord import ConfigurationError, RecordInvalid, RecordNotFound
 
 
 def user_model(db):
@@ -225,3 +226,20 @@ async def test_loaded_records_track_changes_made_any_supported_way(db):
     assert (await db(Tag.find_one(first.id))).uses == 2
     assert await db(copied.save()) == 1                     # updates the same row's label
     assert (await db(Tag.find_one(first.id))).label == "z"
+
+
+async def test_saving_a_loaded_record_whose_key_was_set_to_none_is_refused(db, caplog):
+    User = user_model(db)
+    await db.create(User)
+    user = User(name="ann", email="a@x")
+    await db(user.save())
+    loaded = await db(User.find_one(user.id))
+    loaded.id = None
+    loaded.name = "copy"
+    with (
+        caplog.at_level(logging.DEBUG, logger="twinrecord.sql"),
+        pytest.raises(ConfigurationError, match=r"use dup\(\) to copy a record"),
+    ):
+        await db(loaded.save())
+    assert [r for r in caplog.records if r.name == "twinrecord.sql"] == []  # nothing sent
+    assert [u.name for u in await db(User.find_all())] == ["ann"]

@@ -15,6 +15,7 @@ from twinrecord import (
     ConnectionNotEstablished,
     DatabaseError,
     IntegrityError,
+    RecordNotFound,
     RecordNotUnique,
     StatementInvalid,
 )
@@ -208,3 +209,99 @@ async def test_configuring_again_replaces_the_backend_and_closes_the_old_one(db)
         await db(first.fetch_all("SELECT 1 AS one"))
     await db(Switch.drop_table())
     await db(second.close())
+
+
+# ---- one statement per call (API.md §4) ---------------------------------------------------
+async def test_raw_sql_with_two_statements_is_refused_and_the_connection_stays_usable(db):
+    Owner, _ = await prepared(db)
+    backend = Owner.backend()
+    await db(backend.execute("INSERT INTO owners (email) VALUES (?)", ("a@x",)))
+    calls = [
+        lambda: backend.fetch_all("SELECT 1 AS x; SELECT 2 AS y"),
+        lambda: backend.fetch_one("SELECT 1 AS x; SELECT 2 AS y"),
+        lambda: backend.execute("UPDATE owners SET email = ?; DELETE FROM owners", ("b@x",)),
+        lambda: Owner.find_by_sql("SELECT * FROM owners; DELETE FROM owners"),
+    ]
+    for _ in range(3):  # again and again on the same pooled connections
+        for call in calls:
+            with pytest.raises(StatementInvalid, match="more than one statement"):
+                await db(call())
+        assert await db(backend.fetch_one("SELECT 3 AS v")) == {"v": 3}
+        assert await db(backend.fetch_all("SELECT email FROM owners")) == [{"email": "a@x"}]
+
+
+async def test_a_trailing_semicolon_is_one_statement(db):
+    Owner, _ = await prepared(db)
+    backend = Owner.backend()
+    assert await db(backend.execute("INSERT INTO owners (email) VALUES (?);", ("a@x",))) == 1
+    assert await db(backend.fetch_one("SELECT email FROM owners; -- the only one")) == {"email": "a@x"}
+    assert [o.email for o in await db(Owner.find_by_sql("SELECT * FROM owners ;"))] == ["a@x"]
+
+
+async def test_a_refused_second_statement_does_not_doom_the_transaction(db):
+    Owner, _ = await prepared(db)
+    async with db.transaction(Owner):
+        await db(Owner(email="kept@x").save())
+        with pytest.raises(StatementInvalid):
+            await db(Owner.backend().execute("SELECT 1; DELETE FROM owners"))
+        await db(Owner(email="also@x").save())
+    assert sorted(o.email for o in await db(Owner.find_all())) == ["also@x", "kept@x"]
+
+
+async def test_a_percent_sign_in_a_table_name_works_in_ddl_and_queries(db):
+    class Odd(db.Base):
+        __table_name__ = "odd_%%_100%_table"  # `%%` too: unescaped by drivers
+        id: Optional[int] = None
+        label: str = Field(max_length=20)
+
+    await db.create(Odd)
+    await db(Odd(label="a").save())
+    assert [o.label for o in await db(Odd.query().where("label LIKE ?", ("a%",)).all())] == ["a"]
+    await db(Odd.drop_table())
+    await db(Odd.create_table())
+    assert await db(Odd.query().count()) == 0
+
+
+# ---- messages (API.md §9) --------------------------------------------------------------
+async def test_one_or_fail_names_the_model_and_the_conditions(db):
+    Owner, _ = await prepared(db)
+    with pytest.raises(RecordNotFound) as caught:
+        await db(Owner.query().where({"email": "secret@x"}).where("id > ?", (5,)).one_or_fail())
+    message = str(caught.value)
+    assert message.startswith("no Owner matches WHERE")
+    assert "email" in message and "id > ?" in message and "str, int" in message
+    assert "secret@x" not in message and "Select(" not in message and "Ident(" not in message
+
+
+async def test_misused_async_builders_and_transactions_explain_themselves(db):
+    Owner, _ = await prepared(db)
+    if not db.is_async:
+        grouped = Owner.query().group_by("email").count()  # chains: a query, no error
+        assert await db(grouped.aggregate()) == []
+        return
+    with pytest.raises(TypeError, match=r"await query.aggregate\(\)"):
+        await Owner.query().group_by("email").count()
+    with pytest.raises(TypeError, match="query builder, not something to await"):
+        await Owner.query().where({"email": "x"})
+    with (
+        pytest.raises(TypeError, match=r"async with Owner\.transaction"),
+        Owner.transaction(),  # type: ignore[attr-defined]
+    ):
+        pass
+    assert await Owner.query().count() == 0  # nothing left open
+
+
+async def test_the_async_not_configured_hint_names_servers_not_sqlite(db):
+    root = AsyncBaseActiveRecord if db.is_async else BaseActiveRecord
+
+    class Lonely(root):
+        id: Optional[int] = None
+
+    with pytest.raises(ConfigurationError) as caught:
+        await db(Lonely.find_one(1))
+    message = str(caught.value)
+    if db.is_async:
+        assert "sqlite:///" not in message
+        assert "postgresql://" in message and "mysql://" in message
+    else:
+        assert "sqlite:///app.db" in message

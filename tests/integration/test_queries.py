@@ -9,7 +9,7 @@ from typing import Optional
 import pytest
 from pydantic import Field
 
-from twinrecord import ConfigurationError, RecordNotFound, StatementInvalid
+from twinrecord import ConfigurationError, RecordNotFound, StatementInvalid, raw
 
 
 def models(db):
@@ -273,3 +273,72 @@ async def test_decimal_aggregates_are_exact(db):
     assert await db(Ledger.query().min("amount")) == Decimal("0.1")
     rows = await db(Ledger.query().group_by("account").sum("amount", "total").aggregate())
     assert rows == [{"account": "x", "total": Decimal("1234567890143.0500001")}]
+
+
+# ---- order_by / group_by take column references only (API.md §4) ------------------------
+async def canary_exists(db, backend):
+    rows = await db(backend.fetch_all("SELECT COUNT(*) AS n FROM canary"))
+    return rows == [{"n": 1}]
+
+
+async def test_sql_in_order_by_or_group_by_is_refused_and_the_canary_survives(db):
+    Employee, _, _ = await seeded(db)
+    backend = Employee.backend()
+    await db(backend.execute("DROP TABLE IF EXISTS canary"))
+    await db(backend.execute("CREATE TABLE canary (id INTEGER)"))
+    await db(backend.execute("INSERT INTO canary (id) VALUES (1)"))
+    try:
+        attacks = [
+            "id; DROP TABLE canary; -- ",
+            "id; DROP TABLE canary",
+            "(SELECT 1); DROP TABLE canary",
+            "id DESC, name; DROP TABLE canary; #",
+        ]
+        for attack in attacks:
+            with pytest.raises(StatementInvalid, match=r"raw\(\)"):
+                await db(Employee.query().order_by(attack).all())
+            with pytest.raises(StatementInvalid, match=r"raw\(\)"):  # with bound values too
+                await db(Employee.query().where("level > ?", (0,)).order_by(attack).all())
+            with pytest.raises(StatementInvalid, match=r"raw\(\)"):
+                await db(Employee.query().group_by(attack).count("id", "n").aggregate())
+            assert await canary_exists(db, backend)
+        # The connection is fine afterwards.
+        assert await db(Employee.query().count()) == 5
+    finally:
+        await db(backend.execute("DROP TABLE IF EXISTS canary"))
+
+
+async def test_sort_keys_with_minus_directions_qualifiers_and_quotes(db):
+    Employee, _, _ = await seeded(db)
+    names = lambda rows: [e.name for e in rows]  # noqa: E731
+    assert names(await db(Employee.query().order_by("-name").all())) == ["eve", "dee", "cid", "bob", "ann"]
+    both = Employee.query().order_by("department DESC, -salary")
+    assert names(await db(both.all())) == ["dee", "eve", "cid", "bob", "ann"]
+    quote = "`" if db.backend_name == "mysql" else '"'
+    qualified = Employee.query().order_by(f'{quote}employees{quote}."level" asc', "-employees.name")
+    assert names(await db(qualified.all())) == ["eve", "cid", "dee", "bob", "ann"]
+    by_alias = await db(
+        Employee.query().select("department", "COUNT(*) AS headcount")
+        .group_by("department").order_by("-headcount").to_dicts()
+    )
+    assert [r["department"] for r in by_alias] == ["eng", "ops"]
+
+
+async def test_nulls_first_and_last_on_every_database(db):
+    Employee, _, rows = await seeded(db)
+    await db(Employee.query().where({"name": ["bob", "dee"]}).update({"manager_id": 2}))
+    await db(Employee.query().where({"name": "eve"}).update({"manager_id": 1}))
+    last = await db(Employee.query().order_by("manager_id NULLS LAST", "name").all())
+    assert [e.name for e in last] == ["eve", "bob", "dee", "ann", "cid"]
+    first = await db(Employee.query().order_by("-manager_id NULLS FIRST", "name").all())
+    assert [e.name for e in first] == ["ann", "cid", "bob", "dee", "eve"]
+
+
+async def test_raw_sort_and_group_keys_with_bound_values(db):
+    Employee, _, _ = await seeded(db)
+    pinned = Employee.query().order_by(raw("CASE WHEN name = ? THEN 0 ELSE 1 END", ("dee",)), "name")
+    assert [e.name for e in await db(pinned.where("level < ?", (3,)).all())] == ["dee", "bob", "cid", "eve"]
+    assert await db(pinned.limit(2).count()) == 2
+    assert (await db(pinned.one())).name == "dee"
+    grouped = await db(Employee.query().group_by(raw("level * 10")).count("id", "n").aggregate())
+    assert sorted(r["n"] for r in grouped) == [1, 2, 2]

@@ -60,13 +60,15 @@ def prepare(sql: str, paramstyle: str, backslash_escapes: bool = False) -> tuple
     `%` is doubled, since psycopg and mysql-connector scan the whole string for `%`).
     `?` inside literals, quoted identifiers and comments is not a placeholder.
     A `;` followed by more than whitespace and comments (a second statement) raises
-    StatementInvalid: no call ever runs more than one statement.
+    StatementInvalid: no call ever runs more than one statement. A final `;` and what
+    follows it are left out of the driver SQL.
     """
     tokens = _BACKSLASH if backslash_escapes else _STANDARD
     rewrite = paramstyle == "format"
     count = 0
     out: list[str] = []
     position = 0
+    end = len(sql)
     for match in tokens.finditer(sql):
         kind = match.lastgroup
         if kind == "q":
@@ -76,7 +78,10 @@ def prepare(sql: str, paramstyle: str, backslash_escapes: bool = False) -> tuple
             tail = _MYSQL_TAIL if backslash_escapes else _TAIL
             if not tail.match(sql, match.end()):
                 raise _second_statement(sql, match.start())
-            continue
+            # Only whitespace and comments follow: the driver gets the statement without
+            # them, so no server (or client flag) ever sees a second, empty statement.
+            end = match.start()
+            break
         elif rewrite and "%" in match.group():
             replacement = match.group().replace("%", "%%")
         else:
@@ -86,8 +91,8 @@ def prepare(sql: str, paramstyle: str, backslash_escapes: bool = False) -> tuple
             out.append(replacement)
             position = match.end()
     if not rewrite:
-        return sql, count
-    out.append(sql[position:])
+        return sql[:end], count
+    out.append(sql[position:end])
     return "".join(out), count
 
 
