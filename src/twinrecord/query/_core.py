@@ -6,7 +6,7 @@ once; `sync.py` and `aio.py` only drive these plans.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from decimal import Decimal
 from typing import Any, Generic, NoReturn, Self, TypeVar
 
@@ -230,10 +230,10 @@ class QueryCore(Generic[M]):
         query._having_params = self._having_params + values
         return query
 
-    def with_(self, *relations: str | tuple[str, Any]) -> Self:
+    def with_(self, *relations: str | tuple[str, Callable[[Any], Any]]) -> Self:
         """Eager-load relations: names, dotted paths ('posts.comments'), or
         (name, modifier) pairs whose modifier takes and returns the relation's query."""
-        specs = []
+        specs: list[tuple[str, Callable[[Any], Any] | None]] = []
         for item in relations:
             path, modifier = (item, None) if isinstance(item, str) else item
             specs.append((path, modifier))

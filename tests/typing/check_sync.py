@@ -1,0 +1,71 @@
+"""API.md §21 on a sync model: what each expression's type is (`assert_type`)."""
+
+from __future__ import annotations
+
+from typing import Any, assert_type
+
+from models import Post, Profile, User
+
+from twinrecord import ActiveQuery
+
+
+def queries() -> None:
+    query = User.query()
+    assert_type(query, ActiveQuery[User])
+    assert_type(query.where("age > ?", (30,)), ActiveQuery[User])
+    assert_type(query.where({"name": "a"}).or_where("age < ?", (5,)), ActiveQuery[User])
+    assert_type(query.select("id").order_by("-name").limit(3).offset(1), ActiveQuery[User])
+    assert_type(query.distinct().join("JOIN posts ON posts.user_id = users.id"), ActiveQuery[User])
+    assert_type(query.inner_join("posts", "posts.user_id = users.id"), ActiveQuery[User])
+    assert_type(query.left_join("posts", "posts.user_id = users.id"), ActiveQuery[User])
+    assert_type(query.group_by("name").having("COUNT(*) > ?", (1,)), ActiveQuery[User])
+    assert_type(query.with_("posts", ("profile", lambda q: q)), ActiveQuery[User])
+    assert_type(query.for_update(), ActiveQuery[User])
+
+
+def terminals() -> None:
+    query = User.query()
+    assert_type(query.all(), list[User])
+    assert_type(query.one(), User | None)
+    assert_type(query.one_or_fail(), User)
+    assert_type(query.exists(), bool)
+    assert_type(query.count(), int)
+    assert_type(query.to_dicts(), list[dict[str, Any]])
+    assert_type(query.update({"age": 1}), int)
+    assert_type(query.delete(), int)
+    assert_type(query.to_sql(), tuple[str, list[Any]])
+
+
+def aggregates() -> None:
+    query = User.query()
+    assert_type(query.count("id", "n"), ActiveQuery[User])
+    assert_type(query.count(alias="n"), ActiveQuery[User])
+    assert_type(query.sum("age", "total").avg("age", "mean"), ActiveQuery[User])
+    assert_type(query.min("age", "low").max("age", "high"), ActiveQuery[User])
+    assert_type(query.group_by("name").count("id", "n").aggregate(), list[dict[str, Any]])
+    assert_type(query.sum("age"), Any)
+
+
+def records() -> None:
+    assert_type(User.find_one(1), User | None)
+    assert_type(User.find_one_or_fail({"name": "a"}), User)
+    assert_type(User.find_all(), list[User])
+    assert_type(User.find_by_sql("SELECT * FROM users"), list[User])
+    assert_type(User.create(name="a"), User)
+    user = User(name="a")
+    assert_type(user.save(), int)
+    assert_type(user.delete(), int)
+    assert_type(user.refresh(), None)
+    assert_type(User.insert_many([user]), int)
+    with User.transaction():
+        pass
+
+
+def relations() -> None:
+    user = User(name="a")
+    assert_type(user.posts(), list[Post])
+    assert_type(user.posts(refresh=True), list[Post])
+    assert_type(user.posts.query(), ActiveQuery[Post])
+    assert_type(user.posts.query().where("title = ?", ("x",)).count(), int)
+    assert_type(user.profile(), Profile | None)
+    assert_type(Post(user_id=1, title="t").author(), User | None)
