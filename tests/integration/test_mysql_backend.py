@@ -1009,6 +1009,31 @@ async def test_pool_pre_ping_replaces_a_killed_idle_connection_without_an_error(
     assert my.stats()["size"] == 1
 
 
+@pytest.mark.parametrize("pre_ping", [False, True])
+async def test_killed_idle_connections_cost_at_most_one_failure(
+    make_my: Factory[My], pre_ping: bool
+) -> None:
+    database = MySQLConfig.from_url(MYSQL_URL).database
+    before = server_sessions(database)
+    my = make_my(pool_size=4, pool_min_size=4, ping_after=3600, pool_pre_ping=pre_ping)
+    await my(my.backend.fetch_one("SELECT 1 AS one"))
+    idle = server_sessions(database) - before
+    assert len(idle) == 4 and my.stats()["idle"] == 4
+    for thread_id in idle:  # what a server restart does to an idle pool
+        my.query(f"KILL CONNECTION {int(thread_id)}")
+    failures = 0
+    for _ in range(8):
+        try:
+            row = await my(my.backend.fetch_one("SELECT CONNECTION_ID() AS id"))
+        except ConnectionNotEstablished:
+            failures += 1
+        else:
+            assert row["id"] not in idle
+    # The first dead connection makes the pool drop every idle one (§2); pre-ping
+    # finds the dead ones before any statement is sent on them.
+    assert failures == (0 if pre_ping else 1)
+
+
 # ---- issue 8: errors with classes of their own ---------------------------------------------------
 def run_side_by_side(my: My, work: Any) -> Awaitable[list[Any]]:
     """Run `work(side, barrier)` for sides 0 and 1 at once: as two tasks on the async

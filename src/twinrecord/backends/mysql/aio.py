@@ -158,6 +158,15 @@ class AsyncMySQLBackend(AsyncBackend[MySQLConfig]):
             await entry.open_spares(session)
         return session
 
+    async def connection_lost(self, connection: Any) -> None:
+        """A statement found its connection dead: drop every idle one of its loop's
+        pool, so a server restart costs one failed statement, not one per connection."""
+        entry = self._last
+        if entry is None or entry.pool is not connection.pool:
+            entry = self._entry()
+        if entry.pool is connection.pool:
+            await entry.discard_idle()
+
     async def _checkout(self, pool: AsyncPool[Session]) -> Session:
         try:
             return await pool.acquire()
@@ -433,7 +442,14 @@ class _LoopPool:
         finally:
             self.topping_up = False
             for spare in spares:
+                spare.released_at = monotonic()  # idle from now: pre-ping checks it
                 await self.pool.release(spare)
+
+    async def discard_idle(self) -> None:
+        """Close every idle connection: one was found dead, so the server may have
+        restarted and the others are suspect too (checked-out ones fail on their own)."""
+        for session in self.pool.drain_idle():
+            await self._close(session)
 
     async def _connect(self) -> Session:
         session = await self._open_session(self.pool)

@@ -82,6 +82,9 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
         # unreachable server; then the pool is topped up to pool_min_size.
         self._min_size = config.pool_min_size
         self._topping_up = threading.Lock()  # one thread opens the spares at a time
+        # When a statement last found its connection dead: connections idle since before
+        # then are suspect (a server restart ends them all) and are closed, not used.
+        self._lost_at = -1.0
 
     @property
     def pool(self) -> SyncPool[Session]:
@@ -123,6 +126,10 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
         # Every idle connection may have been dropped, but a fresh one never is.
         for _ in range(self.config.pool_size + 1):
             session = self._pool.acquire()
+            released = session.released_at
+            if released is not None and released <= self._lost_at:
+                self._pool.release(session, discard=True)  # idle when a death was seen
+                continue
             if not _needs_ping(session, self.config) or self._alive(session):
                 break
             self._pool.release(session, discard=True)
@@ -147,6 +154,12 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
         finally:
             for spare in spares:
                 self.release(spare)
+
+    def connection_lost(self, connection: Any) -> None:
+        """A statement found its connection dead: every connection idle now is given up
+        (closed when next taken from the pool), so a server restart costs one failed
+        statement, not one per pooled connection."""
+        self._lost_at = monotonic()
 
     def _alive(self, session: Session) -> bool:
         try:
