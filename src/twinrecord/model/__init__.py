@@ -6,6 +6,7 @@ combined model needs it; see there); at run time they are the shells.
 
 from typing import TYPE_CHECKING
 
+from ..relations import _access  # noqa: F401  (registers the relation shells)
 from . import aio as _aio
 from . import sync as _sync
 from ._core import RecordCore

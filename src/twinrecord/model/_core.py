@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import ConfigurationError, RecordInvalid, RecordNotFound
 from ..plan import Execute, FetchRows, FetchTable, Insert, Plan
+from ..query._core import QueryCore
 from ..sql.ddl import TRANSACTIONAL_DDL, create_table_statements, drop_table_sql
 from ..sql.dialect import Dialect
 from ..sql.statements import (
@@ -26,7 +27,10 @@ from ..sql.statements import (
 )
 from ..sql.statements import Insert as InsertStatement
 from . import _events
+from ._configure import configure as configure_model
+from ._dup import duplicate
 from ._meta import ModelMeta
+from ._registry import register
 from ._schema import check_declarations
 
 # Names every model answers itself (API.md §6, §12, §22): a field cannot take them.
@@ -68,6 +72,7 @@ class RecordCore(BaseModel):
             )
         _events.check_declared_handlers(cls)
         check_declarations(cls)
+        register(cls)
 
     if not TYPE_CHECKING:
 
@@ -135,9 +140,7 @@ class RecordCore(BaseModel):
         `config` is a URL ('sqlite:///app.db', 'postgresql://...', 'mysql://...') or a
         backend config with its backend class. A model with both kinds gets both.
         """
-        from ._configure import configure
-
-        configure(cls, config, backend_class)
+        configure_model(cls, config, backend_class)
 
     @classmethod
     def on(cls, event: str, handler: Any = None) -> Any:
@@ -193,8 +196,6 @@ class RecordCore(BaseModel):
         Key fields get their default (a fresh UUID with UUIDMixin) or None; mutable
         values are copied, so changing the copy leaves this record alone.
         """
-        from ._dup import duplicate
-
         return cast(Self, duplicate(self))
 
     def clear_relation_cache(self) -> None:
@@ -362,8 +363,6 @@ class RecordCore(BaseModel):
             ):
                 key = tuple(condition[k] for k in meta.primary_key)
                 return (yield from cls._find_by_key_plan(key, dialect))
-            from ..query._core import QueryCore
-
             return (yield from QueryCore(cls).where(condition)._one_plan(dialect))
         return (yield from cls._find_by_key_plan(cls._key_tuple(condition), dialect))
 

@@ -18,6 +18,7 @@ from ..errors import ConfigurationError
 from ..sql import ddl
 from ..sql import types as t
 from ._fields import default_table_name, field_metadata
+from ._registry import all_models
 
 if TYPE_CHECKING:
     from ._meta import ModelMeta
@@ -148,13 +149,8 @@ def _action(value: str, option: str) -> str:
 
 def _model_of_table(table: str) -> Any:
     """A model whose table is `table` (the most recently defined one), or None."""
-    from ._core import RecordCore
-
     found = None
-    pending = list(RecordCore.__subclasses__())
-    while pending:
-        model = pending.pop()
-        pending.extend(model.__subclasses__())
+    for model in all_models():
         name = model.__dict__.get("__table_name__") or default_table_name(model.__name__)
         if name == table and model.model_fields:
             found = model

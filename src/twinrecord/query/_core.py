@@ -13,6 +13,7 @@ from typing import Any, Generic, NoReturn, Self, TypeVar
 from ..errors import ConfigurationError, RecordNotFound, StatementInvalid
 from ..model._meta import ModelMeta
 from ..plan import Execute, FetchRows, FetchTable, Plan
+from ..relations._core import eager_load_plan, eager_tree
 from ..sql import types as t
 from ..sql.column_refs import parse_group_keys, parse_sort_keys
 from ..sql.dialect import SQLITE, Dialect
@@ -237,8 +238,6 @@ class QueryCore(Generic[M]):
         for item in relations:
             path, modifier = (item, None) if isinstance(item, str) else item
             specs.append((path, modifier))
-        from ..relations._core import eager_tree
-
         eager_tree(self._model, specs)  # unknown names fail here, not at run time
         query = self._copy()
         query._eager = self._eager + tuple(specs)
@@ -356,8 +355,6 @@ class QueryCore(Generic[M]):
         return records
 
     def _load_eager_plan(self, records: list[M], dialect: Dialect) -> Plan[None]:
-        from ..relations._core import eager_load_plan
-
         yield from eager_load_plan(self._model, records, self._eager, dialect)
 
     def _one_plan(self, dialect: Dialect) -> Plan[M | None]:

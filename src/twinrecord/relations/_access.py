@@ -16,7 +16,7 @@ from ..query._core import QueryCore
 from ..query.aio import AsyncActiveQuery
 from ..query.sync import ActiveQuery
 from ._core import MISSING, cached, record_plan
-from ._declare import Link, Relation
+from ._declare import CALL_CLASSES, Link, Relation
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -80,23 +80,6 @@ class AsyncRelationCall(_Bound[T, R]):
         return relation_query(AsyncActiveQuery(link.target), link, self.record)
 
 
-class RelationQuery:
-    """`record.<relation>_query()`: the relation's query, of the record's kind."""
-
-    def __init__(self, relation: Relation[Any, Any]) -> None:
-        self.relation = relation
-
-    def __get__(self, instance: Any, owner: type[Any]) -> Any:
-        if instance is None:
-            return self
-        return self.relation.__get__(instance, owner).query
-
-    def bind_kind(self, instance: Any, owner: type[Any], kind: str) -> Any:
-        if instance is None:
-            return self
-        return self.relation.bind_kind(instance, owner, kind).query
-
-
 def relation_query(query: Q, link: Link, record: Any) -> Q:
     """`query` narrowed to the rows `link` gives `record` (for `<relation>_query()`)."""
     key = record.__dict__[link.owner_column]
@@ -108,3 +91,7 @@ def relation_query(query: Q, link: Link, record: Any) -> Q:
     target_table = link.target._meta().table
     on = f"{join_table}.{link.join_column} = {target_table}.{link.target_key}"
     return query.inner_join(join_table, on).where(f"{join_table}.{link.match_column} = ?", (key,))
+
+
+# The relation declarations hand out these shells when read from a record.
+CALL_CLASSES.update({"sync": RelationCall, "async": AsyncRelationCall})

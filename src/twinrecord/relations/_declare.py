@@ -9,6 +9,7 @@ the relation is read from a record (see `_access.py`).
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, overload
 
@@ -21,6 +22,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+# The shells a relation read from a record becomes, by kind ('sync', 'async'): the
+# classes in `_access.py`, which registers them (it sits above this module).
+CALL_CLASSES: dict[str, Callable[[Relation[Any, Any], Any], Any]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +90,6 @@ class Relation(Generic[T, R]):
         query_name = f"{name}_query"
         # A name the class defines itself (a method, a field) is the user's to keep.
         if query_name not in owner.__dict__ and query_name not in annotations:
-            from ._access import RelationQuery
-
             type.__setattr__(owner, query_name, RelationQuery(self))
 
     def __repr__(self) -> str:
@@ -116,9 +119,7 @@ class Relation(Generic[T, R]):
         """The relation read from `instance` for one kind (also used by `record.aio`)."""
         if instance is None:
             return self
-        from ._access import AsyncRelationCall, RelationCall
-
-        return (AsyncRelationCall if kind == "async" else RelationCall)(self, instance)
+        return CALL_CLASSES[kind](self, instance)
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
@@ -261,6 +262,23 @@ class HasMany(_HasRelation[T, list[T]]):
     column pointing at the owner and `target_key` its column pointing at the target."""
 
     many = True
+
+
+class RelationQuery:
+    """`record.<relation>_query()`: the relation's query, of the record's kind."""
+
+    def __init__(self, relation: Relation[Any, Any]) -> None:
+        self.relation = relation
+
+    def __get__(self, instance: Any, owner: type[Any]) -> Any:
+        if instance is None:
+            return self
+        return self.relation.__get__(instance, owner).query
+
+    def bind_kind(self, instance: Any, owner: type[Any], kind: str) -> Any:
+        if instance is None:
+            return self
+        return self.relation.bind_kind(instance, owner, kind).query
 
 
 def relations_of(model: type[Any]) -> dict[str, Relation[Any, Any]]:

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, ForwardRef, get_args, get_origin
 
 from ..errors import ConfigurationError
 from ..model._configure import kinds_of
-from ..model._core import RecordCore
+from ..model._registry import all_models, is_model
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 # `AsyncUser` is the async twin of `User` (API.md §1): both own `user_id`.
@@ -93,11 +93,11 @@ def resolve_model(ref: type[Any] | str, owner: type[Any], where: str) -> type[An
     harness does) or pass `model=` when runs must stay apart.
     """
     if isinstance(ref, type):
-        if not issubclass(ref, RecordCore):
+        if not is_model(ref):
             raise ConfigurationError(f"{where}: {ref!r} is not a twinrecord model class")
         return ref
     name = ref.rsplit(".", 1)[-1]
-    named = [c for c in _all_models() if c.__name__ == name]
+    named = [c for c in all_models() if c.__name__ == name]
     wanted = set(kinds_of(owner))
     candidates = [c for c in named if wanted <= set(kinds_of(c))]
     if not candidates:
@@ -111,16 +111,6 @@ def resolve_model(ref: type[Any] | str, owner: type[Any], where: str) -> type[An
         f"{where}: the model name {ref!r} is ambiguous ({listed}); pass the class itself, "
         f"e.g. model={name}"
     )
-
-
-def _all_models() -> list[type[Any]]:
-    found: list[type[Any]] = []
-    pending = list(RecordCore.__subclasses__())
-    while pending:
-        cls = pending.pop(0)
-        found.append(cls)
-        pending.extend(cls.__subclasses__())
-    return found
 
 
 def _unresolved(ref: str, owner: type[Any], where: str, named: list[type[Any]]) -> str:
