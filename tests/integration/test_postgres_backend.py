@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
+import os
 import socket
 import threading
 import time
@@ -1085,3 +1086,138 @@ async def test_transactions_run_at_the_configured_isolation_level(make_pg: Facto
     async with pg.transaction("READ COMMITTED"):           # an explicit level wins
         explicit = await pg(pg.backend.fetch_one("SHOW transaction_isolation"))
     assert explicit == {"transaction_isolation": "read committed"}
+
+
+# ---- connect errors (§2) ---------------------------------------------------------------
+async def _first_use_exception(kind: str, config: PostgresConfig) -> BaseException:
+    backend: Any = (PostgresBackend if kind == "sync" else AsyncPostgresBackend)(config)
+    try:
+        with pytest.raises(ConnectionNotEstablished) as caught:
+            await _maybe_await(backend.fetch_one("SELECT 1"))
+    finally:
+        await _maybe_await(backend.close())
+    return caught.value
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if asyncio.iscoroutine(value) else value
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_connect_error_chains_the_driver_error_and_nothing_else(kind: str) -> None:
+    config = PostgresConfig(port=1, database="nowhere_db", password="hunter2")
+    error = await _first_use_exception(kind, config)
+    assert isinstance(error.__cause__, psycopg.OperationalError)
+    chain, link = [], error.__context__
+    while link is not None:
+        chain.append(type(link))
+        link = link.__context__
+    assert chain == [psycopg.OperationalError]      # no pool internals (IndexError) between
+    assert "hunter2" not in str(error) and "127.0.0.1:1" in str(error)
+
+
+# ---- pools heal (§2) -------------------------------------------------------------------
+@pytest.mark.parametrize(("pre_ping", "failures"), [(False, 1), (True, 0)])
+async def test_killed_idle_connections_cost_at_most_one_failure(
+    make_pg: Factory[PG], pre_ping: bool, failures: int
+) -> None:
+    pg = make_pg(pool_size=4, pool_min_size=4, pool_pre_ping=pre_ping)
+    await pg(pg.backend.execute("SELECT 1"))
+    assert pg.stats() == {"size": 4, "idle": 4, "in_use": 0}
+    killed = pg.monitor().execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
+        (pg.app,),
+    ).fetchall()
+    assert len(killed) == 4
+    deadline = time.monotonic() + 5
+    while pg.sessions() and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    failed = 0
+    for n in range(8):
+        try:
+            assert await pg(pg.backend.fetch_one("SELECT ? AS n", (n,))) == {"n": n}
+        except ConnectionNotEstablished as error:
+            assert pg.config.database in str(error)
+            failed += 1
+    assert failed == failures
+    assert pg.stats()["in_use"] == 0
+
+
+# ---- fork (§2) -------------------------------------------------------------------------
+def _in_child(work: Callable[[], None]) -> int:
+    """Fork; the child runs `work` and exits 0 (1 on any error). Returns the child's pid."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child's coverage is not collected
+        code = 1
+        try:
+            work()
+            code = 0
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    return pid
+
+
+def _exit_code(pid: int, timeout: float = 30) -> int | None:
+    """The child's exit code, or None (and the child killed) if it hangs."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        time.sleep(0.02)
+    os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    return None
+
+
+@pytest.fixture
+def sync_pg() -> Any:
+    pg = PG("sync", pool_size=2, prepare_threshold=1)
+    yield pg
+    asyncio.run(pg.aclose())
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_opens_connections_of_its_own(sync_pg: PG) -> None:
+    backend = sync_pg.backend
+    query = "SELECT ? + 1 AS n"
+    parent_pid = backend.fetch_one("SELECT pg_backend_pid() AS pid")["pid"]
+    read_end, write_end = os.pipe()
+
+    def child() -> None:
+        for n in range(5):   # prepared on the child's session (prepare_threshold=1)
+            assert backend.fetch_one(query, (n,)) == {"n": n + 1}
+        pid = backend.fetch_one("SELECT pg_backend_pid() AS pid")["pid"]
+        os.write(write_end, str(pid).encode())
+        backend.close()      # closes the child's own pool only
+
+    child_pid = _in_child(child)
+    os.close(write_end)
+    assert _exit_code(child_pid) == 0
+    child_session = int(os.read(read_end, 100))
+    os.close(read_end)
+    assert child_session != parent_pid
+    # The parent's session was neither used (no "prepared statement already exists")
+    # nor closed by the child.
+    for n in range(5):
+        assert backend.fetch_one(query, (n,)) == {"n": n + 1}
+    assert backend.fetch_one("SELECT pg_backend_pid() AS pid")["pid"] == parent_pid
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_parent_and_forked_child_query_at_once(sync_pg: PG) -> None:
+    backend = sync_pg.backend
+    backend.fetch_one("SELECT 1 AS one")   # the parent's pool holds a connection
+
+    def hammer() -> None:
+        for n in range(300):
+            assert backend.fetch_one("SELECT ? * 2 AS n", (n,)) == {"n": n * 2}
+
+    children = [_in_child(hammer) for _ in range(2)]
+    hammer()
+    assert [_exit_code(pid) for pid in children] == [0, 0]
+    hammer()

@@ -605,3 +605,43 @@ def test_release_nowait_defers_to_release_when_a_reset_is_needed_or_a_waiter_que
         assert await waiter is held                      # handed straight to the waiter
 
     run(body)
+
+
+# -- healing: pre-ping and discarding idle connections ----------------------------------
+def test_discard_idle_closes_every_idle_connection_and_frees_their_slots() -> None:
+    async def test() -> None:
+        server = Server()
+        pool = make_pool(server, max_size=3)
+        held = await pool.acquire()
+        idle = [await pool.acquire(), await pool.acquire()]
+        for conn in idle:
+            await pool.release(conn)
+        await pool.discard_idle()
+        assert all(conn.closed for conn in idle) and not held.closed
+        assert_counts(pool, size=1, idle=0, in_use=1)
+        assert await pool.acquire() not in idle
+
+    run(test)
+
+
+def test_pre_ping_replaces_a_dead_connection_and_drops_the_other_idle_ones() -> None:
+    async def test() -> None:
+        server = Server()
+        alive: set[int] = set()
+
+        async def check(conn: FakeConn) -> bool:
+            return conn.number in alive
+
+        pool = make_pool(server, max_size=3, check=check)
+        conns = [await pool.acquire() for _ in range(3)]
+        for conn in conns:
+            await pool.release(conn)     # none is in `alive`: the server restarted
+        assert pool.acquire_nowait() is None   # a check needs an await
+        fresh = await pool.acquire()
+        assert fresh not in conns and all(conn.closed for conn in conns)
+        assert_counts(pool, size=1, idle=0, in_use=1)
+        alive.add(fresh.number)
+        await pool.release(fresh)
+        assert await pool.acquire() is fresh
+
+    run(test)

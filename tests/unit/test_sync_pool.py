@@ -108,3 +108,58 @@ def test_close_closes_idle_and_later_releases_and_refuses_acquire():
     assert busy.closed
     with pytest.raises(ConnectionNotEstablished, match="closed"):
         pool.acquire()
+
+
+def test_a_failed_connect_chains_no_pool_internals():
+    """The driver's error is the only thing in the chain (no `IndexError: pop from
+    empty list` from the pool's fast path)."""
+
+    def refuse() -> Fake:
+        raise ConnectionNotEstablished("cannot connect")
+
+    pool = SyncPool(refuse, Fake.close, 2, 0.3, "test pool")
+    with pytest.raises(ConnectionNotEstablished) as caught:
+        pool.acquire()
+    assert caught.value.__context__ is None
+
+
+class Pinged(Fake):
+    def __init__(self) -> None:
+        super().__init__()
+        self.alive = True
+
+
+def test_discard_idle_closes_every_idle_connection_and_frees_their_slots():
+    pool = SyncPool(Pinged, Pinged.close, 3, 0.3, "test pool")
+    held, idle = pool.acquire(), [pool.acquire(), pool.acquire()]
+    for connection in idle:
+        pool.release(connection)
+    pool.discard_idle()
+    assert all(c.closed for c in idle) and not held.closed
+    assert (pool.size, pool.idle) == (1, 0)
+    assert pool.acquire() not in idle            # a new one, in a freed slot
+
+
+def test_pre_ping_replaces_a_dead_connection_and_drops_the_other_idle_ones():
+    pool = SyncPool(Pinged, Pinged.close, 3, 0.3, "test pool", check=lambda c: c.alive)
+    connections = [pool.acquire() for _ in range(3)]
+    for connection in connections:
+        connection.alive = False                 # the server restarted
+        pool.release(connection)
+    fresh = pool.acquire()
+    assert fresh not in connections and fresh.alive
+    assert all(c.closed for c in connections)
+    assert (pool.size, pool.idle) == (1, 0)
+    pool.release(fresh)
+    assert pool.acquire() is fresh               # alive: handed out again
+
+
+def test_a_failing_check_counts_as_dead():
+    def check(connection: Pinged) -> bool:
+        raise OSError("socket gone")
+
+    pool = SyncPool(Pinged, Pinged.close, 2, 0.3, "test pool", check=check)
+    first = pool.acquire()
+    pool.release(first)
+    second = pool.acquire()              # fresh connections are not checked
+    assert second is not first and first.closed and not second.closed

@@ -58,6 +58,7 @@ class AsyncPool(Generic[C]):
         acquire_timeout: float = 30.0,
         reset: Callable[[C], Awaitable[None]] | None = None,
         is_usable: Callable[[C], bool] | None = None,
+        check: Callable[[C], Awaitable[bool]] | None = None,
         close_connection: Callable[[C], Awaitable[None]],
         name: str = "pool",
     ) -> None:
@@ -76,6 +77,8 @@ class AsyncPool(Generic[C]):
         self._acquire_timeout = acquire_timeout
         self._reset = reset
         self._is_usable = is_usable
+        # Pre-ping: is an idle connection still alive? (False: it and every idle one go.)
+        self._check = check
         self._close_connection = close_connection
         self._name = name
         self._idle: list[C] = []  # a stack: the end is the most recently used
@@ -159,7 +162,7 @@ class AsyncPool(Generic[C]):
         The statement hot path tries this first: an await-free checkout saves the
         coroutine hops of `acquire()` when the pool simply has a connection idle.
         """
-        if self._closed or self._waiters or not self._idle:
+        if self._closed or self._waiters or not self._idle or self._check is not None:
             return None
         if self._loop is not asyncio.get_running_loop():
             return None
@@ -203,6 +206,12 @@ class AsyncPool(Generic[C]):
         idle, self._idle = self._idle, []
         self._slots -= len(idle)
         await asyncio.gather(*(self._close_quietly(conn) for conn in idle))
+
+    async def discard_idle(self) -> None:
+        """Close every idle connection: one was found dead, so the server may have
+        restarted and the others are suspect too (checked-out ones fail on their own)."""
+        idle, self._idle = self._idle, []
+        await asyncio.gather(*(self._discard(conn) for conn in idle))
 
     def drain_idle(self) -> list[C]:
         """Take every idle connection out of the pool without closing it (no I/O).
@@ -276,7 +285,7 @@ class AsyncPool(Generic[C]):
     async def _ready(self, grant: _Grant[C]) -> C:
         """Turn a grant into a usable connection, replacing a stale one in its slot."""
         if grant is not _Token.SLOT:
-            if not self._closed and self._usable(grant):
+            if not self._closed and self._usable(grant) and await self._alive(grant):
                 return grant
             try:
                 await self._close_quietly(grant)
@@ -284,6 +293,18 @@ class AsyncPool(Generic[C]):
                 self._free_slot()
                 raise
         return await self._connect_in_slot()
+
+    async def _alive(self, conn: C) -> bool:
+        """Pre-ping; when it fails, every idle connection goes too (a server restart)."""
+        if self._check is None:
+            return True
+        try:
+            alive = await self._check(conn)
+        except Exception:
+            alive = False
+        if not alive:
+            await self.discard_idle()
+        return alive
 
     async def _connect_in_slot(self) -> C:
         """Open a connection in a slot we hold; on any failure the slot is freed."""

@@ -22,8 +22,12 @@ class SyncPool(Generic[C]):
         max_size: int,
         timeout: float,
         name: str,
+        *,
+        check: Callable[[C], bool] | None = None,
     ) -> None:
         self._connect = connect
+        # Pre-ping: is an idle connection still alive? (False: it and every idle one go.)
+        self._check = check
         self._close_connection = close_connection
         self._idle: list[C] = []
         self._open = 0
@@ -44,14 +48,32 @@ class SyncPool(Generic[C]):
 
     def acquire(self) -> C:
         try:
-            return self._idle.pop()  # list.pop is atomic: the common case takes no lock
+            connection = self._idle.pop()  # list.pop is atomic: the common case takes no lock
         except IndexError:
-            pass
-        # Outside the handler: a connect error must not chain this IndexError (§2).
+            pass  # (outside the handler: a connect error must not chain this IndexError)
+        else:
+            if self._check is None or self._alive(connection):
+                return connection
         return self._acquire_slow()
 
     def _acquire_slow(self) -> C:
         deadline = monotonic() + self._timeout
+        while True:
+            connection = self._reserve(deadline)
+            if connection is None:
+                break  # a slot is ours: open a connection in it
+            if self._check is None or self._alive(connection):
+                return connection
+        try:
+            return self._connect()
+        except BaseException:
+            with self._freed:
+                self._open -= 1
+                self._freed.notify()
+            raise
+
+    def _reserve(self, deadline: float) -> C | None:
+        """An idle connection, or None once a slot for a new one is reserved."""
         with self._freed:
             while True:
                 if self._closed:
@@ -60,7 +82,7 @@ class SyncPool(Generic[C]):
                     return self._idle.pop()
                 if self._open < self._max_size:
                     self._open += 1
-                    break
+                    return None
                 # Short waits: a release that skips notify() (no lock) is seen next round.
                 self._waiting += 1
                 try:
@@ -73,13 +95,23 @@ class SyncPool(Generic[C]):
                         f"(pool_size={self._max_size}); raise pool_size or hold connections "
                         "for less time"
                     )
+
+    def _alive(self, connection: C) -> bool:
+        """Pre-ping; a dead connection is closed, and so is every idle one (a restart)."""
+        assert self._check is not None
         try:
-            return self._connect()
-        except BaseException:
-            with self._freed:
-                self._open -= 1
-                self._freed.notify()
-            raise
+            alive = self._check(connection)
+        except Exception:
+            alive = False
+        if not alive:
+            self.release(connection, discard=True)
+            self.discard_idle()
+        return alive
+
+    def discard_idle(self) -> None:
+        """Close every idle connection: one was found dead, so the server may have
+        restarted and the others are suspect too (checked-out ones fail on their own)."""
+        self._drain_idle()
 
     def release(self, connection: C, discard: bool = False) -> None:
         if not (discard or self._closed or self._waiting):
@@ -106,6 +138,8 @@ class SyncPool(Generic[C]):
         with self._freed:
             idle, self._idle = self._idle, []
             self._open -= len(idle)
+            if idle:
+                self._freed.notify_all()
         for connection in idle:
             self._close_quietly(connection)
 

@@ -316,6 +316,24 @@ class _Session:
         return self.connection.pgconn.transaction_status  # type: ignore[no-any-return]
 
 
+def ping(session: _Session) -> bool:
+    """`pool_pre_ping`: whether the session still answers (an empty query, one round trip)."""
+    try:
+        session.connection.execute("")
+    except psycopg.Error:
+        return False
+    return True
+
+
+async def aping(session: _Session) -> bool:
+    """`ping` for an async session."""
+    try:
+        await session.connection.execute("")
+    except psycopg.Error:
+        return False
+    return True
+
+
 def _rowcount(cursor: Any) -> int:
     count: int = cursor.rowcount
     return count if count > 0 else 0

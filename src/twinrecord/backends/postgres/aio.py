@@ -4,7 +4,9 @@ per running event loop."""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -25,13 +27,17 @@ from ._core import (
     _columns,
     _rowcount,
     _Session,
+    aping,
     connect_arguments,
     connection_message,
     translate_error,
 )
 
-
 # ---- async -----------------------------------------------------------------------------
+# Every live async backend, so a forked child can forget the parent's pools.
+_BACKENDS: weakref.WeakSet[AsyncPostgresBackend] = weakref.WeakSet()
+
+
 class AsyncPostgresBackend(AsyncBackend[PostgresConfig]):
     """PostgreSQL through psycopg's `AsyncConnection`, one pool per running event loop."""
 
@@ -48,6 +54,17 @@ class AsyncPostgresBackend(AsyncBackend[PostgresConfig]):
         # The pool used last: one attribute read, so threads running loops never mix them up.
         self._last: LoopPool | None = None
         self._closed = False
+        _BACKENDS.add(self)
+
+    def _forked(self) -> None:
+        """In a forked child: forget the parent's pools (never use nor close their
+        connections, which share sockets with the parent); new loops get new pools."""
+        self._pools = {}
+        self._pools_lock = threading.Lock()  # another thread may have held it at fork
+        self._last = None
+
+    async def connection_lost(self, connection: Any) -> None:
+        await connection.pool.discard_idle()
 
     # ---- a pool per loop ----------------------------------------------------------------
     def _current_entry(self) -> LoopPool:
@@ -187,6 +204,7 @@ class LoopPool:
             min_size=0,
             acquire_timeout=config.pool_timeout,
             close_connection=self._close,
+            check=aping if config.pool_pre_ping else None,
             name=f"PostgreSQL pool for {config.where}",
         )
         self.spares = max(0, config.pool_min_size - 1)
@@ -231,3 +249,12 @@ class LoopPool:
         for session in list(self.sessions):
             session.connection.pgconn.finish()
         self.sessions.clear()
+
+
+def _after_fork_in_child() -> None:
+    for backend in list(_BACKENDS):
+        backend._forked()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_after_fork_in_child)

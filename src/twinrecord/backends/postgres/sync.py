@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,8 +26,12 @@ from ._core import (
     _Session,
     connect_arguments,
     connection_message,
+    ping,
     translate_error,
 )
+
+# Every live sync backend, so a forked child can give each a pool of its own.
+_BACKENDS: weakref.WeakSet[PostgresBackend] = weakref.WeakSet()
 
 
 # ---- sync ------------------------------------------------------------------------------
@@ -40,14 +46,30 @@ class PostgresBackend(SyncBackend[PostgresConfig]):
         super().__init__(config)
         config = self.config
         self._arguments = connect_arguments(config)
-        self._pool: SyncPool[_Session] = SyncPool(
+        self._pool = self._new_pool()
+        self._warm = config.pool_min_size == 0
+        _BACKENDS.add(self)
+
+    def _new_pool(self) -> SyncPool[_Session]:
+        config = self.config
+        return SyncPool(
             self._connect,
             _close_session,
             config.pool_size,
             config.pool_timeout,
             f"PostgreSQL pool for {config.where}",
+            check=ping if config.pool_pre_ping else None,
         )
-        self._warm = config.pool_min_size == 0
+
+    def _forked(self) -> None:
+        """In a forked child: a pool of its own. The parent's connections share their
+        sockets with the parent, so the child never uses nor closes them (psycopg leaves
+        connections of another process alone when they are collected)."""
+        self._pool = self._new_pool()
+        self._warm = self.config.pool_min_size == 0
+
+    def connection_lost(self, connection: Any) -> None:
+        self._pool.discard_idle()
 
     def _connect(self) -> _Session:
         try:
@@ -123,3 +145,12 @@ class PostgresBackend(SyncBackend[PostgresConfig]):
 
 def _close_session(session: _Session) -> None:
     session.connection.close()
+
+
+def _after_fork_in_child() -> None:
+    for backend in list(_BACKENDS):
+        backend._forked()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_after_fork_in_child)
