@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Optional
 from uuid import UUID, uuid4
@@ -193,3 +193,68 @@ async def test_default_table_names(db):
     await db.create(Category)
     await db(Category(name="x").save())
     assert await db(Category.query().count()) == 1
+
+
+# ---- time zones (API.md §8) --------------------------------------------------------------
+def moment_model(db):
+    class Moment(db.Base):
+        __table_name__ = "moments"
+        id: Optional[int] = None
+        label: str = Field(max_length=10)
+        plain: datetime
+        aware: AwareDatetime
+
+    return Moment
+
+
+PLUS_TWO = timezone(timedelta(hours=2))
+NOON_PLUS_TWO = datetime(2024, 6, 1, 12, 0, 0, 654321, tzinfo=PLUS_TWO)
+TEN_UTC_NAIVE = datetime(2024, 6, 1, 10, 0, 0, 654321)
+TEN_UTC = TEN_UTC_NAIVE.replace(tzinfo=UTC)
+
+
+def assert_utc_instants(moment):
+    assert moment.plain == TEN_UTC_NAIVE and moment.plain.tzinfo is None
+    assert moment.aware == TEN_UTC and moment.aware.utcoffset() == timedelta(0)
+    assert moment.aware.replace(tzinfo=None) == TEN_UTC_NAIVE  # UTC, not shifted
+    assert moment.plain.microsecond == moment.aware.microsecond == 654321
+
+
+async def test_aware_values_keep_their_instant_as_utc_on_every_database(db):
+    Moment = moment_model(db)
+    await db.create(Moment)
+    async with db.transaction(Moment):
+        if db.backend_name == "postgres":
+            # A session time zone other than UTC must not shift anything.
+            await db(Moment.backend().execute("SET LOCAL TIME ZONE 'Europe/Berlin'"))
+        saved = Moment(label="save", plain=NOON_PLUS_TWO, aware=NOON_PLUS_TWO)
+        await db(saved.save())
+        await db(Moment.insert_many([Moment(label="many", plain=NOON_PLUS_TWO, aware=NOON_PLUS_TWO)]))
+        changed = Moment(label="update", plain=datetime(2000, 1, 1), aware=TEN_UTC)
+        await db(changed.save())
+        changed.plain = NOON_PLUS_TWO
+        await db(changed.save())
+        loaded = await db(Moment.query().order_by("label").all())
+        assert [m.label for m in loaded] == ["many", "save", "update"]
+        for moment in loaded:
+            assert_utc_instants(moment)
+        # A dict condition writes its value as the column does: the same instant matches.
+        assert await db(Moment.query().where({"plain": NOON_PLUS_TWO}).count()) == 3
+        assert await db(Moment.query().where({"aware": NOON_PLUS_TWO}).count()) == 3
+    rows = await db(Moment.query().where({"label": "save"}).to_dicts())
+    assert rows[0]["plain"] == TEN_UTC_NAIVE and rows[0]["aware"] == TEN_UTC
+
+
+async def test_stored_datetimes_are_utc_for_other_readers(db):
+    Moment = moment_model(db)
+    await db.create(Moment)
+    await db(Moment(label="x", plain=NOON_PLUS_TWO, aware=NOON_PLUS_TWO).save())
+    if db.backend_name == "postgres":
+        sql = "SELECT plain::text AS plain, (aware AT TIME ZONE 'UTC')::text AS aware FROM moments"
+    elif db.backend_name == "mysql":
+        sql = "SELECT CAST(plain AS CHAR) AS plain, CAST(aware AS CHAR) AS aware FROM moments"
+    else:
+        sql = "SELECT plain, aware FROM moments"
+    row = await db(Moment.backend().fetch_one(sql))
+    assert row["plain"].startswith("2024-06-01 10:00:00.654321")
+    assert row["aware"].startswith("2024-06-01 10:00:00.654321")

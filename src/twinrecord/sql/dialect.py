@@ -35,7 +35,16 @@ def _utc(value: datetime) -> datetime:
 
 
 def _utc_naive(value: datetime) -> datetime:
+    """What a datetime column stores (API.md §8): a naive value as written, an aware one
+    converted to UTC, in Python, so no session time zone ever shifts the instant."""
     return value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
+
+
+def _text_naive(value: str) -> datetime:
+    """A plain datetime read from SQLite text; one stored with an offset (before 0.2)
+    comes back as naive UTC too."""
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _json_dumps(value: Any) -> str:
@@ -47,10 +56,9 @@ def _json_loads(value: Any) -> Any:
 
 
 def _text_datetime(value: datetime) -> str:
-    # Fixed width keeps text order equal to time order, for WHERE and MIN/MAX.
-    if value.tzinfo is not None:
-        value = value.astimezone(UTC)
-    return value.isoformat(sep=" ", timespec="microseconds")
+    # Naive UTC at a fixed width keeps text order equal to time order, for WHERE,
+    # ORDER BY and MIN/MAX, whether the column or the value was aware or not.
+    return _utc_naive(value).isoformat(sep=" ", timespec="microseconds")
 
 
 def _text_time(value: time) -> str:
@@ -212,7 +220,6 @@ class MySQLDialect(Dialect):
         return [f"SET TRANSACTION ISOLATION LEVEL {level}", "START TRANSACTION"]
 
 
-_JSON_WRITER: dict[str, Converter] = {t.JSON: _json_dumps}
 
 SQLITE = SQLiteDialect(
     name="sqlite",
@@ -237,7 +244,7 @@ SQLITE = SQLiteDialect(
     readers={
         t.BOOL: bool,
         t.DECIMAL: Decimal,
-        t.DATETIME: datetime.fromisoformat,
+        t.DATETIME: _text_naive,
         t.DATETIME_TZ: lambda v: _utc(datetime.fromisoformat(v)),
         t.DATE: date.fromisoformat,
         t.TIME: time.fromisoformat,
@@ -290,7 +297,8 @@ POSTGRES = Dialect(
         t.JSON: "JSONB",
     },
     readers={t.DATETIME_TZ: _utc, t.JSON: _json_loads, t.BYTES: bytes},
-    writers=_JSON_WRITER,
+    # timestamptz takes aware values as they are; a plain timestamp gets naive UTC.
+    writers={t.DATETIME: _utc_naive, t.JSON: _json_dumps},
     param_adapters={dict: _json_dumps},
 )
 
@@ -324,7 +332,12 @@ MYSQL = MySQLDialect(
         t.TIME: _time_of_day,
         t.DECIMAL: _exact_decimal,
     },
-    writers={t.DATETIME_TZ: _utc_naive, t.UUID: str, t.JSON: _json_dumps},
+    writers={
+        t.DATETIME: _utc_naive,
+        t.DATETIME_TZ: _utc_naive,
+        t.UUID: str,
+        t.JSON: _json_dumps,
+    },
     param_adapters={datetime: _utc_naive, PyUUID: str, dict: _json_dumps},
 )
 
