@@ -342,3 +342,34 @@ async def test_raw_sort_and_group_keys_with_bound_values(db):
     assert (await db(pinned.one())).name == "dee"
     grouped = await db(Employee.query().group_by(raw("level * 10")).count("id", "n").aggregate())
     assert sorted(r["n"] for r in grouped) == [1, 2, 2]
+
+
+# ---- Decimal compares, sorts and aggregates by value (API.md §8) -------------------------
+async def test_decimal_columns_sort_and_compare_by_value(db):
+    class Reading(db.Base):
+        __table_name__ = "readings"
+        id: Optional[int] = None
+        x: Decimal
+        fixed: Optional[Decimal] = Field(default=None, max_digits=12, decimal_places=2)
+
+    await db.create(Reading)
+    values = ["-12.50", "-3.00", "0.75", "10.25", "100.00", "9.50"]
+    await db(Reading.insert_many([Reading(x=Decimal(v), fixed=Decimal(v)) for v in values]))
+    numeric = sorted(map(Decimal, values))
+    for column in ("x", "fixed"):
+        rows = await db(Reading.query().order_by(column).all())
+        assert [getattr(r, column) for r in rows] == numeric
+        rows = await db(Reading.query().order_by(f"-{column}").all())
+        assert [getattr(r, column) for r in rows] == sorted(map(Decimal, values), reverse=True)
+        above = await db(Reading.query().where(f"{column} > ?", (Decimal("5"),)).order_by(column).all())
+        assert [getattr(r, column) for r in above] == [Decimal("9.5"), Decimal("10.25"), Decimal(100)]
+        between = Reading.query().where(f"{column} >= ? AND {column} < ?", (Decimal("-3"), Decimal("10")))
+        assert await db(between.count()) == 3
+        assert await db(Reading.query().where(f"{column} = ?", (Decimal("9.5"),)).count()) == 1
+        assert await db(Reading.query().max(column)) == Decimal("100.00")
+        assert await db(Reading.query().min(column)) == Decimal("-12.50")
+        assert await db(Reading.query().sum(column)) == Decimal("105.00")
+    exact = await db(Reading.find_one({"x": Decimal("0.75")}))
+    assert str(exact.x) == "0.75" and str(exact.fixed) == "0.75"
+    if db.backend_name == "sqlite":  # stored as exact text, compared by value
+        assert str((await db(Reading.find_one({"x": Decimal("-12.5")}))).x) == "-12.50"

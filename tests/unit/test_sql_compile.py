@@ -693,7 +693,7 @@ _KINDS = [
     (t.STR, "TEXT", "TEXT", "LONGTEXT"),
     (t.BOOL, "BOOLEAN", "BOOLEAN", "BOOLEAN"),
     (t.FLOAT, "REAL", "DOUBLE PRECISION", "DOUBLE"),
-    (t.DECIMAL, "TEXT", "NUMERIC", "DECIMAL(38,10)"),
+    (t.DECIMAL, "TEXT COLLATE twinrecord_decimal", "NUMERIC", "DECIMAL(38,10)"),
     (t.DATETIME, "TEXT", "TIMESTAMP(6)", "DATETIME(6)"),
     (t.DATETIME_TZ, "TEXT", "TIMESTAMPTZ(6)", "DATETIME(6)"),
     (t.DATE, "TEXT", "DATE", "DATE"),
@@ -727,13 +727,13 @@ def test_varchar_from_max_length(dialect: Dialect) -> None:
     [
         (
             t.ColumnType(t.DECIMAL, max_digits=12, decimal_places=2),
-            ["TEXT", "DECIMAL(12,2)", "DECIMAL(12,2)"],
+            ["TEXT COLLATE twinrecord_decimal", "DECIMAL(12,2)", "DECIMAL(12,2)"],
         ),
         (
             t.ColumnType(t.DECIMAL, max_digits=5, decimal_places=0),
-            ["TEXT", "DECIMAL(5,0)", "DECIMAL(5,0)"],
+            ["TEXT COLLATE twinrecord_decimal", "DECIMAL(5,0)", "DECIMAL(5,0)"],
         ),
-        (t.ColumnType(t.DECIMAL), ["TEXT", "NUMERIC", "DECIMAL(38,10)"]),
+        (t.ColumnType(t.DECIMAL), ["TEXT COLLATE twinrecord_decimal", "NUMERIC", "DECIMAL(38,10)"]),
     ],
 )
 def test_decimal_precision_and_scale(column: t.ColumnType, expected: list[str]) -> None:

@@ -268,3 +268,16 @@ def test_a_query_repr_and_not_found_message_name_model_and_conditions() -> None:
     )
     assert "secret-ann" not in repr(query) and repr(query).startswith("<QueryCore Member: SELECT")
     assert q()._conditions_text() == "(no conditions)"
+
+
+# ---- SQLite's Decimal collation ----------------------------------------------------------
+def test_the_sqlite_decimal_collation_orders_by_value() -> None:
+    from functools import cmp_to_key
+
+    from twinrecord.backends.sqlite import compare_decimal_text
+
+    values = ["100.00", "9.50", "-12.50", "abc", "0.75", "NaN", "-3.00", "10.25", "1E+1"]
+    ordered = sorted(values, key=cmp_to_key(compare_decimal_text))
+    assert ordered == ["-12.50", "-3.00", "0.75", "9.50", "1E+1", "10.25", "100.00", "NaN", "abc"]
+    assert compare_decimal_text("1.0", "1.00") == 0  # one value, as NUMERIC elsewhere
+    assert compare_decimal_text("2", "10") == -1 and compare_decimal_text("10", "2") == 1

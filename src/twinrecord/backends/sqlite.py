@@ -10,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 from collections.abc import Sequence
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 from ..errors import (
@@ -22,7 +23,7 @@ from ..errors import (
     statement_invalid,
 )
 from ..sql.ddl import foreign_key_name_for, statement_table, unique_name_for
-from ..sql.dialect import SQLITE
+from ..sql.dialect import SQLITE, SQLITE_DECIMAL_COLLATION
 from ._config import BaseConfig
 from ._core import Row, SyncBackend
 from .pools.sync import SyncPool
@@ -108,6 +109,29 @@ class _DecimalMax(_DecimalMin):
         return candidate > best
 
 
+@lru_cache(maxsize=4096)
+def _decimal(text: str) -> Decimal | None:
+    try:
+        return Decimal(text)
+    except (InvalidOperation, ValueError, TypeError):
+        return None
+
+
+def compare_decimal_text(left: str, right: str) -> int:
+    """The collation of Decimal columns: exact text compared by numeric value, so ORDER
+    BY, comparisons with bound values and indexes follow numbers ('9.5' < '10.25').
+    Equal values in other spellings ('1.0', '1.00') are equal, as NUMERIC is elsewhere;
+    text that is not a number sorts after every number, as text."""
+    a, b = _decimal(left), _decimal(right)
+    if a is None or b is None:
+        if a is None and b is None:
+            return (left > right) - (left < right)
+        return 1 if a is None else -1
+    if a.is_nan() or b.is_nan():
+        return int(a.compare_total(b))
+    return (a > b) - (a < b)
+
+
 DECIMAL_AGGREGATES: dict[str, type] = {
     "twinrecord_decimal_sum": _DecimalSum,
     "twinrecord_decimal_avg": _DecimalAvg,
@@ -161,6 +185,7 @@ class SQLiteBackend(SyncBackend[SQLiteConfig]):
                 connection.execute(f"PRAGMA {name} = {value}")
             for name, aggregate in DECIMAL_AGGREGATES.items():
                 connection.create_aggregate(name, 1, aggregate)
+            connection.create_collation(SQLITE_DECIMAL_COLLATION, compare_decimal_text)
         except sqlite3.Error as error:
             raise ConnectionNotEstablished(
                 f"cannot open SQLite database {self.config.database!r}: {error}"

@@ -23,6 +23,7 @@ from .placeholders import prepare
 
 Converter = Callable[[Any], Any]
 
+SQLITE_DECIMAL_COLLATION = "twinrecord_decimal"
 ISOLATION_LEVELS = ("READ UNCOMMITTED", "READ COMMITTED", "REPEATABLE READ", "SERIALIZABLE")
 SQLITE_LOCKING_MODES = ("DEFERRED", "IMMEDIATE", "EXCLUSIVE")
 
@@ -232,7 +233,9 @@ SQLITE = SQLiteDialect(
         t.STR: "TEXT",
         t.BOOL: "BOOLEAN",
         t.FLOAT: "REAL",
-        t.DECIMAL: "TEXT",
+        # Exact text, compared by value (ORDER BY, <, =, MIN/MAX, indexes) through a
+        # collation every connection registers (backends/sqlite.py).
+        t.DECIMAL: f"TEXT COLLATE {SQLITE_DECIMAL_COLLATION}",
         t.DATETIME: "TEXT",
         t.DATETIME_TZ: "TEXT",
         t.DATE: "TEXT",
