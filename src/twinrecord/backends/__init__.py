@@ -12,15 +12,15 @@ from typing import Any
 
 from ..errors import ConfigurationError
 from ._config import BaseConfig, mask_url
-from ._core import AsyncBackend, BackendBase, SyncBackend
+from ._core import AsyncBackend, BackendBase, SyncBackend, pair
 
-# scheme -> (module, config class, sync backend class, async backend class or None)
-_SCHEMES: dict[str, tuple[str, str, str, str | None]] = {
-    "sqlite": ("sqlite", "SQLiteConfig", "SQLiteBackend", None),
-    "postgresql": ("postgres", "PostgresConfig", "PostgresBackend", "AsyncPostgresBackend"),
-    "postgres": ("postgres", "PostgresConfig", "PostgresBackend", "AsyncPostgresBackend"),
-    "mysql": ("mysql", "MySQLConfig", "MySQLBackend", "AsyncMySQLBackend"),
-    "mariadb": ("mysql", "MySQLConfig", "MySQLBackend", "AsyncMySQLBackend"),
+# scheme -> (module, config class, sync backend class); the async one is its `twin`.
+_SCHEMES: dict[str, tuple[str, str, str]] = {
+    "sqlite": ("sqlite", "SQLiteConfig", "SQLiteBackend"),
+    "postgresql": ("postgres", "PostgresConfig", "PostgresBackend"),
+    "postgres": ("postgres", "PostgresConfig", "PostgresBackend"),
+    "mysql": ("mysql", "MySQLConfig", "MySQLBackend"),
+    "mariadb": ("mysql", "MySQLConfig", "MySQLBackend"),
 }
 
 
@@ -33,14 +33,15 @@ def resolve_url(url: str, want_async: bool) -> tuple[type[BackendBase[Any]], Bas
             f"unsupported or malformed database URL {mask_url(url)!r}; expected "
             "sqlite:///path.db, postgresql://user@host/db or mysql://user@host/db"
         )
-    module_name, config_name, sync_name, async_name = _SCHEMES[scheme]
+    module_name, config_name, sync_name = _SCHEMES[scheme]
     module = importlib.import_module(f"{__name__}.{module_name}")
-    if want_async and async_name is None:
-        raise ConfigurationError(module.ASYNC_REFUSAL)
-    config = getattr(module, config_name).from_url(url)
-    name = async_name if want_async and async_name is not None else sync_name
-    backend_class: Any = getattr(module, name)
+    backend_class: type[BackendBase[Any]] = getattr(module, sync_name)
+    if want_async:
+        if backend_class.twin is None:
+            raise ConfigurationError(backend_class.async_refusal or f"{scheme}: no async backend")
+        backend_class = backend_class.twin
+    config: BaseConfig = getattr(module, config_name).from_url(url)
     return backend_class, config
 
 
-__all__ = ["AsyncBackend", "BackendBase", "BaseConfig", "SyncBackend", "resolve_url"]
+__all__ = ["AsyncBackend", "BackendBase", "BaseConfig", "SyncBackend", "pair", "resolve_url"]

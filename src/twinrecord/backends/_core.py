@@ -61,6 +61,10 @@ class BackendBase(Generic[ConfigT]):
 
     # A driver module's error table: (error, sql, params, config) -> DatabaseError.
     error_table: ClassVar[Callable[..., DatabaseError] | None] = None
+    # The same database's backend of the other kind, set by `pair()` in the driver's
+    # package (which imports both); a database with none says why in `async_refusal`.
+    twin: ClassVar[type[BackendBase[Any]] | None] = None
+    async_refusal: ClassVar[str | None] = None
 
     def translate(self, error: Exception, sql: str, params: Sequence[Any]) -> DatabaseError:
         """Driver exception -> twinrecord exception, by the driver's error table."""
@@ -130,6 +134,12 @@ def affected_rows(op: Callable[..., Any], result: Any, extra: tuple[Any, ...]) -
     if name == "_insert" and extra:
         return int(extra[0])
     return None
+
+
+def pair(sync_class: type[SyncBackend[Any]], async_class: type[AsyncBackend[Any]]) -> None:
+    """Declare two backend classes the sync and async kinds of one database."""
+    sync_class.twin = async_class
+    async_class.twin = sync_class
 
 
 def check_param_count(sql: str, expected: int, params: Sequence[Any]) -> None:

@@ -151,6 +151,7 @@ def _default_pragmas(config: SQLiteConfig) -> dict[str, Any]:
 class SQLiteBackend(SyncBackend[SQLiteConfig]):
     config_type = SQLiteConfig
     dialect = SQLITE
+    async_refusal = ASYNC_REFUSAL
 
     def __init__(self, config: BaseConfig) -> None:
         super().__init__(config)

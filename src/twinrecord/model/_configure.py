@@ -8,7 +8,6 @@ attribute lookup until they are configured themselves.
 from __future__ import annotations
 
 import asyncio
-import sys
 from typing import Any
 
 from ..backends import AsyncBackend, BackendBase, BaseConfig, SyncBackend, resolve_url
@@ -71,44 +70,39 @@ def _build(
     backend_class: type[BackendBase[Any]] | None,
 ) -> Any:
     want_async = kind == "async"
+    from_url = isinstance(config, str)
     if isinstance(config, str):
-        try:
-            backend_class, config = resolve_url(config, want_async)
-        except ConfigurationError as error:
-            if want_async and "SQLite" in str(error) and len(kinds_of(model)) > 1:
-                return Refused(str(error))  # a combined model on SQLite: sync only
-            raise
+        backend_class, config = resolve_url(config, want_async=False)
     if backend_class is None:
         raise ConfigurationError(
             f"{model.__name__}.configure({config!r}) needs a backend class, e.g. "
             "configure(config, SQLiteBackend), or a URL such as 'sqlite:///app.db'"
         )
-    backend_class = _twin_of_kind(backend_class, want_async, model)
-    if isinstance(backend_class, Refused):
-        return backend_class
-    if not isinstance(config, backend_class.config_type):
+    chosen = _twin_of_kind(backend_class, want_async, model, from_url)
+    if isinstance(chosen, Refused):
+        return chosen
+    if not isinstance(config, chosen.config_type):
         raise ConfigurationError(
-            f"{backend_class.__name__} takes a {backend_class.config_type.__name__}, "
-            f"got {type(config).__name__}"
+            f"{chosen.__name__} takes a {chosen.config_type.__name__}, got {type(config).__name__}"
         )
-    return backend_class(config)
+    return chosen(config)
 
 
-def _twin_of_kind(backend_class: type[BackendBase[Any]], want_async: bool, model: type[Any]) -> Any:
-    """The backend class of the wanted kind from the same driver module."""
+def _twin_of_kind(
+    backend_class: type[BackendBase[Any]], want_async: bool, model: type[Any], from_url: bool
+) -> type[BackendBase[Any]] | Refused:
+    """The backend class of the wanted kind for the same database (its `twin`)."""
     if issubclass(backend_class, AsyncBackend if want_async else SyncBackend):
         return backend_class
-    module = sys.modules[backend_class.__module__]
-    name = backend_class.__name__
-    twin_name = name.removeprefix("Async") if not want_async else "Async" + name
-    twin = getattr(module, twin_name, None)
-    if twin is not None:
-        return twin
-    refusal = getattr(module, "ASYNC_REFUSAL", None)
+    if backend_class.twin is not None:
+        return backend_class.twin
+    refusal = backend_class.async_refusal
     if want_async and refusal:
         if len(kinds_of(model)) > 1:
-            return Refused(refusal)
-        raise ConfigurationError(f"{model.__name__} is an async model. {refusal}")
+            return Refused(refusal)  # a combined model on SQLite: sync only
+        raise ConfigurationError(
+            refusal if from_url else f"{model.__name__} is an async model. {refusal}"
+        )
     raise ConfigurationError(
         f"{backend_class.__name__} is a {'sync' if want_async else 'async'} backend; "
         f"{model.__name__} needs the {'async' if want_async else 'sync'} one"

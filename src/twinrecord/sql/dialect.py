@@ -104,6 +104,12 @@ class Dialect:
     param_adapters: dict[type, Converter] = field(default_factory=dict)
     # Aggregate functions replaced for Decimal columns (SQLite stores them as exact text).
     decimal_aggregates: dict[str, str] = field(default_factory=dict)
+    # Where statements differ in shape, the compiler reads these, never the name
+    # (Peewee's `limit_max` and friends). The defaults are PostgreSQL's, the standard's.
+    native_nulls_order: bool = True  # NULLS FIRST / LAST understood (else emulated)
+    row_lock: str = " FOR UPDATE"  # what SELECT ... FOR UPDATE appends
+    offset_only: str = " OFFSET ?"  # OFFSET without a LIMIT
+    empty_insert: str = " DEFAULT VALUES"  # an INSERT of a row with no column given
 
     # ---- identifiers and placeholders -------------------------------------------------
     def quote(self, identifier: str) -> str:
@@ -228,6 +234,8 @@ SQLITE = SQLiteDialect(
     identifier_quote='"',
     supports_returning=True,
     max_params=32766,
+    row_lock="",  # SQLite locks the whole database anyway
+    offset_only=" LIMIT -1 OFFSET ?",
     ddl_types={
         t.INT: "INTEGER",
         t.STR: "TEXT",
@@ -312,6 +320,9 @@ MYSQL = MySQLDialect(
     supports_returning=False,
     backslash_escapes=True,
     max_params=65535,
+    native_nulls_order=False,
+    offset_only=" LIMIT 18446744073709551615 OFFSET ?",  # MySQL needs a LIMIT: the largest
+    empty_insert=" () VALUES ()",
     ddl_types={
         t.INT: "BIGINT",
         t.STR: "LONGTEXT",

@@ -167,7 +167,7 @@ def _group_item_sql(item: GroupItem, dialect: Dialect) -> str:
 def _order_item_sql(item: OrderItem, dialect: Dialect) -> str:
     if isinstance(item, Raw):
         return item.sql
-    return render_sort_key(item, dialect.identifier_quote, dialect.name != "mysql")
+    return render_sort_key(item, dialect.identifier_quote, dialect.native_nulls_order)
 
 
 def scalar_is_wrapped(s: Select) -> bool:
@@ -230,8 +230,8 @@ def _select_sql(s: Select, dialect: Dialect) -> str:
     if s.order_by:
         parts.append(" ORDER BY " + ", ".join(_order_item_sql(o, dialect) for o in s.order_by))
     parts.append(_limit_sql(s, dialect))
-    if s.for_update and dialect.name != "sqlite":  # SQLite locks the whole database anyway
-        parts.append(" FOR UPDATE")
+    if s.for_update:
+        parts.append(dialect.row_lock)
     return "".join(parts)
 
 
@@ -241,11 +241,7 @@ def _limit_sql(s: Select, dialect: Dialect) -> str:
     if s.has_limit:
         return " LIMIT ?"
     if s.has_offset:
-        if dialect.name == "sqlite":
-            return " LIMIT -1 OFFSET ?"
-        if dialect.name == "mysql":
-            return " LIMIT 18446744073709551615 OFFSET ?"
-        return " OFFSET ?"
+        return dialect.offset_only
     return ""
 
 
@@ -288,7 +284,7 @@ def _key_in_subquery(s: Select, key: str, dialect: Dialect) -> str:
 def _insert_sql(i: Insert, dialect: Dialect) -> str:
     table = dialect.quote(i.table)
     if not i.columns:
-        body = " () VALUES ()" if dialect.name == "mysql" else " DEFAULT VALUES"
+        body = dialect.empty_insert
         sql = f"INSERT INTO {table}{body}"
     else:
         columns = ", ".join(dialect.quote(c) for c in i.columns)

@@ -12,9 +12,12 @@ kind through `cmd_query`). Cursors re-scan every statement for `;` and never und
 `%%`; skipping them is both faster and correct.
 """
 
+from .._core import pair
 from ._core import MySQLConfig, ServerFacts, driver_kwargs, server_facts, single_row_sql
 from .aio import AsyncMySQLBackend
 from .sync import MySQLBackend
+
+pair(MySQLBackend, AsyncMySQLBackend)
 
 __all__ = [
     "AsyncMySQLBackend",

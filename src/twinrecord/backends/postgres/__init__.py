@@ -29,6 +29,7 @@ backend used from a new loop (one `asyncio.run()` per test or script) gets a
 fresh pool for that loop, and pools of loops that have closed are dropped.
 """
 
+from .._core import pair
 from ._core import (
     PostgresConfig,
     connect_arguments,
@@ -38,6 +39,8 @@ from ._core import (
 )
 from .aio import AsyncPostgresBackend
 from .sync import PostgresBackend
+
+pair(PostgresBackend, AsyncPostgresBackend)
 
 __all__ = [
     "AsyncPostgresBackend",
