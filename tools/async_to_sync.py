@@ -3,16 +3,26 @@
     python tools/async_to_sync.py          # rewrite every sync.py from its aio.py
     python tools/async_to_sync.py --check  # exit 1 if any sync.py is out of date (CI)
 
-The transformation works on the syntax tree (not on text): `async def` becomes
-`def`, `await x` becomes `x`, `async with/for` lose `async`, and the names in
-RENAMES are swapped, `Awaited[X]` becomes `X`. The output is formatted with ruff.
+The syntax tree says what to change; the change is made to the source text, so
+everything else stays as written: comments, string constants, layout. `async def`
+becomes `def`, `await x` becomes `x`, `async with/for` lose `async`, `Awaited[X]`
+becomes `X`, and the names in RENAMES are swapped (names only: never inside a string
+or a comment). A string constant equal to a key of STRINGS (the kind's name) is
+swapped whole; docstrings and comments are prose, reworded by TEXT_REPLACEMENTS.
+
+Async-only code (psycopg's idiom): a statement whose line ends with `# ASYNC` is left
+out of the sync file, and an `if True:  # ASYNC` block is replaced by its `else:`
+block (or left out when it has none). The output is formatted with ruff.
 """
 
 from __future__ import annotations
 
 import ast
+import io
+import re
 import subprocess
 import sys
+import tokenize
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +44,9 @@ RENAMES = {
 }
 STRINGS = {"async": "sync"}
 TEXT_REPLACEMENTS = [
+    ("An asynchronous", "A synchronous"),
     ("an asynchronous", "a synchronous"),
+    ("An async ", "A sync "),
     ("asynchronous", "synchronous"),
     ("an async ", "a sync "),
     ("async ", "sync "),
@@ -45,77 +57,150 @@ TEXT_REPLACEMENTS = [
 ]
 
 
-class _Unasync(ast.NodeTransformer):
-    def visit_AsyncFunctionDef(self, node: ast.AsyncFunctionDef) -> ast.AST:
-        self.generic_visit(node)
-        fields = {name: getattr(node, name) for name in node._fields}
-        return ast.copy_location(ast.FunctionDef(**fields), node)
+ASYNC_MARK = re.compile(r"#\s*ASYNC\s*$")
+Edit = tuple[int, int, str]  # (start offset, end offset, replacement)
 
-    def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
-        self.generic_visit(node)
-        node.name = RENAMES.get(node.name, node.name)
-        return node
 
-    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
-        # `Awaited[X]` (what a plain `def` of an async shell returns to be awaited) is `X`.
-        if isinstance(node.value, ast.Name) and node.value.id == "Awaited":
-            return self.visit(node.slice)
-        self.generic_visit(node)
-        return node
+def _offsets(source: str) -> list[int]:
+    """The offset where each line starts (line numbers are 1-based)."""
+    starts = [0, 0]
+    for line in source.splitlines(keepends=True):
+        starts.append(starts[-1] + len(line))
+    return starts
 
-    def visit_Await(self, node: ast.Await) -> ast.AST:
-        return self.visit(node.value)
 
-    def visit_AsyncWith(self, node: ast.AsyncWith) -> ast.AST:
-        self.generic_visit(node)
-        return ast.copy_location(ast.With(items=node.items, body=node.body), node)
+def _apply(source: str, edits: list[Edit]) -> str:
+    """Apply non-overlapping edits; an edit inside an earlier (wider) one is dropped."""
+    result, position = [], 0
+    for start, end, text in sorted(edits, key=lambda e: (e[0], -e[1])):
+        if start < position:
+            continue
+        result.append(source[position:start] + text)
+        position = end
+    return "".join(result) + source[position:]
 
-    def visit_AsyncFor(self, node: ast.AsyncFor) -> ast.AST:
-        self.generic_visit(node)
-        return ast.copy_location(
-            ast.For(target=node.target, iter=node.iter, body=node.body, orelse=node.orelse), node
-        )
 
-    def visit_Name(self, node: ast.Name) -> ast.AST:
-        node.id = RENAMES.get(node.id, node.id)
-        return node
+def _line_span(node: ast.stmt, starts: list[int], source: str) -> tuple[int, int]:
+    """The whole lines of a statement, its trailing comment and newline included."""
+    end_line = node.end_lineno or node.lineno
+    return starts[node.lineno], starts[end_line + 1] if end_line + 1 < len(starts) else len(source)
 
-    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
-        self.generic_visit(node)
-        node.attr = RENAMES.get(node.attr, node.attr)
-        return node
 
-    def visit_alias(self, node: ast.alias) -> ast.AST:
-        node.name = RENAMES.get(node.name, node.name)
-        return node
+def _async_only(source: str) -> str:
+    """Leave out `# ASYNC` statements; an `if True:  # ASYNC` block becomes its else."""
+    lines = source.splitlines()
+    starts = _offsets(source)
+    edits: list[Edit] = []
+    for node in ast.walk(ast.parse(source)):
+        for field in ("body", "orelse", "finalbody", "handlers"):
+            for statement in getattr(node, field, []):
+                if not isinstance(statement, ast.stmt):
+                    continue
+                if not ASYNC_MARK.search(lines[statement.lineno - 1]):
+                    continue
+                start, end = _line_span(statement, starts, source)
+                if isinstance(statement, ast.If):
+                    edits.append((start, end, _dedented_else(statement, lines)))
+                else:
+                    edits.append((start, end, ""))
+    return _apply(source, edits)
 
-    def visit_ImportFrom(self, node: ast.ImportFrom) -> ast.AST:
-        self.generic_visit(node)
-        if node.module:
-            node.module = ".".join(RENAMES.get(part, part) for part in node.module.split("."))
-        return node
 
-    def visit_Constant(self, node: ast.Constant) -> ast.AST:
-        if isinstance(node.value, str):
-            node.value = STRINGS.get(node.value, node.value)
-            for old, new in TEXT_REPLACEMENTS:
-                node.value = node.value.replace(old, new)
-        return node
+def _dedented_else(node: ast.If, lines: list[str]) -> str:
+    if not node.orelse:
+        return ""
+    first, last = node.orelse[0].lineno, node.orelse[-1].end_lineno or node.orelse[-1].lineno
+    body = lines[first - 1 : last]
+    shift = (node.orelse[0].col_offset - node.col_offset)
+    return "".join(line[shift:] + "\n" if line.strip() else "\n" for line in body)
+
+
+def _unasync(source: str) -> str:
+    """Drop `async` / `await` and unwrap `Awaited[X]`, by editing the text."""
+    starts = _offsets(source)
+
+    def at(line: int, column: int) -> int:
+        return starts[line] + len(source[starts[line] :].encode()[:column].decode())
+
+    edits: list[Edit] = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.AsyncFunctionDef, ast.AsyncWith, ast.AsyncFor)):
+            start = at(node.lineno, node.col_offset)
+            keyword = re.match(r"async\s+", source[start:])
+            assert keyword, source[start : start + 20]
+            edits.append((start, start + keyword.end(), ""))
+        elif isinstance(node, ast.Await):
+            start = at(node.lineno, node.col_offset)
+            edits.append((start, at(node.value.lineno, node.value.col_offset), ""))
+        elif (
+            isinstance(node, ast.Subscript)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "Awaited"
+        ):
+            inner = ast.get_source_segment(source, node.slice) or ""
+            start = at(node.lineno, node.col_offset)
+            end = at(node.end_lineno or node.lineno, node.end_col_offset or 0)
+            edits.append((start, end, inner))
+    return _apply(source, edits)
+
+
+def _reword(text: str) -> str:
+    for old, new in TEXT_REPLACEMENTS:
+        text = text.replace(old, new)
+    return text
+
+
+def _docstring_positions(tree: ast.Module) -> set[tuple[int, int]]:
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            first = node.body[0] if node.body else None
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                found.add((first.value.lineno, first.value.col_offset))
+    return found
+
+
+def _rename(source: str) -> str:
+    """Swap names, kind-name strings, and reword docstrings and comments (by token)."""
+    docstrings = _docstring_positions(ast.parse(source))
+    starts = _offsets(source)
+    edits: list[Edit] = []
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        (line, column), (end_line, end_column) = token.start, token.end
+        start, end = starts[line] + column, starts[end_line] + end_column
+        if token.type == tokenize.NAME and token.string in RENAMES:
+            edits.append((start, end, RENAMES[token.string]))
+        elif token.type == tokenize.COMMENT:
+            edits.append((start, end, _reword(token.string)))
+        elif token.type == tokenize.STRING:
+            value = ast.literal_eval(token.string) if token.string[-1] in "'\"" else None
+            if (line, column) in docstrings:
+                edits.append((start, end, _reword(token.string)))
+            elif isinstance(value, str) and value in STRINGS:
+                quote = token.string[-1]
+                edits.append((start, end, f"{quote}{STRINGS[value]}{quote}"))
+    return _apply(source, edits)
+
+
+def convert(source: str) -> str:
+    """The sync twin of an async module's source (before the header and formatting)."""
+    return _rename(_unasync(_async_only(source)))
 
 
 def generate(source: Path) -> str:
-    tree = _Unasync().visit(ast.parse(source.read_text()))
-    ast.fix_missing_locations(tree)
+    body = convert(source.read_text())
     header = f'"""Generated from {source.name} by tools/async_to_sync.py: do not edit by hand.\n\n'
-    body = ast.unparse(tree)
-    docstring = ast.get_docstring(ast.parse(body))
+    docstring = ast.get_docstring(ast.parse(body), clean=False)
     if docstring is not None:  # fold the module docstring into the header
         body = body.split('"""', 2)[2].lstrip("\n")
-        header += docstring + '\n"""\n'
+        header += docstring.strip("\n") + '\n"""\n\n'
     else:
-        header += '"""\n'
-    text = header + body + "\n"
-    return _ruff_format(text, source.with_name("sync.py"))
+        header += '"""\n\n'
+    return _ruff_format(header + body, source.with_name("sync.py"))
 
 
 def _ruff_format(text: str, target: Path) -> str:

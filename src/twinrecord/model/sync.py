@@ -49,6 +49,8 @@ class BaseActiveRecord(RecordCore):
 
     @classmethod
     def find_all(cls, condition: Mapping[str, Any] | None = None) -> list[Self]:
+        # This kind's query, not `cls.query()`: through `Model.aio` / `Model.sync`, `cls`
+        # is a combined model whose bare names follow its first base.
         query = ActiveQuery(cls)
         if condition is not None:
             query = query.where(condition)
@@ -69,7 +71,7 @@ class BaseActiveRecord(RecordCore):
     def create(cls, **values: Any) -> Self:
         """Construct a record from `values`, save it and return it."""
         record = cls(**values)
-        BaseActiveRecord.save(record)
+        BaseActiveRecord.save(record)  # this kind's save, on a combined model too
         return record
 
     @classmethod

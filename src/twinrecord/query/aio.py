@@ -60,7 +60,7 @@ class AsyncActiveQuery(AsyncQueryCore[M]):
         return await arun(self._scalar_plan(func, column, distinct, backend.dialect), backend)
 
     # Aggregates: with an alias (or on a grouped/aggregating query) they chain and
-    # return the query; otherwise they run at once and their value is awaited.
+    # return the query; otherwise they run at once for the value.
     @overload
     def count(
         self, column: str = "*", alias: None = None, distinct: bool = False

@@ -61,20 +61,18 @@ class ActiveQuery(QueryCore[M]):
         backend = self._backend()
         return run(self._scalar_plan(func, column, distinct, backend.dialect), backend)
 
+    # Aggregates: with an alias (or on a grouped/aggregating query) they chain and
+    # return the query; otherwise they run at once for the value.
     @overload
     def count(self, column: str = "*", alias: None = None, distinct: bool = False) -> int: ...
-
     @overload
     def count(self, column: str, alias: str, distinct: bool = False) -> Self: ...
-
     @overload
     def count(self, column: str = "*", *, alias: str, distinct: bool = False) -> Self: ...
-
     @overload
     def count(
         self, column: str = "*", alias: str | None = None, distinct: bool = False
     ) -> Self | int: ...
-
     def count(
         self, column: str = "*", alias: str | None = None, distinct: bool = False
     ) -> Self | int:
@@ -85,13 +83,10 @@ class ActiveQuery(QueryCore[M]):
 
     @overload
     def sum(self, column: str, alias: None = None, distinct: bool = False) -> Any: ...
-
     @overload
     def sum(self, column: str, alias: str, distinct: bool = False) -> Self: ...
-
     @overload
     def sum(self, column: str, alias: str | None = None, distinct: bool = False) -> Self | Any: ...
-
     def sum(self, column: str, alias: str | None = None, distinct: bool = False) -> Self | Any:
         if self._chains_aggregate(alias):
             return self._add_aggregate("SUM", column, alias, distinct)
@@ -99,13 +94,10 @@ class ActiveQuery(QueryCore[M]):
 
     @overload
     def avg(self, column: str, alias: None = None, distinct: bool = False) -> Any: ...
-
     @overload
     def avg(self, column: str, alias: str, distinct: bool = False) -> Self: ...
-
     @overload
     def avg(self, column: str, alias: str | None = None, distinct: bool = False) -> Self | Any: ...
-
     def avg(self, column: str, alias: str | None = None, distinct: bool = False) -> Self | Any:
         if self._chains_aggregate(alias):
             return self._add_aggregate("AVG", column, alias, distinct)
@@ -113,13 +105,10 @@ class ActiveQuery(QueryCore[M]):
 
     @overload
     def min(self, column: str, alias: None = None, distinct: bool = False) -> Any: ...
-
     @overload
     def min(self, column: str, alias: str, distinct: bool = False) -> Self: ...
-
     @overload
     def min(self, column: str, alias: str | None = None, distinct: bool = False) -> Self | Any: ...
-
     def min(self, column: str, alias: str | None = None, distinct: bool = False) -> Self | Any:
         if self._chains_aggregate(alias):
             return self._add_aggregate("MIN", column, alias, distinct)
@@ -127,13 +116,10 @@ class ActiveQuery(QueryCore[M]):
 
     @overload
     def max(self, column: str, alias: None = None, distinct: bool = False) -> Any: ...
-
     @overload
     def max(self, column: str, alias: str, distinct: bool = False) -> Self: ...
-
     @overload
     def max(self, column: str, alias: str | None = None, distinct: bool = False) -> Self | Any: ...
-
     def max(self, column: str, alias: str | None = None, distinct: bool = False) -> Self | Any:
         if self._chains_aggregate(alias):
             return self._add_aggregate("MAX", column, alias, distinct)
