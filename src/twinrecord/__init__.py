@@ -22,6 +22,7 @@ from .errors import (
     TransactionRollbackError,
 )
 from .model import AsyncBaseActiveRecord, BaseActiveRecord
+from .model._columns import aliased
 from .model._events import (
     ModelEvent,
     after_delete,
@@ -36,6 +37,7 @@ from .model._events import (
     before_validate,
 )
 from .model._schema import Column, ForeignKey, Index
+from .query._sources import cte, exists
 from .query.aio import AsyncActiveQuery
 from .query.sync import ActiveQuery
 from .relations import (
@@ -46,6 +48,7 @@ from .relations import (
     HasMany,
     HasOne,
 )
+from .sql.expressions import func
 from .sql.fragments import raw
 
 # The batteries-included names are the same classes: relations and every query
@@ -96,10 +99,14 @@ __all__ = [
     "after_save",
     "after_update",
     "after_validate",
+    "aliased",
     "before_delete",
     "before_insert",
     "before_save",
     "before_update",
     "before_validate",
+    "cte",
+    "exists",
+    "func",
     "raw",
 ]

@@ -82,6 +82,19 @@ class Insert(Request):
         return backend.run_insert(self.sql, self.params, self.row_count)
 
 
+class ReadServer(Request):
+    """The server (flavor and version) the backend read at its first connection; a
+    connection is opened to read it if none was yet."""
+
+    __slots__ = ("dialect",)
+
+    def __init__(self, dialect: Any) -> None:
+        self.dialect = dialect
+
+    def perform(self, backend: Any) -> Any:
+        return backend.run_read_server()
+
+
 class CallHook(Request):
     """Call user code (an event handler); awaited on async models if it returns an awaitable."""
 

@@ -23,6 +23,7 @@ from ..errors import (
 )
 from ..plan import arun, run
 from ..sql.dialect import Dialect
+from ..sql.features import Server, parse_mysql_version, parse_postgres_version
 from ._config import BaseConfig
 from ._transaction import TransactionState, enter_plan, exit_plan
 
@@ -58,6 +59,21 @@ class BackendBase(Generic[ConfigT]):
         values = list(params or ())
         check_param_count(sql, count, values)
         return driver_sql, self.dialect.adapt_params(values)
+
+    # The server's flavor and version, read once (API.md §13.7).
+    server: Server | None = None
+
+    def _server_of(self, connection: Any) -> Server:
+        """Flavor and version from an open connection (no round trip on any driver)."""
+        name = self.dialect.name
+        if name == "sqlite":
+            import sqlite3
+
+            return Server("sqlite", sqlite3.sqlite_version_info)
+        raw = getattr(connection, "connection", connection)
+        if name == "postgresql":
+            return parse_postgres_version(int(raw.info.server_version))
+        return parse_mysql_version(str(raw.server_info))
 
     # A driver module's error table: (error, sql, params, config) -> DatabaseError.
     error_table: ClassVar[Callable[..., DatabaseError] | None] = None
@@ -205,6 +221,19 @@ class SyncBackend(BackendBase[ConfigT]):
     def new_lock(self) -> Any:
         return threading.Lock()
 
+    def run_read_server(self) -> Server:
+        if self.server is None:
+            state = self._tx.get()
+            if state is not None:
+                self.server = self._server_of(state.connection)
+            else:
+                connection = self.acquire()
+                try:
+                    self.server = self._server_of(connection)
+                finally:
+                    self.release(connection)
+        return self.server
+
     @contextmanager
     def transaction(self, isolation_level: str | None = None) -> Iterator[None]:
         """Commit on normal exit, roll back on any exception; nested blocks are savepoints."""
@@ -328,6 +357,19 @@ class AsyncBackend(BackendBase[ConfigT]):
         import asyncio
 
         return asyncio.Lock()
+
+    async def run_read_server(self) -> Server:
+        if self.server is None:
+            state = self._tx.get()
+            if state is not None:
+                self.server = self._server_of(state.connection)
+            else:
+                connection = await self.acquire()
+                try:
+                    self.server = self._server_of(connection)
+                finally:
+                    await self.release(connection)
+        return self.server
 
     @asynccontextmanager
     async def transaction(self, isolation_level: str | None = None) -> AsyncIterator[None]:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from ..relations import _access  # noqa: F401  (registers the relation shells)
 from . import aio as _aio
 from . import sync as _sync
+from ._columns import ColumnsDescriptor
 from ._core import RecordCore
 from ._facets import KindFacet
 
@@ -20,5 +21,6 @@ else:
 
 type.__setattr__(RecordCore, "aio", KindFacet(_aio.AsyncBaseActiveRecord))
 type.__setattr__(RecordCore, "sync", KindFacet(_sync.BaseActiveRecord))
+type.__setattr__(RecordCore, "c", ColumnsDescriptor())
 
 __all__ = ["AsyncBaseActiveRecord", "BaseActiveRecord", "RecordCore"]

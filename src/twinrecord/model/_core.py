@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import nullcontext
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -33,6 +34,7 @@ from ._meta import ModelMeta
 from ._registry import register
 from ._schema import check_declarations
 
+_NO_EXTRAS: Mapping[str, Any] = MappingProxyType({})
 # Names every model answers itself (API.md §6, §12, §22): a field cannot take them.
 RESERVED_NAMES = frozenset(
     {
@@ -197,6 +199,13 @@ class RecordCore(BaseModel):
         values are copied, so changing the copy leaves this record alone.
         """
         return cast(Self, duplicate(self))
+
+    @property
+    def extras(self) -> Mapping[str, Any]:
+        """Labelled computed columns the query selected beside the model's own
+        (API.md §13.2): read-only, not a field, not dumped, never saved."""
+        found: Mapping[str, Any] | None = self._private().get("_extras")
+        return found if found is not None else _NO_EXTRAS
 
     def clear_relation_cache(self) -> None:
         """Forget every loaded relation: the next call of each one queries again."""

@@ -6,6 +6,7 @@ once; `sync.py` and `aio.py` only drive these plans.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Generator, Mapping
 from decimal import Decimal
 from typing import Any, Generic, NoReturn, Self, TypeVar
@@ -16,7 +17,24 @@ from ..plan import Execute, FetchRows, FetchTable, Plan
 from ..relations._core import eager_load_plan, eager_tree
 from ..sql import types as t
 from ..sql.column_refs import parse_group_keys, parse_sort_keys
+from ..sql.compiler import (
+    DeleteShape,
+    SourceShape,
+    UpdateShape,
+    compile_delete_shape,
+    compile_update_shape,
+)
+from ..sql.compiler import bind as bind_order
 from ..sql.dialect import SQLITE, Dialect
+from ..sql.expressions import (
+    Column,
+    ColumnRef,
+    Computed,
+    Expr,
+    Labeled,
+    from_raw,
+    make_function,
+)
 from ..sql.fragments import RawSQL
 from ..sql.placeholders import check_single_statement, prepare
 from ..sql.statements import (
@@ -25,7 +43,7 @@ from ..sql.statements import (
     ColumnTest,
     Condition,
     Expression,
-    GroupItem,
+    Ident,
     OrderItem,
     Raw,
     Select,
@@ -40,6 +58,8 @@ from ..sql.statements import (
     scalar_is_wrapped,
 )
 from ..sql.statements import Delete as DeleteStatement
+from ._items import item_of, reader_of, write_values
+from ._language import LanguageMixin
 
 AGGREGATES = ("COUNT", "SUM", "AVG", "MIN", "MAX")
 # The model a query loads (its records are `M`).
@@ -67,19 +87,18 @@ def _checked_fragment(sql: str, params: Any, method: str) -> tuple[Raw, tuple[An
     return Raw(sql), values
 
 
-class QueryCore(Generic[M]):
+class QueryCore(LanguageMixin, Generic[M]):
     """Immutable: every builder method returns a changed copy."""
 
     # Defaults live on the class, so a new query sets one attribute and a copy
     # duplicates only what its builders changed.
     _columns: tuple[Expression, ...] = ()
-    _where: tuple[tuple[str, Condition], ...] = ()
+    _where: tuple[tuple[str, Any], ...] = ()
     # Condition values, each with the column whose writer adapts it (None: free value).
-    _params: tuple[tuple[Any, str | None], ...] = ()
+    _params: tuple[tuple[Any, Any], ...] = ()
     _joins: tuple[str, ...] = ()
-    _group_by: tuple[GroupItem, ...] = ()
-    _group_params: tuple[Any, ...] = ()  # values of raw() group keys
-    _having: tuple[tuple[str, Condition], ...] = ()
+    _group_by: tuple[Any, ...] = ()
+    _having: tuple[tuple[str, Any], ...] = ()
     _having_params: tuple[Any, ...] = ()
     _order_by: tuple[OrderItem, ...] = ()
     _order_params: tuple[Any, ...] = ()  # values of raw() sort keys
@@ -87,7 +106,7 @@ class QueryCore(Generic[M]):
     _offset: int | None = None
     _distinct = False
     _for_update = False
-    _aggregates: tuple[Aggregate, ...] = ()
+    _aggregates: tuple[Any, ...] = ()
     _eager: tuple[Any, ...] = ()
 
     def __init__(self, model: type[M]) -> None:
@@ -112,25 +131,76 @@ class QueryCore(Generic[M]):
         return f"{text} (parameter types: {types})" if types else text
 
     # ---- builder ----------------------------------------------------------------------
-    def where(self, condition: str | Mapping[str, Any], params: Any = None) -> Self:
-        """AND a condition: SQL with `?` placeholders, or a dict of column equalities."""
-        return self._add_condition("AND", condition, params, "where")
+    def where(self, condition: Any = None, params: Any = None, /, **columns: Any) -> Self:
+        """AND a condition: an expression (User.c.age >= 18), SQL with `?` placeholders,
+        or column equalities as a dict or keywords (`where(name='ann')`)."""
+        return self._add_condition("AND", condition, params, "where", columns)
 
-    def or_where(self, condition: str | Mapping[str, Any], params: Any = None) -> Self:
+    def or_where(self, condition: Any = None, params: Any = None, /, **columns: Any) -> Self:
         """OR a condition with everything before it: `where(A).or_where(B)` is `A OR B`."""
-        return self._add_condition("OR", condition, params, "or_where")
+        return self._add_condition("OR", condition, params, "or_where", columns)
 
-    def _add_condition(self, connector: str, condition: Any, params: Any, method: str) -> Self:
+    def where_not(self, condition: Any = None, /, **columns: Any) -> Self:
+        """AND the NULL-safe negation of column equalities (or an expression):
+        `where_not(a=1)` keeps the rows where `a` is NULL too."""
+        if isinstance(condition, Expr):
+            self._refuse_window(condition, "where_not")
+            query = self._with_ctes(condition.ctes)
+            query._where = self._where + (("AND", ("nottrue", condition.shape)),)
+            query._params = self._params + condition.values
+            query._modern = True
+            return query
+        mapping = _equalities(condition, columns, "where_not")
+        part, values = self._dict_condition(mapping)
+        query = self._copy()
+        query._where = self._where + (("AND", ("nottrue", part)),)
+        query._params = self._params + values
+        query._modern = True
+        return query
+
+    def _add_condition(
+        self, connector: str, condition: Any, params: Any, method: str, columns: Any = None
+    ) -> Self:
+        if isinstance(condition, RawSQL):
+            condition = from_raw(condition)
+        if isinstance(condition, Expr):
+            if params is not None:
+                raise StatementInvalid(
+                    f"{method}() was given an expression and params: an expression binds "
+                    "its own values (use raw(sql, params) for SQL with placeholders)"
+                )
+            self._refuse_window(condition, method)
+            query = self._with_ctes(condition.ctes)
+            query._where = self._where + ((connector, condition.shape),)
+            query._params = self._params + condition.values
+            query._modern = True
+            return query
+        if columns:
+            condition = _equalities(condition, columns, method)
         query = self._copy()
         if type(condition) is dict or isinstance(condition, Mapping):
             part, values = self._dict_condition(condition)
             query._where = self._where + ((connector, part),)
-        else:
+        elif isinstance(condition, str):
             raw, free = _checked_fragment(condition, params, method)
             values = tuple((v, None) for v in free)
             query._where = self._where + ((connector, raw),)
+        else:
+            raise StatementInvalid(
+                f"{method}() takes an expression, SQL with params, a dict or keywords; "
+                f"got {condition!r}"
+            )
         query._params = self._params + values
         return query
+
+    def _refuse_window(self, expr: Expr, method: str) -> None:
+        if expr.window:
+            raise StatementInvalid(
+                f"a window function in {method}() is refused: SQL evaluates windows after "
+                "WHERE and HAVING. Select it with a label in a subquery and filter outside: "
+                "Model.query().from_(query.select(..., rank.alias('rn')).subquery('t'))"
+                ".where('rn <= ?', (3,))"
+            )
 
     def _dict_condition(self, condition: Mapping[str, Any]) -> tuple[Condition, tuple[Any, ...]]:
         meta = self._meta
@@ -142,6 +212,12 @@ class QueryCore(Generic[M]):
             if known is not None and value is not None and type(value) not in _COLLECTIONS:
                 tests.append(known[0])         # the common case, built once per column
                 values.append((value, known[1]))
+                continue
+            joined = self._joined_column(column)
+            if joined is not None:
+                qualified, column_type = joined
+                tests.append(_test_for(qualified, value))
+                values.extend(_values_for(value, column_type))
                 continue
             bare = meta.check_column(column)
             qualified = f"{meta.table}.{meta.sql_column(bare)}"
@@ -159,27 +235,37 @@ class QueryCore(Generic[M]):
         # Several equalities form one ANDed group, whatever connector joins the group.
         return AllOf(tuple(tests)), tuple(values)
 
-    def select(self, *columns: str) -> Self:
+    def select(self, *columns: Any) -> Self:
+        """Select items: SQL strings, expressions (`User.c.name`, `func.count().alias('n')`)
+        or labelled scalar subqueries; `select(*User.c, extra)` keeps models loadable."""
         for column in columns:
-            check_single_statement(column)
+            if isinstance(column, str):
+                check_single_statement(column)
         query = self._copy()
-        query._columns = self._columns + tuple(Raw(c) for c in columns)
+        shapes = list(self._columns)
+        items = list(self._items)
+        values = list(self._column_values)
+        for column in columns:
+            item, pairs, expr = item_of(column)
+            shapes.append(item.shape)
+            items.append(item)
+            values.extend(pairs)
+            if expr is not None:
+                query = query._with_ctes(expr.ctes)
+                query._modern = True
+        query._columns = tuple(shapes)
+        query._items = tuple(items)
+        query._column_values = tuple(values)
         return query
 
-    def order_by(self, *clauses: str | RawSQL) -> Self:
+    def order_by(self, *clauses: Any) -> Self:
         """Sort keys: column references (`'-created_at'`, `'name DESC NULLS LAST'`),
-        checked here, or raw() SQL."""
-        items: list[OrderItem] = []
-        params: list[Any] = []
-        for clause in clauses:
-            if isinstance(clause, RawSQL):
-                items.append(Raw(clause.sql))
-                params.extend(clause.params)
-            else:
-                items.extend(parse_sort_keys(clause))
+        checked here, expressions (`User.c.name.desc(nulls='last')`) or raw() SQL."""
         query = self._copy()
-        query._order_by = self._order_by + tuple(items)
-        query._order_params = self._order_params + tuple(params)
+        items, values = _sort_or_group_items(query, clauses, "order_by")
+        query._order_by = self._order_by + items
+        query._order_values = self._order_values + values
+        query._order_items = self._order_items + clauses
         return query
 
     def limit(self, count: int | None) -> Self:
@@ -197,38 +283,35 @@ class QueryCore(Generic[M]):
         query._distinct = enabled
         return query
 
-    def join(self, clause: str) -> Self:
-        check_single_statement(clause)
+    def group_by(self, *columns: Any) -> Self:
+        """Group keys: column references (`'department'`), checked here, expressions,
+        or raw() SQL."""
         query = self._copy()
-        query._joins = self._joins + (clause,)
+        shapes, values = _sort_or_group_items(query, columns, "group_by")
+        query._group_by = self._group_by + shapes
+        query._group_values = self._group_values + values
         return query
 
-    def inner_join(self, table: str, on: str) -> Self:
-        return self.join(f"INNER JOIN {table} ON {on}")
-
-    def left_join(self, table: str, on: str) -> Self:
-        return self.join(f"LEFT JOIN {table} ON {on}")
-
-    def group_by(self, *columns: str | RawSQL) -> Self:
-        """Group keys: column references (`'department'`), checked here, or raw() SQL."""
-        items: list[GroupItem] = []
-        params: list[Any] = []
-        for column in columns:
-            if isinstance(column, RawSQL):
-                items.append(Raw(column.sql))
-                params.extend(column.params)
-            else:
-                items.extend(parse_group_keys(column))
+    def having(self, condition: Any, params: Any = None) -> Self:
+        """AND a condition on groups: an expression or SQL with `?` placeholders."""
         query = self._copy()
-        query._group_by = self._group_by + tuple(items)
-        query._group_params = self._group_params + tuple(params)
-        return query
-
-    def having(self, condition: str, params: Any = None) -> Self:
+        if isinstance(condition, RawSQL):
+            condition = from_raw(condition)
+        if isinstance(condition, Expr):
+            if params is not None:
+                raise StatementInvalid(
+                    "having() was given an expression and params: an expression binds its "
+                    "own values"
+                )
+            self._refuse_window(condition, "having")
+            query = query._with_ctes(condition.ctes)
+            query._having = self._having + (("AND", condition.shape),)
+            query._having_params = self._having_params + condition.values
+            query._modern = True
+            return query
         raw, values = _checked_fragment(condition, params, "having")
-        query = self._copy()
         query._having = self._having + (("AND", raw),)
-        query._having_params = self._having_params + values
+        query._having_params = self._having_params + tuple((v, None) for v in values)
         return query
 
     def with_(self, *relations: str | tuple[str, Callable[[Any], Any]]) -> Self:
@@ -280,8 +363,15 @@ class QueryCore(Generic[M]):
     def _scalar(self, func: str, column: str, distinct: bool) -> Any:
         raise NotImplementedError  # the shells run the scalar plan with their driver
 
-    def _add_aggregate(self, func: str, column: str, alias: str | None, distinct: bool) -> Self:
+    def _add_aggregate(self, func: str, column: Any, alias: str | None, distinct: bool) -> Self:
         query = self._copy()
+        if isinstance(column, Expr):
+            name = alias or _default_alias(func, getattr(column, "name", "value"))
+            labeled = make_function(func.lower(), (column,), distinct).alias(name)
+            query = query._with_ctes(labeled.ctes)
+            query._aggregates = self._aggregates + (labeled,)
+            query._modern = True
+            return query
         name = alias or _default_alias(func, column)
         query._aggregates = self._aggregates + (Aggregate(func, column, name, distinct),)
         return query
@@ -321,30 +411,35 @@ class QueryCore(Generic[M]):
             if column is None:
                 values.append(dialect.adapt_param(value))
             else:
-                writer = writers[column]
+                # A column name of this model, or the column type of another table's.
+                writer = writers[column] if type(column) is str else dialect.writer(column)
                 values.append(value if writer is None or value is None else writer(value))
         return values
 
     def _values(self, dialect: Dialect) -> list[Any]:
         """Every value, in the order of the SELECT's clauses."""
         values = self._where_values(dialect)
-        values += [dialect.adapt_param(v) for v in self._group_params]
-        values += [dialect.adapt_param(v) for v in self._having_params]
-        values += [dialect.adapt_param(v) for v in self._order_params]
+        values += [dialect.adapt_param(v) for v, _ in self._group_values]
+        values += [dialect.adapt_param(v) for v, _ in self._having_params]
+        values += [dialect.adapt_param(v) for v, _ in self._order_values]
         if self._limit is not None:
             values.append(self._limit)
         if self._offset is not None:
             values.append(self._offset)
         return values
 
-    def _to_sql(self, dialect: Dialect) -> tuple[str, list[Any]]:
+    def _to_sql(self, dialect: Dialect, server: Any = None) -> tuple[str, list[Any]]:
+        if self._modern:
+            return self._modern_to_sql(dialect, server)
         return _bound(compile_select(self._select(), dialect), self._values(dialect))
 
     # ---- plans ------------------------------------------------------------------------
     def _all_plan(self, dialect: Dialect) -> Plan[list[M]]:
         meta = self._meta
-        records: list[M]
-        if self._columns:
+        records: list[Any]
+        if self._modern:
+            records = yield from self._modern_all_plan(dialect)
+        elif self._columns:
             names, rows = yield FetchTable(*self._to_sql(dialect))
             records = meta.hydrate_named(names, rows, dialect)
         else:
@@ -361,6 +456,12 @@ class QueryCore(Generic[M]):
         records = yield from self.limit(1)._all_plan(dialect)
         return records[0] if records else None
 
+    def _first_plan(self, last: bool, dialect: Dialect) -> Plan[M | None]:
+        """first()/last(): one() in order_by's order (reversed for last()), or by
+        primary key when the query has no order."""
+        found: M | None = yield from self._ordered_for(last)._one_plan(dialect)
+        return found
+
     def _one_or_fail_plan(self, dialect: Dialect) -> Plan[M]:
         found = yield from self._one_plan(dialect)
         if found is None:
@@ -369,13 +470,20 @@ class QueryCore(Generic[M]):
 
     def _exists_plan(self, dialect: Dialect) -> Plan[bool]:
         query = self._copy()
-        query._columns = (Raw("1"),)
+        query._columns, query._items, query._column_values = (Raw("1"),), (), ()
         query._limit = 1
         query._eager = ()
-        rows = yield FetchRows(*query._to_sql(dialect))
+        if self._modern:
+            server = yield from self._server_plan(dialect)
+            sql = query._modern_sql(dialect, server, query._shape(), query._pairs())
+            rows = yield FetchRows(*sql)
+        else:
+            rows = yield FetchRows(*query._to_sql(dialect))
         return bool(rows)
 
     def _to_dicts_plan(self, dialect: Dialect) -> Plan[list[dict[str, Any]]]:
+        if self._modern:
+            return (yield from self._modern_to_dicts_plan(dialect))
         query = self
         if not self._columns:
             query = self._copy()
@@ -383,7 +491,9 @@ class QueryCore(Generic[M]):
         names, rows = yield FetchTable(*query._to_sql(dialect))
         return self._meta.convert_named(names, rows, dialect)
 
-    def _scalar_plan(self, func: str, column: str, distinct: bool, dialect: Dialect) -> Plan[Any]:
+    def _scalar_plan(self, func: str, column: Any, distinct: bool, dialect: Dialect) -> Plan[Any]:
+        if self._modern or isinstance(column, Expr):
+            return (yield from self._modern_scalar_plan(func, column, distinct, dialect))
         aggregate = Aggregate(func, column, "value", distinct)
         compiled = self._native(aggregate, dialect)
         select = self._select()
@@ -393,25 +503,112 @@ class QueryCore(Generic[M]):
         value = rows[0][0] if rows else None
         return _aggregate_result(self._meta, aggregate, value, dialect)
 
+    def _modern_scalar_plan(
+        self, func: str, column: Any, distinct: bool, dialect: Dialect
+    ) -> Plan[Any]:
+        """One aggregate over exactly the rows the query returns (wrapped when limit,
+        offset, distinct or grouping pick those rows)."""
+        server = yield from self._server_plan(dialect)
+        wrap = bool(
+            self._limit is not None or self._offset is not None or self._distinct
+            or self._group_by or self._having or self._distinct_on
+        )
+        inner_columns: tuple[Any, ...] | None = None
+        if isinstance(column, Expr):
+            argument: Any = column
+            if wrap and isinstance(column, ColumnRef):
+                argument = Computed(("col", None, column.name), (), column.type, column.reads)
+            elif wrap:
+                if self._distinct:
+                    raise StatementInvalid(
+                        f"{func.lower()}() of an expression over a distinct() query is "
+                        "ambiguous: select the expression and aggregate in an outer query"
+                    )
+                label = "_twinrecord_value"
+                own = self._columns or self._default_columns()
+                inner_columns = (*own, ("label", column.shape, label))
+                argument = Computed(("col", None, label), (), column.type, column.reads)
+            call = make_function(func.lower(), (argument,), distinct)
+            reads = call.reads
+            item_shape, item_pairs = call.shape, call.values
+        else:
+            bare = column.rsplit(".", 1)[-1] if wrap and _QUALIFIED.match(column) else column
+            aggregate = self._native(Aggregate(func, bare, "value", distinct), dialect)
+            item_shape, item_pairs, reads = aggregate, (), None
+        if wrap:
+            inner = self._shape(columns=inner_columns, hoist=False)
+            inner_pairs = self._pairs(hoist=False, columns=column.values if inner_columns else None)
+            shape = SourceShape("query", "_rows", None, inner)
+            outer = self._shape(columns=(item_shape,))._replace(
+                source=shape, joins=(), where=(), group_by=(), having=(), order_by=(),
+                has_limit=False, has_offset=False, distinct=False, distinct_on=(), for_update=False,
+            )
+            ctes: tuple[Any, ...] = ()
+            for item in self._ctes:
+                ctes += item.pairs
+            pairs = (*ctes, *item_pairs, *inner_pairs)
+        else:
+            outer = self._shape(columns=(item_shape,), order_by=(), limit=False)
+            pairs = self._pairs(columns=item_pairs, order=False, limit=False)
+        rows = yield FetchRows(*self._modern_sql(dialect, server, outer, pairs))
+        value = rows[0][0] if rows else None
+        if reads is None:
+            aggregate = Aggregate(func, column, "value", distinct)
+            return _aggregate_result(self._meta, aggregate, value, dialect)
+        if func == "COUNT":
+            return int(value or 0)
+        reader = reader_of(reads, dialect)
+        return value if reader is None or value is None else reader(value)
+
     def _aggregate_plan(self, dialect: Dialect) -> Plan[list[dict[str, Any]]]:
         if not self._aggregates and not self._group_by:
             raise ConfigurationError(
                 "aggregate() needs group_by() or an aggregate such as count('id', 'n') first"
             )
+        if self._modern:
+            return (yield from self._modern_aggregate_plan(dialect))
         columns: tuple[Expression, ...] = self._columns or self._group_by
         # Group keys selected as columns bring their raw() values to the select list too.
-        leading = [] if self._columns else [dialect.adapt_param(v) for v in self._group_params]
+        leading = [] if self._columns else [dialect.adapt_param(v) for v, _ in self._group_values]
         native = tuple(self._native(a, dialect) for a in self._aggregates)
         compiled = compile_select(self._select(columns + native), dialect)
         names, rows = yield FetchTable(*_bound(compiled, leading + self._values(dialect)))
+        return self._aggregate_rows(names, rows, {}, dialect)
+
+    def _modern_aggregate_plan(self, dialect: Dialect) -> Plan[list[dict[str, Any]]]:
+        server = yield from self._server_plan(dialect)
+        columns: tuple[Any, ...] = self._columns
+        pairs: tuple[Any, ...] = self._column_values
+        readers: dict[str, Any] = {}
+        if not columns:
+            columns = tuple(Raw(g) if isinstance(g, str) else g for g in self._group_by)
+            pairs = self._group_values
+        for aggregate in self._aggregates:
+            if isinstance(aggregate, Labeled):
+                columns += (aggregate.shape,)
+                pairs += aggregate.values
+                readers[aggregate.label] = reader_of(aggregate.reads, dialect)
+            else:
+                columns += (self._native(aggregate, dialect),)
+        shape = self._shape(columns=columns)
+        sql = self._modern_sql(dialect, server, shape, self._pairs(columns=pairs))
+        names, rows = yield FetchTable(*sql)
+        return self._aggregate_rows(names, rows, readers, dialect)
+
+    def _aggregate_rows(
+        self, names: list[str], rows: Any, readers: dict[str, Any], dialect: Dialect
+    ) -> list[dict[str, Any]]:
         meta = self._meta
-        by_alias = {a.alias: a for a in self._aggregates}
+        by_alias = {a.alias: a for a in self._aggregates if isinstance(a, Aggregate)}
         result = []
         for row in rows:
             item = {}
             for name, value in zip(names, row):
                 if name in by_alias:
                     item[name] = _aggregate_result(meta, by_alias[name], value, dialect)
+                elif name in readers:
+                    reader = readers[name]
+                    item[name] = value if reader is None or value is None else reader(value)
                 else:
                     reader = meta.reader_for(name, dialect)
                     item[name] = value if reader is None or value is None else reader(value)
@@ -422,6 +619,9 @@ class QueryCore(Generic[M]):
         meta = self._meta
         if not changes:
             return 0
+        computed = any(isinstance(v, Expr) or isinstance(k, Column) for k, v in changes.items())
+        if self._modern or computed:
+            return (yield from self._modern_update_plan(changes, dialect))
         columns = tuple(meta.check_column(c) for c in changes)
         values = [meta.write(c, v, dialect) for c, v in zip(columns, changes.values())]
         sql_columns = meta.sql_names(columns)
@@ -437,8 +637,56 @@ class QueryCore(Generic[M]):
         affected: int = yield Execute(*_bound(compiled, values))
         return affected
 
+    def _modern_update_plan(self, changes: Mapping[str, Any], dialect: Dialect) -> Plan[int]:
+        """UPDATE whose values may be expressions evaluated by the database
+        (`{'views': Post.c.views + 1}`), keyed by field names or columns."""
+        meta = self._meta
+        sets = []
+        pairs: list[Any] = []
+        for key, value in changes.items():
+            if isinstance(key, Column):
+                if key.table != meta.table:
+                    raise ConfigurationError(
+                        f"update() of {meta.name} sets its own columns; {key.table}.{key.name} "
+                        "belongs to another table"
+                    )
+                key = key.field
+            column = meta.check_column(key)
+            if isinstance(value, Expr):
+                sets.append((meta.sql_column(column), value.shape))
+                pairs += value.values
+            else:
+                sets.append((meta.sql_column(column), ("?",)))
+                pairs.append((value, meta.types[column]))
+        server = yield from self._server_plan(dialect)
+        if self._is_simple() and not self._ctes:
+            shape = UpdateShape(meta.table, tuple(sets), self._where)
+            pairs += self._pairs(hoist=False)
+        else:
+            key = self._single_key("update")
+            keys = self._shape(columns=(Ident(f"{meta.table}.{key}"),))
+            shape = UpdateShape(meta.table, tuple(sets), (), (key, keys))
+            pairs += self._pairs(columns=())
+        compiled = compile_update_shape(shape, dialect, server)
+        values = bind_order(compiled, write_values(pairs, dialect))
+        affected: int = yield Execute(compiled[0], values)
+        return affected
+
     def _delete_plan(self, dialect: Dialect) -> Plan[int]:
         meta = self._meta
+        if self._modern:
+            server = yield from self._server_plan(dialect)
+            if self._is_simple() and not self._ctes:
+                shape = DeleteShape(meta.table, self._where)
+                pairs = self._pairs(hoist=False)
+            else:
+                key = self._single_key("delete")
+                keys = self._shape(columns=(Ident(f"{meta.table}.{key}"),))
+                shape = DeleteShape(meta.table, (), (key, keys))
+                pairs = self._pairs(columns=())
+            modern = compile_delete_shape(shape, dialect, server)
+            done: int = yield Execute(modern[0], bind_order(modern, write_values(pairs, dialect)))
+            return done
         if self._is_simple():
             compiled = compile_delete(DeleteStatement(meta.table, self._where), dialect)
             values = self._where_values(dialect)
@@ -451,6 +699,7 @@ class QueryCore(Generic[M]):
     def _is_simple(self) -> bool:
         return not (
             self._joins
+            or self._source is not None
             or self._group_by
             or self._having
             or self._distinct
@@ -536,3 +785,58 @@ def _aggregate_result(meta: Any, aggregate: Aggregate, value: Any, dialect: Dial
     if aggregate.func == "SUM" and kind == t.INT:
         return int(value)
     return float(value)
+
+
+_QUALIFIED = re.compile(r'^[\w"`]+\.[\w"`]+$')
+
+
+def _equalities(condition: Any, columns: Mapping[str, Any], method: str) -> Mapping[str, Any]:
+    """`where(name='ann')`: keywords as a dict condition (merged with a dict given too)."""
+    if condition is None:
+        return columns
+    if isinstance(condition, Mapping):
+        return {**condition, **columns}
+    raise StatementInvalid(
+        f"{method}() takes a dict or keywords for column equalities, not both {condition!r} "
+        "and keywords"
+    )
+
+
+def _sort_or_group_items(
+    query: Any, items: tuple[Any, ...], method: str
+) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    """order_by/group_by/distinct_on arguments: column references (parsed), raw() SQL,
+    or expressions (which make the query modern and bring their values and CTEs)."""
+    parse = parse_sort_keys if method == "order_by" else parse_group_keys
+    shapes: list[Any] = []
+    values: list[Any] = []
+    for item in items:
+        if isinstance(item, RawSQL):
+            shapes.append(Raw(item.sql))
+            values.extend((v, None) for v in item.params)
+        elif isinstance(item, Expr):
+            if item.window and method != "order_by":
+                raise StatementInvalid(f"a window function in {method}() is refused")
+            shapes.append(item.shape)
+            values.extend(item.values)
+            query.__dict__.update(query._with_ctes(item.ctes).__dict__)
+            query._modern = True
+        else:
+            shapes.extend(parse(item))
+    return tuple(shapes), tuple(values)
+
+
+def _test_for(qualified: str, value: Any) -> ColumnTest:
+    if value is None:
+        return ColumnTest(qualified, "null")
+    if isinstance(value, _COLLECTIONS):
+        return ColumnTest(qualified, "in", len(list(value)))
+    return ColumnTest(qualified, "eq")
+
+
+def _values_for(value: Any, column_type: Any) -> tuple[Any, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, _COLLECTIONS):
+        return tuple((v, column_type) for v in value)
+    return ((value, column_type),)

@@ -31,6 +31,22 @@ class AsyncActiveQuery(AsyncQueryCore[M]):
         backend = self._backend()
         return await arun(self._one_plan(backend.dialect), backend)
 
+    async def first(self) -> M | None:
+        """The first record in order_by's order (by primary key without one), or None."""
+        backend = self._backend()
+        return await arun(self._first_plan(False, backend.dialect), backend)
+
+    async def last(self) -> M | None:
+        """The last record in order_by's order (by primary key without one), or None."""
+        backend = self._backend()
+        return await arun(self._first_plan(True, backend.dialect), backend)
+
+    async def pluck(self, *exprs: Any) -> list[Any]:
+        """Values of the given expressions (default: the select list): a flat list for
+        one, tuples for several."""
+        backend = self._backend()
+        return await arun(self._pluck_plan(exprs, backend.dialect), backend)
+
     async def one_or_fail(self) -> M:
         backend = self._backend()
         return await arun(self._one_or_fail_plan(backend.dialect), backend)

@@ -33,6 +33,22 @@ class ActiveQuery(QueryCore[M]):
         backend = self._backend()
         return run(self._one_plan(backend.dialect), backend)
 
+    def first(self) -> M | None:
+        """The first record in order_by's order (by primary key without one), or None."""
+        backend = self._backend()
+        return run(self._first_plan(False, backend.dialect), backend)
+
+    def last(self) -> M | None:
+        """The last record in order_by's order (by primary key without one), or None."""
+        backend = self._backend()
+        return run(self._first_plan(True, backend.dialect), backend)
+
+    def pluck(self, *exprs: Any) -> list[Any]:
+        """Values of the given expressions (default: the select list): a flat list for
+        one, tuples for several."""
+        backend = self._backend()
+        return run(self._pluck_plan(exprs, backend.dialect), backend)
+
     def one_or_fail(self) -> M:
         backend = self._backend()
         return run(self._one_or_fail_plan(backend.dialect), backend)

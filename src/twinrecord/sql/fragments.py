@@ -32,6 +32,27 @@ class RawSQL:
     def __repr__(self) -> str:
         return f"raw({self.sql!r}{', ...' if self.params else ''})"
 
+    # Usable where an expression is (API.md §12): `raw('a > ?', (1,)) | (User.c.b == 2)`.
+    def _expression(self) -> Any:
+        from .expressions import from_raw
+
+        return from_raw(self)
+
+    def __and__(self, other: Any) -> Any:
+        return self._expression() & other
+
+    def __rand__(self, other: Any) -> Any:
+        return other & self._expression()
+
+    def __or__(self, other: Any) -> Any:
+        return self._expression() | other
+
+    def __ror__(self, other: Any) -> Any:
+        return other | self._expression()
+
+    def __invert__(self) -> Any:
+        return ~self._expression()
+
 
 def raw(sql: str, params: Any = None) -> RawSQL:
     """SQL written by the programmer (with `?` placeholders and their values), e.g.
