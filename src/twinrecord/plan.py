@@ -67,6 +67,20 @@ class FetchTable(Request):
         return backend.run_fetch_table(self.sql, self.params)
 
 
+class FetchTableWarned(Request):
+    """A query whose result is ((column names, rows), warnings): the server's warnings
+    about it, read on the same connection before it is given back."""
+
+    __slots__ = ("params", "sql")
+
+    def __init__(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.sql = sql
+        self.params = params
+
+    def perform(self, backend: Any) -> Any:
+        return backend.run_fetch_warned(self.sql, self.params)
+
+
 class Insert(Request):
     """An INSERT of `row_count` rows whose result is the generated keys, one per row
     (from RETURNING where the SQL has it, from the driver's last-insert id otherwise)."""

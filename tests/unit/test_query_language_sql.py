@@ -504,4 +504,5 @@ def test_distinct_on_is_postgres_only() -> None:
 def test_server_versions_parse() -> None:
     assert parse_mysql_version("10.11.19-MariaDB-0+deb12u1") == Server("mariadb", (10, 11, 19))
     assert parse_mysql_version("8.0.36") == Server("mysql", (8, 0, 36))
+    assert parse_mysql_version("5.5.5-10.11.19-MariaDB-0+deb12u1") == Server("mariadb", (10, 11, 19))
     assert parse_postgres_version(150020) == Server("postgresql", (15, 20))

@@ -99,6 +99,11 @@ class BackendBase(Generic[ConfigT]):
     def run_fetch_table(self, sql: str, params: Sequence[Any]) -> Any:
         return self._route(self._fetch_table, sql, params)
 
+    def run_fetch_warned(self, sql: str, params: Sequence[Any]) -> Any:
+        """(names, rows) and then the server's warnings about that statement, read on the
+        same connection (MariaDB reports a truncated recursive CTE only there)."""
+        return self._route(self._fetch_warned, sql, params)
+
     def run_insert(self, sql: str, params: Sequence[Any], row_count: int) -> Any:
         return self._route(self._insert, sql, params, row_count)
 
@@ -115,6 +120,9 @@ class BackendBase(Generic[ConfigT]):
         raise NotImplementedError
 
     def _insert(self, connection: Any, sql: str, params: Sequence[Any], row_count: int) -> Any:
+        raise NotImplementedError
+
+    def _fetch_warned(self, connection: Any, sql: str, params: Sequence[Any]) -> Any:
         raise NotImplementedError
 
     def log_statement(
@@ -201,6 +209,10 @@ class SyncBackend(BackendBase[ConfigT]):
 
     def close(self) -> None:
         raise NotImplementedError
+
+    def _fetch_warned(self, connection: Any, sql: str, params: Sequence[Any]) -> Any:
+        table = self._fetch_table(connection, sql, params)
+        return table, self._fetch(connection, "SHOW WARNINGS", ())
 
     # ---- what plans call (run_* come from BackendBase) ---------------------------------
     def control(self, connection: Any, sql: str) -> None:
@@ -333,6 +345,10 @@ class AsyncBackend(BackendBase[ConfigT]):
 
     async def close(self) -> None:
         raise NotImplementedError
+
+    async def _fetch_warned(self, connection: Any, sql: str, params: Sequence[Any]) -> Any:
+        table = await self._fetch_table(connection, sql, params)
+        return table, await self._fetch(connection, "SHOW WARNINGS", ())
 
     def _close_unawaited(self) -> None:
         """Release what can be released without a running loop (a replaced backend)."""

@@ -476,7 +476,7 @@ class QueryCore(LanguageMixin, Generic[M]):
         if self._modern:
             server = yield from self._server_plan(dialect)
             sql = query._modern_sql(dialect, server, query._shape(), query._pairs())
-            rows = yield FetchRows(*sql)
+            rows = yield from query._fetch(server, sql, table=False)
         else:
             rows = yield FetchRows(*query._to_sql(dialect))
         return bool(rows)
@@ -550,7 +550,8 @@ class QueryCore(LanguageMixin, Generic[M]):
         else:
             outer = self._shape(columns=(item_shape,), order_by=(), limit=False)
             pairs = self._pairs(columns=item_pairs, order=False, limit=False)
-        rows = yield FetchRows(*self._modern_sql(dialect, server, outer, pairs))
+        sql = self._modern_sql(dialect, server, outer, pairs)
+        rows = yield from self._fetch(server, sql, table=False)
         value = rows[0][0] if rows else None
         if reads is None:
             aggregate = Aggregate(func, column, "value", distinct)
@@ -592,7 +593,7 @@ class QueryCore(LanguageMixin, Generic[M]):
                 columns += (self._native(aggregate, dialect),)
         shape = self._shape(columns=columns)
         sql = self._modern_sql(dialect, server, shape, self._pairs(columns=pairs))
-        names, rows = yield FetchTable(*sql)
+        names, rows = yield from self._fetch(server, sql)
         return self._aggregate_rows(names, rows, readers, dialect)
 
     def _aggregate_rows(

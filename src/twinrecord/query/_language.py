@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any, Self, cast
 
 from ..errors import ConfigurationError, StatementInvalid
-from ..plan import FetchRows, FetchTable, Plan
+from ..plan import FetchRows, FetchTable, FetchTableWarned, Plan
 from ..sql import features
 from ..sql.compiler import (
     CompoundShape,
@@ -31,7 +31,7 @@ from ..sql.statements import Ident, Raw
 from ._items import Item, check_keys, read_rows, reader_of, reverse_order, write_values
 from ._sources import Cte, DerivedTable
 
-_JOIN_KINDS = ("INNER", "LEFT", "RIGHT", "FULL")
+_MARIADB_RECURSION_TRUNCATED = 1931
 
 
 class LanguageMixin:
@@ -183,19 +183,25 @@ class LanguageMixin:
                 keyed_table = through_meta.table
                 query._refuse_joined_twice(keyed_table)
                 test = _equal(
-                    keyed_table, through_meta.sql_column(link.match_column),
-                    owner_table, owner_meta.sql_column(link.owner_column),
+                    keyed_table,
+                    through_meta.sql_column(link.match_column),
+                    owner_table,
+                    owner_meta.sql_column(link.owner_column),
                 )
                 query = query._joined_copy(kind, SourceShape("table", keyed_table), test, (), ())
                 query._joined = query._joined + (((keyed_table,), through_meta, keyed_table),)
                 test = _equal(
-                    target_table, target_meta.sql_column(link.target_key or ""),
-                    keyed_table, through_meta.sql_column(link.join_column or ""),
+                    target_table,
+                    target_meta.sql_column(link.target_key or ""),
+                    keyed_table,
+                    through_meta.sql_column(link.join_column or ""),
                 )
             else:
                 test = _equal(
-                    target_table, target_meta.sql_column(link.match_column),
-                    owner_table, owner_meta.sql_column(link.owner_column),
+                    target_table,
+                    target_meta.sql_column(link.match_column),
+                    owner_table,
+                    owner_meta.sql_column(link.owner_column),
                 )
             query._refuse_joined_twice(target_table)
             extra_pairs: tuple[Any, ...] = ()
@@ -466,17 +472,39 @@ class LanguageMixin:
         )
 
     # ---- plans --------------------------------------------------------------------------
+    def _fetch(
+        self, server: features.Server, sql: tuple[str, list[Any]], table: bool = True
+    ) -> Plan[Any]:
+        """Rows (or names and rows) of a compiled statement. MariaDB silently truncates a
+        recursive CTE at max_recursive_iterations, leaving only warning 1931: after a
+        recursive statement there the warnings are read, and partial rows refused."""
+        if server.flavor == "mariadb" and any(c.recursive for c in self._ctes):
+            (names, rows), warnings = yield FetchTableWarned(*sql)
+            for warning in warnings:
+                if int(warning[1]) == _MARIADB_RECURSION_TRUNCATED:
+                    raise StatementInvalid(
+                        f"the recursive CTE stopped early: {warning[2]} MariaDB returned "
+                        "partial rows without an error, so they were discarded. Add a stop "
+                        "condition to the recursive member, or raise the session's "
+                        "max_recursive_iterations",
+                        sql[0],
+                    )
+            return (names, rows) if table else rows
+        if table:
+            return (yield FetchTable(*sql))
+        return (yield FetchRows(*sql))
+
     def _modern_all_plan(self, dialect: Dialect) -> Plan[list[Any]]:
         server = yield from self._server_plan(dialect)
         meta = self._meta
         if not self._columns:
             shape = self._shape(columns=tuple(meta.select_columns))
-            rows = yield FetchRows(*self._modern_sql(dialect, server, shape, self._pairs()))
+            sql = self._modern_sql(dialect, server, shape, self._pairs())
+            rows = yield from self._fetch(server, sql, table=False)
             records: list[Any] = meta.hydrate(rows, dialect, stateful=bool(self._eager))
             return records
-        names, rows = yield FetchTable(
-            *self._modern_sql(dialect, server, self._shape(), self._pairs())
-        )
+        sql = self._modern_sql(dialect, server, self._shape(), self._pairs())
+        names, rows = yield from self._fetch(server, sql)
         return self._hydrate_with_extras(names, rows, dialect)
 
     def _hydrate_with_extras(self, names: list[str], rows: Any, dialect: Dialect) -> list[Any]:
@@ -543,9 +571,8 @@ class LanguageMixin:
         server = yield from self._server_plan(dialect)
         meta = self._meta
         columns = self._columns or self._default_columns()
-        names, rows = yield FetchTable(
-            *self._modern_sql(dialect, server, self._shape(columns=columns), self._pairs())
-        )
+        sql = self._modern_sql(dialect, server, self._shape(columns=columns), self._pairs())
+        names, rows = yield from self._fetch(server, sql)
         items = self._result_items()
         if items is None or len(items) != len(names):
             return meta.convert_named(names, rows, dialect)  # type: ignore[no-any-return]
@@ -569,9 +596,8 @@ class LanguageMixin:
             query = query.select(*exprs)
         server = yield from self._server_plan(dialect)
         columns = query._columns or query._default_columns()
-        names, rows = yield FetchTable(
-            *query._modern_sql(dialect, server, query._shape(columns=columns), query._pairs())
-        )
+        sql = query._modern_sql(dialect, server, query._shape(columns=columns), query._pairs())
+        names, rows = yield from query._fetch(server, sql)
         items = query._result_items()
         if items is None or len(items) != len(names):
             readers = [self._meta.reader_for(n, dialect) for n in names]

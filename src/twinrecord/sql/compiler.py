@@ -21,7 +21,16 @@ from .column_refs import ColumnRef as ColumnName
 from .column_refs import SortKey, render_column, render_sort_key
 from .dialect import Dialect
 from .placeholders import prepare
-from .statements import AllOf, ColumnTest, Ident, Raw, Select, _limit_sql
+from .statements import (
+    Aggregate,
+    AllOf,
+    ColumnTest,
+    Ident,
+    Raw,
+    Select,
+    _limit_sql,
+    aggregate_call,
+)
 
 Shape = Any
 
@@ -371,7 +380,8 @@ def _check_distinct_order(q: QueryShape) -> None:
             selected.add(("raw", column[2]))
             selected.add(("raw", f"{column[1]}.{column[2]}"))
         if type(column) is Ident:
-            selected.update({("raw", column.name), ("raw", column.name.rsplit(".", 1)[-1])})
+            table, _, name = column.name.rpartition(".")
+            selected.update({("raw", column.name), ("raw", name), ("col", table or None, name)})
         if type(column) is Raw:
             selected.add(("raw", column.sql))
     for item in q.order_by:
@@ -398,6 +408,8 @@ def _describe(shape: Shape) -> str:
 
 # ---- select items and ordering --------------------------------------------------------------
 def _select_item(shape: Shape, ctx: _Context, base: int) -> str:
+    if type(shape) is Aggregate:
+        return f"{aggregate_call(shape)} AS {ctx.dialect.quote(shape.alias)}"
     if type(shape) is tuple and shape[0] == "label":
         return f"{_x(shape[1], ctx, base)} AS {ctx.dialect.quote(shape[2])}"
     if type(shape) is Raw:

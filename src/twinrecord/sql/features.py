@@ -38,7 +38,10 @@ def newest(dialect: Dialect) -> Server:
 
 
 def parse_mysql_version(text: str) -> Server:
-    """'8.0.36' -> MySQL 8.0.36, '10.11.19-MariaDB-0+deb12u1' -> MariaDB 10.11.19."""
+    """'8.0.36' -> MySQL 8.0.36, '10.11.19-MariaDB-0+deb12u1' -> MariaDB 10.11.19
+    (MariaDB may report '5.5.5-10.11.19-MariaDB': a prefix kept for old replicas)."""
+    if text.startswith("5.5.5-") and "mariadb" in text.lower():
+        text = text[len("5.5.5-") :]
     numbers = tuple(int(n) for n in re.findall(r"\d+", text.split("-", 1)[0])[:3])
     flavor = "mariadb" if "mariadb" in text.lower() else "mysql"
     return Server(flavor, numbers or _NEWEST)
