@@ -151,7 +151,7 @@ async def test_mariadb_recursion_truncation_is_an_error(db):
     query = Category.query().from_(counter).select(func.count().alias("n"))
     if db.backend_name == "mysql":
         # MariaDB stops at max_recursive_iterations (1000) without an error; MySQL raises
-        with pytest.raises(StatementInvalid, match="recursive|recursion"):
+        with pytest.raises(StatementInvalid, match=r"recursive|recursion"):
             await db(query.pluck())
     else:
         assert await db(query.pluck()) == [sum(5000 - root_id + 1 for root_id in (1, 7))]
@@ -229,7 +229,7 @@ async def test_full_join_refused_on_mysql_else_runs(db):
     Category, Staff, _, _ = await seeded(db)
     query = Staff.query().full_join(Category, on=Category.c.id == Staff.c.id).select(Staff.c.name, Category.c.name.alias("category"))
     if db.backend_name == "mysql":
-        with pytest.raises(FeatureNotSupported, match="FULL JOIN.*MariaDB") as refused:
+        with pytest.raises(FeatureNotSupported, match=r"FULL JOIN.*MariaDB") as refused:
             await db(query.to_dicts())
         assert "Nothing was sent" in str(refused.value)
     else:

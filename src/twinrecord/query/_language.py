@@ -632,7 +632,7 @@ def _as_shape(item: Any) -> Any:
 
 
 def _equal(left_table: str, left: str | None, right_table: str, right: str | None) -> Any:
-    return ("cmp", "=", ("col", left_table, left), ("col", right_table, right), False)
+    return ("cmp", "=", ("col", left_table, left), ("col", right_table, right))
 
 
 def _on_condition(on: Any) -> tuple[Any, tuple[Any, ...], tuple[Any, ...]]:

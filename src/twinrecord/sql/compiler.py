@@ -478,11 +478,8 @@ def _x(shape: Shape, ctx: _Context, base: int) -> str:
         ctx.params(base, count(shape))
         return str(shape[1])
     if tag == "cmp":
-        _, op, left, right, numeric = shape
-        a, b = _operand(left, ctx, base), _operand(right, ctx, base + count(left))
-        if numeric and d.name == "sqlite":  # Decimal is stored as text there
-            a, b = f"CAST({a} AS NUMERIC)", f"CAST({b} AS NUMERIC)"
-        return f"{a} {op} {b}"
+        _, op, left, right = shape
+        return f"{_operand(left, ctx, base)} {op} {_operand(right, ctx, base + count(left))}"
     if tag == "null":
         return f"{_operand(shape[1], ctx, base)} IS {'NOT ' if shape[2] else ''}NULL"
     if tag == "in":
@@ -501,13 +498,13 @@ def _x(shape: Shape, ctx: _Context, base: int) -> str:
             inner = f"SELECT * FROM ({inner}) AS {d.quote('_in')}"
         return f"{left} {'NOT IN' if negate else 'IN'} ({inner})"
     if tag == "between":
-        _, expr, low, high, numeric = shape
+        _, expr, low, high = shape
         b1 = base + count(expr)
         b2 = b1 + count(low)
-        parts = [_operand(expr, ctx, base), _operand(low, ctx, b1), _operand(high, ctx, b2)]
-        if numeric and d.name == "sqlite":
-            parts = [f"CAST({p} AS NUMERIC)" for p in parts]
-        return f"{parts[0]} BETWEEN {parts[1]} AND {parts[2]}"
+        return (
+            f"{_operand(expr, ctx, base)} BETWEEN {_operand(low, ctx, b1)} "
+            f"AND {_operand(high, ctx, b2)}"
+        )
     if tag == "like":
         return _like_sql(shape, ctx, base)
     if tag in ("and", "or"):

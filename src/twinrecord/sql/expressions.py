@@ -100,7 +100,7 @@ class Expr:
                 f"comparing a column with a {type(other).__name__} is refused: use in_(values)"
             )
         right = operand(other, self.type)
-        shape = ("cmp", op, self.shape, right.shape, _decimal(self, right))
+        shape = ("cmp", op, self.shape, right.shape)
         return _combine(Condition, shape, self, right)
 
     def __eq__(self, other: Any) -> Condition:  # type: ignore[override]
@@ -159,7 +159,7 @@ class Expr:
 
     def between(self, low: Any, high: Any) -> Condition:
         lo, hi = operand(low, self.type), operand(high, self.type)
-        shape = ("between", self.shape, lo.shape, hi.shape, _decimal(self, lo, hi))
+        shape = ("between", self.shape, lo.shape, hi.shape)
         return _combine(Condition, shape, self, lo, hi)
 
     # ---- patterns ----------------------------------------------------------------------
@@ -527,11 +527,6 @@ def operand(value: Any, like: t.ColumnType | None) -> Expr:
     kind = _PYTHON_KINDS.get(type(value))
     value_type = like if like is not None else (t.ColumnType(kind) if kind else None)
     return Computed(("?",), ((value, like),), value_type)
-
-
-def _decimal(*parts: Expr) -> bool:
-    """Whether a comparison involves a Decimal (compared as a number where it is text)."""
-    return any(p.type is not None and p.type.kind == t.DECIMAL for p in parts)
 
 
 def _merged_ctes(parts: Iterable[Expr]) -> tuple[Any, ...]:
