@@ -58,6 +58,9 @@ class ColumnsDescriptor:
     """`Model.c` on every model class (one object for both faces of a combined model)."""
 
     def __get__(self, instance: Any, owner: type[Any]) -> ColumnSet:
+        found: ColumnSet | None = owner.__dict__.get("__twinrecord_columns__")
+        if found is not None:  # the hot path: one dict lookup
+            return found
         if "c" in inspect.get_annotations(owner):
             # Pydantic reads the attribute while collecting a field named `c`.
             raise ConfigurationError(
@@ -65,9 +68,11 @@ class ColumnsDescriptor:
                 "expressions; Model.aio / Model.sync the other kind); rename the field"
             )
         try:
-            return column_set(owner)
+            found = column_set(owner)
         except ConfigurationError as error:  # a base class without a table of its own
             raise AttributeError(f"{owner.__name__}.c: {error}") from error
+        type.__setattr__(owner, "__twinrecord_columns__", found)
+        return found
 
 
 class Aliased:

@@ -251,7 +251,8 @@ class QueryCore(LanguageMixin, Generic[M]):
             items.append(item)
             values.extend(pairs)
             if expr is not None:
-                query = query._with_ctes(expr.ctes)
+                if expr.ctes:
+                    query = query._with_ctes(expr.ctes)
                 query._modern = True
         query._columns = tuple(shapes)
         query._items = tuple(items)
@@ -820,7 +821,8 @@ def _sort_or_group_items(
                 raise StatementInvalid(f"a window function in {method}() is refused")
             shapes.append(item.shape)
             values.extend(item.values)
-            query.__dict__.update(query._with_ctes(item.ctes).__dict__)
+            if item.ctes:
+                query.__dict__.update(query._with_ctes(item.ctes).__dict__)
             query._modern = True
         else:
             shapes.extend(parse(item))

@@ -399,27 +399,34 @@ class LanguageMixin:
     ) -> QueryShape:
         if columns is None:
             columns = self._columns or self._default_columns()
-        joins = tuple(
-            j if isinstance(j, JoinShape) else JoinShape("RAW", SourceShape("table", j))
-            for j in self._joins
-        )
+        joins = self._joins
+        if joins:
+            joins = tuple(
+                j if isinstance(j, JoinShape) else JoinShape("RAW", SourceShape("table", j))
+                for j in joins
+            )
+        order = self._order_by if order_by is None else order_by
         return QueryShape(
-            source=self._source or SourceShape("table", self._meta.table),
-            columns=columns,
-            joins=joins,
-            where=self._where,
-            group_by=tuple(_as_shape(g) for g in self._group_by),
-            having=self._having,
-            order_by=tuple(
-                _as_shape(o) for o in (self._order_by if order_by is None else order_by)
-            ),
-            has_limit=self._limit is not None if limit is None else limit,
-            has_offset=self._offset is not None if limit is None else False,
-            distinct=self._distinct,
-            distinct_on=self._distinct_on,
-            for_update=self._for_update,
-            ctes=tuple(c.shape for c in self._ctes) if hoist else (),
+            self._source or self._meta_source(),
+            columns,
+            joins,
+            self._where,
+            tuple(_as_shape(g) for g in self._group_by) if self._group_by else (),
+            self._having,
+            tuple(_as_shape(o) for o in order) if order else (),
+            self._limit is not None if limit is None else limit,
+            self._offset is not None if limit is None else False,
+            self._distinct,
+            self._distinct_on,
+            self._for_update,
+            tuple(c.shape for c in self._ctes) if hoist and self._ctes else (),
         )
+
+    def _meta_source(self) -> SourceShape:
+        found: SourceShape | None = self._meta._specs.get("source")
+        if found is None:
+            found = self._meta._specs["source"] = SourceShape("table", self._meta.table)
+        return found
 
     def _pairs(
         self,
@@ -429,7 +436,7 @@ class LanguageMixin:
         limit: bool = True,
     ) -> tuple[Any, ...]:
         pairs: list[Any] = []
-        if hoist:
+        if hoist and self._ctes:
             for item in self._ctes:
                 pairs += item.pairs
         pairs += self._distinct_on_values
@@ -509,7 +516,7 @@ class LanguageMixin:
 
     def _hydrate_with_extras(self, names: list[str], rows: Any, dialect: Dialect) -> list[Any]:
         meta = self._meta
-        items = self._items if len(self._items) == len(self._columns) else None
+        items = self._result_items()
         if items is None:  # SQL strings in select(): only the driver knows the names
             return meta.hydrate_named(names, rows, dialect)  # type: ignore[no-any-return]
         own_tables = {meta.table}
@@ -564,7 +571,10 @@ class LanguageMixin:
     def _result_items(self) -> tuple[Item, ...] | None:
         """What each column of the result is, when known (not with SQL strings)."""
         if self._columns:
-            return self._items if len(self._items) == len(self._columns) else None
+            known = len(self._items) == len(self._columns)
+            if not known or any(type(item.shape) is Raw for item in self._items):
+                return None
+            return self._items
         return self._row_items()
 
     def _modern_to_dicts_plan(self, dialect: Dialect) -> Plan[list[dict[str, Any]]]:
@@ -572,9 +582,9 @@ class LanguageMixin:
         meta = self._meta
         columns = self._columns or self._default_columns()
         sql = self._modern_sql(dialect, server, self._shape(columns=columns), self._pairs())
-        names, rows = yield from self._fetch(server, sql)
         items = self._result_items()
-        if items is None or len(items) != len(names):
+        if items is None:  # SQL strings selected: the driver names the columns
+            names, rows = yield from self._fetch(server, sql)
             return meta.convert_named(names, rows, dialect)  # type: ignore[no-any-return]
         keys = []
         for position, item in enumerate(items):
@@ -585,6 +595,7 @@ class LanguageMixin:
                 )
             keys.append(item.key)
         check_keys(keys)
+        rows = yield from self._fetch(server, sql, table=False)
         values = read_rows(rows, self._item_readers(items, dialect))
         return [dict(zip(keys, row)) for row in values]
 
@@ -597,16 +608,21 @@ class LanguageMixin:
         server = yield from self._server_plan(dialect)
         columns = query._columns or query._default_columns()
         sql = query._modern_sql(dialect, server, query._shape(columns=columns), query._pairs())
-        names, rows = yield from query._fetch(server, sql)
         items = query._result_items()
-        if items is None or len(items) != len(names):
+        if items is None:
+            names, rows = yield from query._fetch(server, sql)
             readers = [self._meta.reader_for(n, dialect) for n in names]
+            width = len(names)
         else:
+            rows = yield from query._fetch(server, sql, table=False)
             readers = query._item_readers(items, dialect)
-        values = read_rows(rows, readers)
-        if len(names) == 1:
-            return [row[0] for row in values]
-        return [tuple(row) for row in values]
+            width = len(items)
+        if width == 1:
+            reader = readers[0]
+            if reader is None:
+                return [row[0] for row in rows]
+            return [None if row[0] is None else reader(row[0]) for row in rows]
+        return [tuple(row) for row in read_rows(rows, readers)]
 
     def _ordered_for(self, last: bool) -> Self:
         """The query in order_by's order (reversed for last()), or by primary key."""

@@ -48,6 +48,7 @@ _PYTHON_KINDS: dict[type, str] = {
     UUID: t.UUID,
     bytes: t.BYTES,
 }
+_VALUE = ("?",)
 _INT = t.ColumnType(t.INT)
 _FLOAT = t.ColumnType(t.FLOAT)
 _DECIMAL = t.ColumnType(t.DECIMAL)
@@ -98,6 +99,15 @@ class Expr:
         if isinstance(other, (list, set, frozenset, dict)):
             raise StatementInvalid(
                 f"comparing a column with a {type(other).__name__} is refused: use in_(values)"
+            )
+        if type(other) in _PYTHON_KINDS:  # the common case: a plain value, bound
+            return Condition(
+                ("cmp", op, self.shape, _VALUE),
+                (*self.values, (other, self.type)),
+                None,
+                None,
+                self.ctes,
+                self.window,
             )
         right = operand(other, self.type)
         shape = ("cmp", op, self.shape, right.shape)
