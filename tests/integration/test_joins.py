@@ -205,3 +205,17 @@ async def test_joined_queries_count_update_and_delete_by_key(db):
     assert sorted(await db(Article.query().where(Article.c.views > 100).pluck(Article.c.title))) == ["c1", "c2", "c3"]
     assert await db(Article.query().join("author").where(Author.c.banned == True).delete()) == 1  # noqa: E712
     assert await db(Article.query().count()) == len(POSTS) - 1
+
+
+async def test_eager_loading_and_relation_queries_take_expressions(db):
+    Author, Article = await seeded(db)
+    authors = await db(
+        Author.query().with_(("posts", lambda q: q.where(Article.c.published == True).order_by(Article.c.title.desc())))  # noqa: E712
+        .order_by(Author.c.id).all()
+    )
+    for i, author in enumerate(authors):
+        loaded = author.posts() if not db.is_async else await author.posts()
+        assert [p.title for p in loaded] == sorted((t for a, t, _, p in POSTS if a == i and p), reverse=True)
+    cid = authors[2]
+    viewed = await db(cid.posts_query().where(Article.c.views > 2).order_by(Article.c.id).pluck(Article.c.title))
+    assert viewed == [t for a, t, v, _ in POSTS if a == 2 and v > 2]

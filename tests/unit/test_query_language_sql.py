@@ -506,3 +506,45 @@ def test_server_versions_parse() -> None:
     assert parse_mysql_version("8.0.36") == Server("mysql", (8, 0, 36))
     assert parse_mysql_version("5.5.5-10.11.19-MariaDB-0+deb12u1") == Server("mariadb", (10, 11, 19))
     assert parse_postgres_version(150020) == Server("postgresql", (15, 20))
+
+
+class Tag(BaseActiveRecord):
+    __table_name__ = "tags"
+    id: Optional[int] = None
+    label: str
+    articles: ClassVar[HasMany[Article]] = HasMany(through="Tagging", foreign_key="tag_id", target_key="article_id")
+
+
+class Article(BaseActiveRecord):
+    __table_name__ = "articles"
+    id: Optional[int] = None
+    title: str
+
+
+class Tagging(BaseActiveRecord):
+    __table_name__ = "taggings"
+    id: Optional[int] = None
+    tag_id: int
+    article_id: int
+
+
+def test_through_relation_adds_both_joins_and_dotted_paths() -> None:
+    same(
+        Tag.query().join("articles").where(Article.c.title == "x"),
+        'SELECT "tags"."id", "tags"."label" FROM "tags" INNER JOIN "taggings" ON "taggings"."tag_id" = "tags"."id" '
+        'INNER JOIN "articles" ON "articles"."id" = "taggings"."article_id" WHERE ("articles"."title" = ?)',
+        ["x"],
+    )
+    same(
+        User.query().left_join("posts.author", alias="again"),
+        f'SELECT {U} FROM "users" LEFT JOIN "posts" ON "posts"."user_id" = "users"."id" '
+        'LEFT JOIN "users" AS "again" ON "again"."id" = "posts"."user_id"',
+        [],
+    )
+
+
+def test_to_sql_compiles_for_the_newest_server_until_one_is_read() -> None:
+    query = User.query().select(User.c.name).intersect(User.query().select(User.c.name))
+    assert "INTERSECT" in query._to_sql(MYSQL)[0]  # newest MySQL has it
+    with pytest.raises(FeatureNotSupported, match=r"MySQL 8\.0\.30"):
+        query._to_sql(MYSQL, Server("mysql", (8, 0, 30)))

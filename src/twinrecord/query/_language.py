@@ -117,7 +117,7 @@ class LanguageMixin:
             check_single_statement(target)
             if isinstance(on, str):
                 check_single_statement(on)
-            if target in relations_of(self._model):
+            if target.split(".")[0] in relations_of(self._model) and not target.split()[1:]:
                 return self._relation_join(target, kind, on, alias)
             if on is None:
                 raise StatementInvalid(

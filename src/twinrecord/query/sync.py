@@ -22,8 +22,12 @@ class ActiveQuery(QueryCore[M]):
         return backend_of(self._model, "sync")
 
     def to_sql(self, dialect: Dialect | None = None) -> tuple[str, list[Any]]:
-        """(SQL, params) for the configured database (or the given dialect); runs nothing."""
-        return self._to_sql(dialect or self._backend().dialect)
+        """(SQL, params) for the configured database (or the given dialect); runs nothing.
+        Compiled for the server version read at the first connection, or the newest."""
+        if dialect is not None:
+            return self._to_sql(dialect)
+        backend = self._backend()
+        return self._to_sql(backend.dialect, backend.server)
 
     def all(self) -> list[M]:
         backend = self._backend()

@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import ConfigurationError
 from ..plan import FetchRows, Plan
 from ..sql.dialect import Dialect
+from ..sql.expressions import Column
 from ..sql.statements import ColumnTest, Ident, compile_select
 from ._declare import Link, Relation, relation_named
 
@@ -157,6 +158,11 @@ def _fetch_groups(
     link: Link, query: Any, keys: list[Any], dialect: Dialect
 ) -> Plan[tuple[list[Any], Groups]]:
     keyed_meta = (link.through or link.target)._meta()
+    if getattr(query, "_modern", False):  # the modifier used expressions (API.md §12)
+        found = yield from _fetch_modern(link, query, keys, dialect)
+        if link.through is None:
+            return _group_direct(link, found, dialect)
+        return _group_through(link, found, dialect)
     writer = keyed_meta.writer_for(link.match_column, dialect)
     values = keys if writer is None else [writer(k) for k in keys]
     before = query._where_values(dialect)
@@ -170,6 +176,34 @@ def _fetch_groups(
     if link.through is None:
         return _group_direct(link, rows, dialect)
     return _group_through(link, rows, dialect)
+
+
+def _fetch_modern(link: Link, query: Any, keys: list[Any], dialect: Dialect) -> Plan[Rows]:
+    """The related rows of a query built with expressions: the key test and the join to
+    a through model added as expressions, the keys in chunks the dialect can bind."""
+    meta = link.target._meta()
+    columns: list[Any] = [
+        Column(meta.table, meta.sql_column(f), meta.types[f], f) for f in meta.columns
+    ]
+    keyed_meta, keyed_table = meta, meta.table
+    if link.through is not None:
+        keyed_meta = link.through._meta()
+        keyed_table = keyed_meta.table
+        on = Column(keyed_table, keyed_meta.sql_column(link.join_column or ""), None) == Column(
+            meta.table, meta.sql_column(link.target_key or ""), None
+        )
+        query = query.inner_join(link.through, on=on)
+        columns.append(Column(keyed_table, keyed_meta.sql_column(link.match_column), None, "_key"))
+    key = Column(
+        keyed_table, keyed_meta.sql_column(link.match_column), keyed_meta.types[link.match_column]
+    )
+    query = query.select(*columns)
+    size = max(1, dialect.max_params // 2)
+    rows: Rows = []
+    for start in range(0, len(keys), size):
+        chunk = _padded(keys[start : start + size], size)
+        rows += yield FetchRows(*query.where(key.in_(chunk))._to_sql(dialect))
+    return rows
 
 
 def _padded(keys: list[Any], limit: int) -> list[Any]:
