@@ -219,3 +219,21 @@ async def test_eager_loading_and_relation_queries_take_expressions(db):
     cid = authors[2]
     viewed = await db(cid.posts_query().where(Article.c.views > 2).order_by(Article.c.id).pluck(Article.c.title))
     assert viewed == [t for a, t, v, _ in POSTS if a == 2 and v > 2]
+
+
+async def test_to_dicts_keys_are_field_names_for_renamed_columns(db):
+    from typing import Annotated
+
+    from twinrecord import Column
+
+    class Renamed(db.Base):
+        __table_name__ = "renamed"
+        id: Optional[int] = None
+        title: Annotated[str, Column(name="headline")] = Field(max_length=20)
+
+    await db.create(Renamed)
+    await db(Renamed.create(title="hi"))
+    assert await db(Renamed.query().where(Renamed.c.title == "hi").select(Renamed.c.id, Renamed.c.title).to_dicts()) == [{"id": 1, "title": "hi"}]
+    found = await db(Renamed.query().where(Renamed.c.title.startswith("h")).all())
+    assert [r.title for r in found] == ["hi"]
+    assert await db(Renamed.query().pluck(Renamed.c.title)) == ["hi"]

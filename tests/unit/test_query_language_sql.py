@@ -548,3 +548,29 @@ def test_to_sql_compiles_for_the_newest_server_until_one_is_read() -> None:
     assert "INTERSECT" in query._to_sql(MYSQL)[0]  # newest MySQL has it
     with pytest.raises(FeatureNotSupported, match=r"MySQL 8\.0\.30"):
         query._to_sql(MYSQL, Server("mysql", (8, 0, 30)))
+
+
+def test_combined_model_has_one_c_for_both_faces() -> None:
+    from twinrecord import AsyncBaseActiveRecord
+
+    class Both(BaseActiveRecord, AsyncBaseActiveRecord):
+        __table_name__ = "both"
+        id: Optional[int] = None
+        n: int
+
+    assert Both.aio.c is Both.c and Both.sync.c is Both.c
+    assert Both.aio.query().where(Both.c.n == 1).to_sql(SQLITE)[1] == [1]
+
+
+def test_a_query_compared_as_a_value_and_composite_keys() -> None:
+    oldest = User.query().select(func.max(User.c.age))
+    same(User.query().where(User.c.age == oldest), f'SELECT {U} FROM "users" WHERE ("users"."age" = (SELECT MAX("users"."age") FROM "users"))', [])
+
+    class Pair(BaseActiveRecord):
+        __table_name__ = "pairs"
+        __primary_key__ = ("a", "b")
+        a: int
+        b: int
+
+    with pytest.raises(StatementInvalid, match="composite primary key"):
+        User.c.id.in_(Pair.query())

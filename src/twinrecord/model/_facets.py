@@ -34,6 +34,8 @@ class BoundFacet:
             return attribute.__get__(None, self.owner)
         if isinstance(attribute, staticmethod):
             return attribute.__func__
+        if name == "c":  # `Model.aio.c` is `Model.c`: one object for both faces
+            return self.owner.c
         if self.instance is None:
             if inspect.isfunction(attribute):
                 raise AttributeError(
