@@ -167,52 +167,25 @@ class LanguageMixin:
             )
 
     def _relation_join(self, path: str, kind: str, on: Any, alias: str | None) -> Self:
-        from ..relations._declare import relation_named
-
-        query = self
-        model, owner_table, owner_meta = self._model, self._meta.table, self._meta
-        names = path.split(".")
-        for position, name in enumerate(names):
-            link = relation_named(model, name, f" (in join({path!r}))").link()
-            last = position == len(names) - 1
-            target_meta = link.target._meta()
-            target_table = alias if (last and alias) else target_meta.table
-            keyed_table = target_table
-            if link.through is not None:
-                through_meta = link.through._meta()
-                keyed_table = through_meta.table
-                query._refuse_joined_twice(keyed_table)
-                test = _equal(
-                    keyed_table,
-                    through_meta.sql_column(link.match_column),
-                    owner_table,
-                    owner_meta.sql_column(link.owner_column),
-                )
-                query = query._joined_copy(kind, SourceShape("table", keyed_table), test, (), ())
-                query._joined = query._joined + (((keyed_table,), through_meta, keyed_table),)
-                test = _equal(
-                    target_table,
-                    target_meta.sql_column(link.target_key or ""),
-                    keyed_table,
-                    through_meta.sql_column(link.join_column or ""),
-                )
-            else:
-                test = _equal(
-                    target_table,
-                    target_meta.sql_column(link.match_column),
-                    owner_table,
-                    owner_meta.sql_column(link.owner_column),
-                )
-            query._refuse_joined_twice(target_table)
-            extra_pairs: tuple[Any, ...] = ()
-            extra_ctes: tuple[Any, ...] = ()
-            if last and on is not None:
-                on_shape, extra_pairs, extra_ctes = _on_condition(on)
-                test = ("and", test, on_shape)
-            source = SourceShape("table", target_meta.table, target_table)
-            query = query._joined_copy(kind, source, test, extra_pairs, extra_ctes)
-            query._joined = query._joined + (((name, target_table), target_meta, target_table),)
-            model, owner_table, owner_meta = link.target, target_table, target_meta
+        key = ("relation-join", path, kind, alias)
+        planned = self._meta._specs.get(key)
+        if planned is None:  # a relation's joins never change: worked out once
+            planned = self._meta._specs[key] = _relation_joins(self._model, path, kind, alias)
+        joins, joined = planned
+        for join in joins:
+            self._refuse_joined_twice(join.source.alias or join.source.name)
+        query = self._copy()
+        pairs: tuple[Any, ...] = ()
+        if on is not None:
+            on_shape, pairs, ctes = _on_condition(on)
+            last = joins[-1]
+            joins = (*joins[:-1], last._replace(on=("and", last.on, on_shape)))
+            if ctes:
+                query = query._with_ctes(ctes)
+        query._joins = self._joins + joins
+        query._join_values = self._join_values + pairs
+        query._joined = self._joined + joined
+        query._modern = True
         return query
 
     def _joined_copy(
@@ -641,6 +614,67 @@ class LanguageMixin:
             *(reverse_order(item) for item in self._order_items)
         )
         return reversed_query
+
+
+def _relation_joins(
+    model: Any, path: str, kind: str, alias: str | None
+) -> tuple[tuple[JoinShape, ...], tuple[Any, ...]]:
+    """The joins a relation path adds (two for a `through=` relation), and what each
+    joined table is, for dict keys like 'posts.published'."""
+    from ..relations._declare import relation_named
+
+    meta = model._meta()
+    owner_table, owner_meta = meta.table, meta
+    tables = {meta.table}
+    joins: list[JoinShape] = []
+    joined: list[Any] = []
+    names = path.split(".")
+    for position, name in enumerate(names):
+        link = relation_named(model, name, f" (in join({path!r}))").link()
+        target_meta = link.target._meta()
+        target_table = alias if (alias and position == len(names) - 1) else target_meta.table
+        match_table, match_meta, match_column = target_table, target_meta, link.match_column
+        if link.through is not None:
+            through_meta = link.through._meta()
+            match_table, match_meta = through_meta.table, through_meta
+            joins.append(
+                JoinShape(
+                    kind,
+                    SourceShape("table", match_table),
+                    _equal(
+                        match_table,
+                        through_meta.sql_column(link.match_column),
+                        owner_table,
+                        owner_meta.sql_column(link.owner_column),
+                    ),
+                )
+            )
+            joined.append(((match_table,), through_meta, match_table))
+            test = _equal(
+                target_table,
+                target_meta.sql_column(link.target_key or ""),
+                match_table,
+                through_meta.sql_column(link.join_column or ""),
+            )
+        else:
+            test = _equal(
+                target_table,
+                match_meta.sql_column(match_column),
+                owner_table,
+                owner_meta.sql_column(link.owner_column),
+            )
+        joins.append(JoinShape(kind, SourceShape("table", target_meta.table, target_table), test))
+        joined.append(((name, target_table), target_meta, target_table))
+        for join in joins[-2 if link.through is not None else -1 :]:
+            table = join.source.alias or join.source.name
+            if table in tables:
+                raise StatementInvalid(
+                    f"join({path!r}) reaches table {table!r} twice: join it under another name "
+                    "with alias="
+                )
+            tables.add(table)
+        model, owner_table, owner_meta = link.target, target_table, target_meta
+    return tuple(joins), tuple(joined)
 
 
 def _as_shape(item: Any) -> Any:
