@@ -574,3 +574,14 @@ def test_a_query_compared_as_a_value_and_composite_keys() -> None:
 
     with pytest.raises(StatementInvalid, match="composite primary key"):
         User.c.id.in_(Pair.query())
+
+
+def test_distinct_order_check_also_covers_column_reference_strings() -> None:
+    with pytest.raises(StatementInvalid, match="not selected"):
+        User.query().select("name").distinct().order_by("age").to_sql(SQLITE)
+    with pytest.raises(StatementInvalid, match="not selected"):
+        User.query().order_by("-age").select("users.name").distinct().to_sql(SQLITE)
+    assert User.query().select("name").distinct().order_by("-name").to_sql(SQLITE)[0] == 'SELECT DISTINCT name FROM "users" ORDER BY name DESC'
+    assert "COUNT(*) AS n" in User.query().select("name", "COUNT(*) AS n").group_by("name").distinct().order_by("n").to_sql(SQLITE)[0]
+    assert User.query().select("users.*").distinct().order_by("age").to_sql(SQLITE)[0].endswith("ORDER BY age")
+    assert User.query().distinct().order_by("age").to_sql(SQLITE)[0].endswith("ORDER BY age")

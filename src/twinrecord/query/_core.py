@@ -267,6 +267,8 @@ class QueryCore(LanguageMixin, Generic[M]):
         query._order_by = self._order_by + items
         query._order_values = self._order_values + values
         query._order_items = self._order_items + clauses
+        if query._distinct:
+            query._modern = True  # the compiler checks the order of distinct rows
         return query
 
     def limit(self, count: int | None) -> Self:
@@ -282,6 +284,8 @@ class QueryCore(LanguageMixin, Generic[M]):
     def distinct(self, enabled: bool = True) -> Self:
         query = self._copy()
         query._distinct = enabled
+        if enabled and query._order_by:
+            query._modern = True  # the compiler checks the order of distinct rows
         return query
 
     def group_by(self, *columns: Any) -> Self:

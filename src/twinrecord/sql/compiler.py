@@ -383,7 +383,13 @@ def _check_distinct_order(q: QueryShape) -> None:
             table, _, name = column.name.rpartition(".")
             selected.update({("raw", column.name), ("raw", name), ("col", table or None, name)})
         if type(column) is Raw:
+            if "*" in column.sql:
+                return  # `table.*`: which columns it holds is the database's to say
             selected.add(("raw", column.sql))
+            words = column.sql.replace('"', " ").replace("`", " ").split()
+            if words:  # `... AS label` or `table.column`
+                selected.add(("raw", words[-1]))
+                selected.add(("raw", words[-1].rsplit(".", 1)[-1]))
     for item in q.order_by:
         if type(item) is SortKey:
             item = ("raw", item.column.parts[-1].strip('"'))
