@@ -237,3 +237,12 @@ async def test_to_dicts_keys_are_field_names_for_renamed_columns(db):
     found = await db(Renamed.query().where(Renamed.c.title.startswith("h")).all())
     assert [r.title for r in found] == ["hi"]
     assert await db(Renamed.query().pluck(Renamed.c.title)) == ["hi"]
+
+
+async def test_sql_string_select_items_go_to_extras_too(db):
+    Author, Article = await seeded(db)
+    users = await db(
+        Author.query().select("authors.*", "(SELECT COUNT(*) FROM articles WHERE articles.author_id = authors.id) AS n")
+        .order_by("id").all()
+    )
+    assert [int(u.extras["n"]) for u in users] == [sum(1 for a, *_ in POSTS if a == i) for i in range(len(AUTHORS))]

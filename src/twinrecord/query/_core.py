@@ -59,7 +59,7 @@ from ..sql.statements import (
 )
 from ..sql.statements import Delete as DeleteStatement
 from ._items import item_of, reader_of, write_values
-from ._language import LanguageMixin
+from ._language import LanguageMixin, _hydrate_named_with_extras
 
 AGGREGATES = ("COUNT", "SUM", "AVG", "MIN", "MAX")
 # The model a query loads (its records are `M`).
@@ -446,7 +446,7 @@ class QueryCore(LanguageMixin, Generic[M]):
             records = yield from self._modern_all_plan(dialect)
         elif self._columns:
             names, rows = yield FetchTable(*self._to_sql(dialect))
-            records = meta.hydrate_named(names, rows, dialect)
+            records = _hydrate_named_with_extras(meta, names, rows, dialect)
         else:
             rows = yield FetchRows(*self._to_sql(dialect))
             records = meta.hydrate(rows, dialect, stateful=bool(self._eager))

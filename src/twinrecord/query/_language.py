@@ -491,7 +491,7 @@ class LanguageMixin:
         meta = self._meta
         items = self._result_items()
         if items is None:  # SQL strings in select(): only the driver knows the names
-            return meta.hydrate_named(names, rows, dialect)  # type: ignore[no-any-return]
+            return _hydrate_named_with_extras(meta, names, rows, dialect)  # type: ignore[no-any-return]
         own_tables = {meta.table}
         positions: dict[str, int] = {}
         extras: list[tuple[int, str, Any]] = []
@@ -614,6 +614,17 @@ class LanguageMixin:
             *(reverse_order(item) for item in self._order_items)
         )
         return reversed_query
+
+
+def _hydrate_named_with_extras(meta: Any, names: list[str], rows: Any, dialect: Dialect) -> Any:
+    """Records from rows named by the driver; columns that are not the model's go to
+    `record.extras`, as the driver returned them."""
+    records = meta.hydrate_named(names, rows, dialect)
+    extra = [(i, n) for i, n in enumerate(names) if n not in meta.column_index]
+    if extra:
+        for record, row in zip(records, rows):
+            record._private()["_extras"] = MappingProxyType({n: row[i] for i, n in extra})
+    return records
 
 
 def _relation_joins(
