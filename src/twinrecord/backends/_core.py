@@ -272,6 +272,8 @@ class SyncBackend(BackendBase[ConfigT]):
                     state.doom(error)
                     raise
         connection = self.acquire()
+        if self.server is None:  # read once, from the first connection (API.md §13.7)
+            self.server = self._server_of(connection)
         try:
             return self._perform(op, connection, sql, params, *extra)
         finally:
@@ -423,6 +425,8 @@ class AsyncBackend(BackendBase[ConfigT]):
         connection = self._acquire_nowait()
         if connection is None:
             connection = await self.acquire()
+        if self.server is None:  # read once, from the first connection (API.md §13.7)
+            self.server = self._server_of(connection)
         try:
             result = await self._perform(op, connection, sql, params, *extra)
         except BaseException as error:
