@@ -238,3 +238,27 @@ async def test_refusals_before_anything_is_sent(db):
         Person.c.nope  # noqa: B018
     with pytest.raises(StatementInvalid, match="window function"):
         Person.query().where(func.rank().over(order_by=Person.c.age) == 1)
+
+
+async def test_modulo_takes_the_dividends_sign_and_datetimes_compare_as_written(db):
+    from datetime import datetime
+    from uuid import UUID, uuid4
+
+    class Tick(db.Base):
+        __table_name__ = "ticks"
+        id: Optional[int] = None
+        n: int
+        at: datetime
+        token: UUID
+
+    await db.create(Tick)
+    tokens = [uuid4() for _ in range(3)]
+    values = [(-7, datetime(2024, 1, 1, 9, 30)), (7, datetime(2024, 1, 2, 10, 0)), (-8, datetime(2024, 1, 3, 0, 0, 0, 5))]
+    for (n, at), token in zip(values, tokens):
+        await db(Tick.create(n=n, at=at, token=token))
+    rests = await db(Tick.query().order_by(Tick.c.id).pluck((Tick.c.n % 3).alias("r")))
+    assert [int(r) for r in rests] == [int(math.fmod(n, 3)) for n, _ in values]
+    later = await db(Tick.query().where(Tick.c.at > datetime(2024, 1, 2, 10, 0)).pluck(Tick.c.n))
+    assert later == [n for n, at in values if at > datetime(2024, 1, 2, 10, 0)]
+    assert await db(Tick.query().where(Tick.c.token == tokens[1]).pluck(Tick.c.n)) == [7]
+    assert await db(Tick.query().where(Tick.c.token.in_([tokens[0], tokens[2]])).order_by(Tick.c.id).pluck(Tick.c.token)) == [tokens[0], tokens[2]]
