@@ -16,6 +16,8 @@ import enum
 import functools
 import itertools
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -960,6 +962,84 @@ def test_two_event_loops_in_threads_share_one_async_backend() -> None:
         assert my.query(f"SELECT COUNT(*) FROM `{Account.__table_name__}`")[0][0] == 90
     finally:
         asyncio.run(my.aclose())
+
+
+FORK_SCRIPT = r"""
+import asyncio, os, sys
+from twinrecord.backends.mysql import AsyncMySQLBackend, MySQLBackend, MySQLConfig
+
+config = MySQLConfig.from_url(sys.argv[1])
+config.pool_size = 2
+
+
+def ids(backend, rounds):
+    return {backend.fetch_one("SELECT CONNECTION_ID() AS id")["id"] for _ in range(rounds)}
+
+
+async def aids(backend, rounds):
+    found = set()
+    for _ in range(rounds):
+        found.add((await backend.fetch_one("SELECT CONNECTION_ID() AS id"))["id"])
+    return found
+
+
+def sync_kind():
+    backend = MySQLBackend(config)
+    before = ids(backend, 1)
+    pid = os.fork()
+    if pid == 0:  # the child, at the same time as the parent, then a normal exit
+        mine = ids(backend, 30)
+        sys.exit(0 if mine.isdisjoint(before) else 3)
+    during = ids(backend, 30)
+    _, status = os.waitpid(pid, 0)
+    after = ids(backend, 5)
+    assert os.waitstatus_to_exitcode(status) == 0, "the child used the parent's connection"
+    assert during == before and after == before, (before, during, after)
+
+
+def alive(thread_id):
+    probe = MySQLBackend(config)
+    try:
+        return bool(probe.fetch_one("SELECT 1 AS x FROM information_schema.PROCESSLIST "
+                                    "WHERE ID = ?", (thread_id,)))
+    finally:
+        probe.close()
+
+
+def async_kind():
+    # asyncio refuses a loop carried across fork(), so the fork is between loops, and
+    # the parent's first connection sits in the pool of its finished loop meanwhile.
+    backend = AsyncMySQLBackend(config)
+    before = asyncio.run(aids(backend, 1))
+    pid = os.fork()
+    if pid == 0:  # the child, at the same time as the parent, then a normal exit
+        mine = asyncio.run(aids(backend, 30))
+        sys.exit(0 if mine.isdisjoint(before) else 3)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, "the child used the parent's connection"
+    assert alive(next(iter(before))), "the child ended the parent's connection"
+    after = asyncio.run(aids(backend, 5))  # a new loop, a new pool (the old one dropped)
+    assert after.isdisjoint(before)
+
+
+if sys.argv[2] == "sync":
+    sync_kind()
+else:
+    async_kind()
+print("fork ok")
+"""
+
+
+def test_a_forked_child_opens_connections_of_its_own(kind: str, tmp_path: Any) -> None:
+    require_server("mysql")
+    script = tmp_path / "fork_check.py"
+    script.write_text(FORK_SCRIPT)
+    for _ in range(3):
+        result = subprocess.run(
+            [sys.executable, str(script), MYSQL_URL, kind],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert result.returncode == 0 and "fork ok" in result.stdout, result.stderr[-2000:]
 
 
 # ---- issue 8: pool options ------------------------------------------------------------------------

@@ -4,9 +4,11 @@ policy, facts read from the server, and the session wrapper each pool holds.
 
 from __future__ import annotations
 
+import ctypes
 import dataclasses
 import logging
 import math
+import os
 from collections.abc import Callable, Generator, Sequence
 from time import monotonic
 from typing import Any, Literal, NoReturn
@@ -279,6 +281,7 @@ class Session:
         "dead",
         "driver",
         "facts",
+        "generation",
         "no_backslash",
         "pool",
         "released_at",
@@ -296,10 +299,46 @@ class Session:
         self.facts = ServerFacts("", None)
         self.thread_id: int | None = connection.connection_id
         self.released_at: float | None = None  # None: never used, so surely alive
+        self.generation = _process_generation[0]
 
     @property
     def reusable(self) -> bool:
         return not (self.busy or self.dead)
+
+    @property
+    def inherited(self) -> bool:
+        """Opened by the parent of this (forked) process: never to be used nor closed."""
+        return self.generation != _process_generation[0]
+
+
+# ---- fork -------------------------------------------------------------------------------
+# How many forks separate this process from the one that imported twinrecord: a session
+# opened before a fork belongs to the parent, whose socket the child shares.
+_process_generation = [0]
+_on_fork: list[Callable[[], None]] = []
+
+
+def at_fork_in_child(forget: Callable[[], None]) -> None:
+    """Call `forget` in every forked child (a backend module registers its backends')."""
+    _on_fork.append(forget)
+
+
+def _after_fork_in_child() -> None:
+    _process_generation[0] += 1
+    for forget in _on_fork:
+        forget()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def keep_forever(thing: Any) -> None:
+    """In a forked child, never free `thing` (the parent's pools and connections): the
+    C extension's connection sends COM_QUIT when freed, which would end the parent's
+    session on the socket both processes share. A reference never given back keeps it
+    alive through interpreter shutdown too; the process's exit releases the memory."""
+    ctypes.pythonapi.Py_IncRef(ctypes.py_object(thing))
 
 
 def _needs_ping(session: Session, config: MySQLConfig) -> bool:

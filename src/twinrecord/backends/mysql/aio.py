@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from time import monotonic
 from typing import Any
@@ -34,8 +35,10 @@ from ._core import (
     _first_row,
     _needs_ping,
     _refuse_broken,
+    at_fork_in_child,
     consecutive_keys,
     driver_kwargs,
+    keep_forever,
     log,
     parts_plan,
     server_facts,
@@ -88,6 +91,16 @@ class AsyncMySQLBackend(AsyncBackend[MySQLConfig]):
         self._last: _LoopPool | None = None
         self._kills: set[asyncio.Task[None]] = set()
         self._closed = False
+        _BACKENDS.add(self)
+
+    def _forked(self) -> None:
+        """In a forked child: forget the parent's pools without touching their
+        connections (their sockets are the parent's too); new loops get new pools."""
+        keep_forever(self._pools)
+        self._pools = {}
+        self._pools_lock = threading.Lock()  # another thread may have held it at fork
+        self._last = None
+        self._kills = set()
 
     # ---- a pool per loop ----------------------------------------------------------------
     def _entry(self) -> _LoopPool:
@@ -183,6 +196,9 @@ class AsyncMySQLBackend(AsyncBackend[MySQLConfig]):
         return True
 
     async def release(self, session: Session, discard: bool = False) -> None:
+        if session.inherited:
+            keep_forever(session)  # the parent's (a fork inside a transaction)
+            return
         pool: AsyncPool[Session] = session.pool
         if discard or not session.reusable or pool.closed:
             await pool.release(session, discard=True)
@@ -498,3 +514,15 @@ def _abort(connection: Any) -> None:
                 sock.shutdown(socket.SHUT_RDWR)
     except Exception:
         log.debug("could not abort a MySQL connection", exc_info=True)
+
+
+# Every live async backend, so a forked child can forget the parent's pools.
+_BACKENDS: weakref.WeakSet[AsyncMySQLBackend] = weakref.WeakSet()
+
+
+def _forget_the_parents_pools() -> None:
+    for backend in list(_BACKENDS):
+        backend._forked()
+
+
+at_fork_in_child(_forget_the_parents_pools)

@@ -7,6 +7,7 @@ cursors re-scan every statement for `;` and never undouble `%%`.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Sequence
 from time import monotonic
 from typing import Any
@@ -30,8 +31,10 @@ from ._core import (
     _no_tls_error,
     _raise_as_driver_error,
     _refuse_broken,
+    at_fork_in_child,
     consecutive_keys,
     driver_kwargs,
+    keep_forever,
     log,
     parts_plan,
     server_facts,
@@ -71,13 +74,8 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
         config = self.config
         self._connection_class = _cext_connection_class()
         self._kwargs = driver_kwargs(config, is_async=False)
-        self._pool: SyncPool[Session] = SyncPool(
-            self._connect,
-            self._close_session,
-            config.pool_size,
-            config.pool_timeout,
-            f"MySQL pool for {config.location}",
-        )
+        self._pool = self._new_pool()
+        _BACKENDS.add(self)
         # configure() opens nothing (§2): the first statement connects, and reports an
         # unreachable server; then the pool is topped up to pool_min_size.
         self._min_size = config.pool_min_size
@@ -85,6 +83,23 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
         # When a statement last found its connection dead: connections idle since before
         # then are suspect (a server restart ends them all) and are closed, not used.
         self._lost_at = -1.0
+
+    def _new_pool(self) -> SyncPool[Session]:
+        config = self.config
+        return SyncPool(
+            self._connect,
+            self._close_session,
+            config.pool_size,
+            config.pool_timeout,
+            f"MySQL pool for {config.location}",
+        )
+
+    def _forked(self) -> None:
+        """In a forked child: a pool of its own. The parent's connections share their
+        sockets with the parent, so the child never uses, closes nor frees them."""
+        keep_forever(self._pool)
+        self._pool = self._new_pool()
+        self._topping_up = threading.Lock()  # another thread may have held it at fork
 
     @property
     def pool(self) -> SyncPool[Session]:
@@ -100,7 +115,7 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
             connection = self._connection_class(**self._kwargs)
         except Exception as error:
             raise connect_error(self.config, error) from error
-        session = Session(connection)
+        session = Session(connection, self._pool)
         try:
             self._learn(session)
         except BaseException:
@@ -170,6 +185,9 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
         return alive
 
     def release(self, session: Session, discard: bool = False) -> None:
+        if session.inherited:
+            keep_forever(session)  # the parent's (a fork inside a transaction)
+            return
         if discard or not session.reusable:
             self._pool.release(session, discard=True)
             return
@@ -343,3 +361,15 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
     def _statement_id(self, session: Session, sql: str, params: Sequence[Any]) -> int:
         self._execute(session, sql, params)
         return int(session.driver.insert_id())
+
+
+# Every live sync backend, so a forked child can give each a pool of its own.
+_BACKENDS: weakref.WeakSet[MySQLBackend] = weakref.WeakSet()
+
+
+def _forget_the_parents_pools() -> None:
+    for backend in list(_BACKENDS):
+        backend._forked()
+
+
+at_fork_in_child(_forget_the_parents_pools)
