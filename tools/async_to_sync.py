@@ -38,6 +38,7 @@ RENAMES = {
     "AsyncTransactionBlock": "TransactionBlock",
     "AbstractAsyncContextManager": "AbstractContextManager",
     "AsyncIterator": "Iterator",
+    "AsyncBackend": "SyncBackend",
     "arun": "run",
     "aio": "sync",
     "asynchronous": "synchronous",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Coroutine, Generator, Sequence
 from inspect import isawaitable
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 T = TypeVar("T")
 Plan = Generator["Request", Any, T]
@@ -19,12 +19,35 @@ Plan = Generator["Request", Any, T]
 Awaited = Coroutine[Any, Any, T]
 
 
+class PlanBackend(Protocol):
+    """A backend as the plans' requests see it (`backends.SyncBackend` and
+    `AsyncBackend` are two): each method returns its result on a sync backend and an
+    awaitable of it on an async one, so results are `object` here; the plan that
+    asked knows what it gets back."""
+
+    is_async: ClassVar[bool]
+
+    def run_execute(self, sql: str, params: Sequence[Any]) -> object: ...
+
+    def run_fetch(self, sql: str, params: Sequence[Any]) -> object: ...
+
+    def run_fetch_table(self, sql: str, params: Sequence[Any]) -> object: ...
+
+    def run_insert(self, sql: str, params: Sequence[Any], row_count: int) -> object: ...
+
+    def transaction(self, isolation_level: str | None = None) -> Any: ...
+
+
 class Request:
-    """One step a backend performs. `perform` returns the result (a coroutine on async)."""
+    """One step a backend performs. `perform` returns the result (a coroutine on async).
+
+    Requests that need more of a backend than `PlanBackend` (a transaction's
+    connection, a driver's session) are defined beside that backend and declare it.
+    """
 
     __slots__ = ()
 
-    def perform(self, backend: Any) -> Any:
+    def perform(self, backend: PlanBackend) -> object:
         raise NotImplementedError
 
 
@@ -37,7 +60,7 @@ class Execute(Request):
         self.sql = sql
         self.params = params
 
-    def perform(self, backend: Any) -> Any:
+    def perform(self, backend: PlanBackend) -> object:
         return backend.run_execute(self.sql, self.params)
 
 
@@ -50,7 +73,7 @@ class FetchRows(Request):
         self.sql = sql
         self.params = params
 
-    def perform(self, backend: Any) -> Any:
+    def perform(self, backend: PlanBackend) -> object:
         return backend.run_fetch(self.sql, self.params)
 
 
@@ -63,7 +86,7 @@ class FetchTable(Request):
         self.sql = sql
         self.params = params
 
-    def perform(self, backend: Any) -> Any:
+    def perform(self, backend: PlanBackend) -> object:
         return backend.run_fetch_table(self.sql, self.params)
 
 
@@ -92,7 +115,7 @@ class Insert(Request):
         self.params = params
         self.row_count = row_count
 
-    def perform(self, backend: Any) -> Any:
+    def perform(self, backend: PlanBackend) -> object:
         return backend.run_insert(self.sql, self.params, self.row_count)
 
 
@@ -118,7 +141,7 @@ class CallHook(Request):
         self.func = func
         self.args = args
 
-    def perform(self, backend: Any) -> Any:
+    def perform(self, backend: PlanBackend) -> object:
         return self.func(*self.args)
 
     def __repr__(self) -> str:
@@ -134,7 +157,7 @@ class InTransaction(Request):
     def __init__(self, plan: Plan[Any]) -> None:
         self.plan = plan
 
-    def perform(self, backend: Any) -> Any:
+    def perform(self, backend: PlanBackend) -> object:
         if backend.is_async:
             return _run_in_async_transaction(self.plan, backend)
         with backend.transaction():
@@ -146,20 +169,20 @@ class IsAsync(Request):
 
     __slots__ = ()
 
-    def perform(self, backend: Any) -> Any:
+    def perform(self, backend: PlanBackend) -> object:
         return _ready(True) if backend.is_async else False
 
 
-async def _ready(value: Any) -> Any:
+async def _ready(value: T) -> T:
     return value
 
 
-async def _run_in_async_transaction(plan: Plan[Any], backend: Any) -> Any:
+async def _run_in_async_transaction(plan: Plan[T], backend: PlanBackend) -> T:
     async with backend.transaction():
         return await arun(plan, backend)
 
 
-def run(plan: Plan[T], backend: Any) -> T:
+def run(plan: Plan[T], backend: PlanBackend) -> T:
     """Drive a plan synchronously."""
     try:
         request = next(plan)
@@ -176,7 +199,7 @@ def run(plan: Plan[T], backend: Any) -> T:
         return done.value  # type: ignore[no-any-return]
 
 
-async def arun(plan: Plan[T], backend: Any) -> T:
+async def arun(plan: Plan[T], backend: PlanBackend) -> T:
     """Drive a plan on the event loop: the same loop as `run`, awaiting each result."""
     try:
         request = next(plan)
@@ -185,7 +208,7 @@ async def arun(plan: Plan[T], backend: Any) -> T:
                 result = request.perform(backend)
                 # I/O requests always return a coroutine here; hooks may or may not.
                 if type(request) is not CallHook or isawaitable(result):
-                    result = await result
+                    result = await result  # type: ignore[misc]  # an I/O request's awaitable
             except BaseException as error:
                 request = plan.throw(error)
                 continue
@@ -194,7 +217,7 @@ async def arun(plan: Plan[T], backend: Any) -> T:
         return done.value  # type: ignore[no-any-return]
 
 
-def _refuse_awaitable(result: Any, request: Request) -> None:
+def _refuse_awaitable(result: object, request: Request) -> None:
     close = getattr(result, "close", None)
     if close is not None:
         close()  # no "coroutine was never awaited" warning on top of our error

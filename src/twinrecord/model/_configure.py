@@ -8,7 +8,7 @@ attribute lookup until they are configured themselves.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Literal, overload
 
 from ..backends import AsyncBackend, BackendBase, BaseConfig, SyncBackend, resolve_url
 from ..errors import ConfigurationError
@@ -33,7 +33,14 @@ def kinds_of(model: type[Any]) -> list[str]:
     return kinds
 
 
-def backend_of(model: type[Any], kind: str) -> Any:
+@overload
+def backend_of(model: type[Any], kind: Literal["sync"]) -> SyncBackend[Any]: ...
+@overload
+def backend_of(model: type[Any], kind: Literal["async"]) -> AsyncBackend[Any]: ...
+@overload
+def backend_of(model: type[Any], kind: str) -> BackendBase[Any]: ...
+def backend_of(model: type[Any], kind: str) -> BackendBase[Any]:
+    """The model's backend of one kind, or an error saying how to configure one."""
     backend = getattr(model, SLOT[kind], None)
     if backend is None:
         name = model.__name__
@@ -50,7 +57,7 @@ def backend_of(model: type[Any], kind: str) -> Any:
         )
     if isinstance(backend, Refused):
         raise ConfigurationError(backend.reason)
-    return backend
+    return backend  # type: ignore[no-any-return]  # a class attribute set by _install
 
 
 def configure(

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, Self, cast
 
+from ..backends import AsyncBackend
 from ..plan import arun
 from ..query.aio import AsyncActiveQuery
 from ._blocks import AsyncTransactionBlock
@@ -19,7 +20,7 @@ class AsyncBaseActiveRecord(RecordCore):
     __twinrecord_kind__: ClassVar[str] = "async"
 
     @classmethod
-    def backend(cls) -> Any:
+    def backend(cls) -> AsyncBackend[Any]:
         return backend_of(cls, "async")
 
     @classmethod

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, ClassVar, Self, cast
 
+from ..backends import SyncBackend
 from ..plan import run
 from ..query.sync import ActiveQuery
 from ._blocks import TransactionBlock
@@ -22,7 +23,7 @@ class BaseActiveRecord(RecordCore):
     __twinrecord_kind__: ClassVar[str] = "sync"
 
     @classmethod
-    def backend(cls) -> Any:
+    def backend(cls) -> SyncBackend[Any]:
         return backend_of(cls, "sync")
 
     @classmethod

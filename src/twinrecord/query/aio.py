@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Self, overload
 
+from ..backends import AsyncBackend
 from ..model._configure import backend_of
 from ..plan import Awaited, arun
 from ..sql.dialect import Dialect
@@ -16,7 +17,7 @@ from ._core import AsyncQueryCore, M
 class AsyncActiveQuery(AsyncQueryCore[M]):
     """A query on an asynchronous model: await the methods that touch the database."""
 
-    def _backend(self) -> Any:
+    def _backend(self) -> AsyncBackend[Any]:
         return backend_of(self._model, "async")
 
     def to_sql(self, dialect: Dialect | None = None) -> tuple[str, list[Any]]:

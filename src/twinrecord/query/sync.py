@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Self, overload
 
+from ..backends import SyncBackend
 from ..model._configure import backend_of
 from ..plan import run
 from ..sql.dialect import Dialect
@@ -18,7 +19,7 @@ from ._core import M, QueryCore
 class ActiveQuery(QueryCore[M]):
     """A query on a synchronous model: call the methods that touch the database."""
 
-    def _backend(self) -> Any:
+    def _backend(self) -> SyncBackend[Any]:
         return backend_of(self._model, "sync")
 
     def to_sql(self, dialect: Dialect | None = None) -> tuple[str, list[Any]]:
