@@ -922,7 +922,7 @@ async def test_a_server_that_never_answers_costs_connect_timeout_once(
         with pytest.raises(ConnectionNotEstablished) as caught:
             await my(my.backend.fetch_all("SELECT 1"))
         waited = time.monotonic() - started
-        assert 0.8 <= waited < 1.7, f"waited {waited:.2f}s for connect_timeout=1"
+        assert 0.8 <= waited < 1.85, f"waited {waited:.2f}s for connect_timeout=1"
         assert "connect" in str(caught.value)
     finally:
         silent.close()
