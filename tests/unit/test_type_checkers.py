@@ -86,3 +86,40 @@ def test_pyright_reports_each_mistake() -> None:
         if d["severity"] == "error" and Path(d["file"]) == NEGATIVE
     }
     _check(found, 1, json.dumps(report["generalDiagnostics"], indent=1))
+
+
+DOC = ROOT / "docs" / "typing.md"
+
+
+def _doc_samples(directory: Path) -> list[Path]:
+    paths = []
+    for kind in ("sync", "async"):
+        found = re.findall(r"```python\n# " + kind + r"\n(.*?)```", DOC.read_text(), re.S)
+        assert found, f"docs/typing.md has no `# {kind}` sample"
+        path = directory / f"typing_doc_{kind}.py"
+        path.write_text("\n".join(found))
+        paths.append(path)
+    (directory / "pyrightconfig.json").write_text(
+        json.dumps({"typeCheckingMode": "strict", "pythonVersion": "3.11"})
+    )
+    return paths
+
+
+def test_the_typing_page_samples_pass_both_checkers(tmp_path: Path) -> None:
+    paths = [str(p) for p in _doc_samples(tmp_path)]
+    result = _run("mypy", "--strict", *paths)
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = _run("pyright", "-p", str(tmp_path), "--pythonpath", sys.executable)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_typing_page_sync_sample_runs(tmp_path: Path) -> None:
+    sync_sample = _doc_samples(tmp_path)[0]
+    result = _run_python(str(sync_sample))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _run_python(path: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, path], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )

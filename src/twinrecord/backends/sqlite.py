@@ -148,10 +148,27 @@ def _default_pragmas(config: SQLiteConfig) -> dict[str, Any]:
     return pragmas
 
 
+def translate_error(
+    error: Exception, sql: str, params: Sequence[Any], config: object = None
+) -> DatabaseError:
+    """sqlite3's exceptions -> twinrecord's (the driver's error table)."""
+    message = str(error)
+    if isinstance(error, sqlite3.IntegrityError):
+        name = getattr(error, "sqlite_errorname", "")
+        constraint = _constraint_name(message, name, sql)
+        if name in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"):
+            return RecordNotUnique(message, constraint)
+        return IntegrityError(message, constraint)
+    if isinstance(error, sqlite3.OperationalError) and "unable to open" in message:
+        return ConnectionNotEstablished(message)
+    return statement_invalid(message, sql, params)
+
+
 class SQLiteBackend(SyncBackend[SQLiteConfig]):
     config_type = SQLiteConfig
     dialect = SQLITE
     async_refusal = ASYNC_REFUSAL
+    error_table = staticmethod(translate_error)
 
     def __init__(self, config: BaseConfig) -> None:
         super().__init__(config)
@@ -228,18 +245,6 @@ class SQLiteBackend(SyncBackend[SQLiteConfig]):
             return []
         # One statement holds SQLite's write lock, so its auto keys are consecutive.
         return list(range(last - row_count + 1, last + 1))
-
-    def translate(self, error: Exception, sql: str, params: Sequence[Any]) -> DatabaseError:
-        message = str(error)
-        if isinstance(error, sqlite3.IntegrityError):
-            name = getattr(error, "sqlite_errorname", "")
-            constraint = _constraint_name(message, name, sql)
-            if name in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"):
-                return RecordNotUnique(message, constraint)
-            return IntegrityError(message, constraint)
-        if isinstance(error, sqlite3.OperationalError) and "unable to open" in message:
-            return ConnectionNotEstablished(message)
-        return statement_invalid(message, sql, params)
 
 
 def _constraint_name(message: str, error_name: str, sql: str) -> str | None:
