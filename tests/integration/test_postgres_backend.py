@@ -17,6 +17,7 @@ import socket
 import threading
 import time
 import uuid
+import warnings
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -28,12 +29,15 @@ import pytest
 from pydantic import AwareDatetime
 
 from twinrecord import AsyncBaseActiveRecord, BaseActiveRecord
+from twinrecord.backends._blocking import WARNED_SITES
 from twinrecord.backends.postgres import (
     AsyncPostgresBackend,
     PostgresBackend,
     PostgresConfig,
 )
 from twinrecord.errors import (
+    BlockingCallInEventLoop,
+    BlockingCallWarning,
     ConnectionNotEstablished,
     Deadlocked,
     IntegrityError,
@@ -1221,3 +1225,90 @@ def test_parent_and_forked_child_query_at_once(sync_pg: PG) -> None:
     hammer()
     assert [_exit_code(pid) for pid in children] == [0, 0]
     hammer()
+
+
+# ---- the blocking-call rule (§2) -------------------------------------------------------
+def _blocking_warnings(caught: list[warnings.WarningMessage]) -> list[warnings.WarningMessage]:
+    return [w for w in caught if issubclass(w.category, BlockingCallWarning)]
+
+
+async def test_a_sync_call_in_a_running_loop_warns_once_per_call_site(make_apg: Factory[PG]) -> None:
+    pg = PG("sync")
+    make_apg.made.append(pg)
+    WARNED_SITES.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            pg.backend.fetch_one("SELECT 1 AS one")          # one call site, three calls
+        pg.backend.fetch_one("SELECT 2 AS two")              # another call site
+    found = _blocking_warnings(caught)
+    assert len(found) == 2
+    assert found[0].filename == __file__                     # points at the caller
+    assert "asyncio.to_thread" in str(found[0].message) and ".aio." in str(found[0].message)
+    assert issubclass(BlockingCallWarning, RuntimeWarning)
+    # From a worker thread (no loop running there) nothing is said.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        WARNED_SITES.clear()
+        await asyncio.to_thread(pg.backend.fetch_one, "SELECT 3 AS three")
+    assert _blocking_warnings(caught) == []
+
+
+def test_no_warning_without_a_running_loop() -> None:
+    pg = PG("sync")
+    try:
+        WARNED_SITES.clear()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            assert pg.backend.fetch_one("SELECT 1 AS one") == {"one": 1}
+        assert _blocking_warnings(caught) == []
+    finally:
+        pg.backend.close()
+
+
+async def test_sync_in_event_loop_raise_and_allow(make_apg: Factory[PG]) -> None:
+    strict = PG("sync", sync_in_event_loop="raise")
+    relaxed = PG("sync", sync_in_event_loop="allow")
+    make_apg.made.extend([strict, relaxed])
+    WARNED_SITES.clear()
+    with pytest.raises(BlockingCallInEventLoop, match="blocks the running asyncio event loop"):
+        strict.backend.fetch_one("SELECT 1 AS one")
+    assert strict.sessions() == []                           # refused before connecting
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert relaxed.backend.fetch_one("SELECT 1 AS one") == {"one": 1}
+    assert _blocking_warnings(caught) == []
+
+
+@pytest.mark.parametrize("mode", ["warn", "allow"])
+async def test_a_sync_call_inside_the_tasks_async_transaction_raises(
+    make_apg: Factory[PG], mode: str
+) -> None:
+    """Before: a sync save of a row the task's own async transaction locked hung forever."""
+    apg = make_apg()
+    spg = PG("sync", sync_in_event_loop=mode)
+    make_apg.made.append(spg)
+    table = await _two_rows(apg)
+    async with apg.transaction():
+        await apg(apg.backend.execute(f"UPDATE {table} SET v = 1 WHERE id = 1"))
+        started = time.monotonic()
+        with pytest.raises(BlockingCallInEventLoop, match="holds an async transaction"):
+            spg.backend.execute(f"UPDATE {table} SET v = 2 WHERE id = 1")
+        with pytest.raises(BlockingCallInEventLoop), spg.Base.transaction():
+            pass
+        assert time.monotonic() - started < 1
+    # The transaction is over: the sync call runs (and only the warning rule applies).
+    assert spg.backend.execute(f"UPDATE {table} SET v = 2 WHERE id = 1") == 1
+    assert await apg(apg.backend.fetch_one(f"SELECT v FROM {table} WHERE id = 1")) == {"v": 2}
+
+
+async def test_sqlite_never_warns(tmp_path: Any) -> None:
+    from twinrecord.backends.sqlite import SQLiteBackend, SQLiteConfig
+
+    backend = SQLiteBackend(SQLiteConfig(database=str(tmp_path / "x.db")))
+    WARNED_SITES.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert backend.fetch_one("SELECT 1 AS one") == {"one": 1}
+    backend.close()
+    assert _blocking_warnings(caught) == []

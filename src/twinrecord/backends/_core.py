@@ -24,6 +24,13 @@ from ..errors import (
 from ..plan import arun, run
 from ..sql.dialect import Dialect
 from ..sql.features import Server, parse_mysql_version, parse_postgres_version
+from ._blocking import (
+    blocking_call,
+    database_key,
+    enter_async_transaction,
+    leave_async_transaction,
+    running_loop,
+)
 from ._config import BaseConfig
 from ._transaction import TransactionState, enter_plan, exit_plan
 
@@ -49,6 +56,9 @@ class BackendBase(Generic[ConfigT]):
         self._tx: ContextVar[TransactionState | None] = ContextVar(
             f"twinrecord_tx_{id(self)}", default=None
         )
+        # Server databases only (§2: SQLite never warns): see _blocking.py.
+        self._database_key = database_key(self.dialect.name, config)
+        self._guards_loop = self._database_key is not None and not self.is_async
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"
@@ -249,6 +259,8 @@ class SyncBackend(BackendBase[ConfigT]):
     @contextmanager
     def transaction(self, isolation_level: str | None = None) -> Iterator[None]:
         """Commit on normal exit, roll back on any exception; nested blocks are savepoints."""
+        if self._guards_loop and running_loop() is not None:
+            self._blocking_call()
         frame = run(enter_plan(self._tx, self.dialect, isolation_level, self.new_lock), self)
         try:
             yield
@@ -260,7 +272,13 @@ class SyncBackend(BackendBase[ConfigT]):
         finally:
             frame.restore()
 
+    def _blocking_call(self) -> None:
+        mode = str(getattr(self.config, "sync_in_event_loop", "warn"))
+        blocking_call(self._database_key, mode, f"{type(self).__name__}")
+
     def _route(self, op: Callable[..., Any], sql: str, params: Sequence[Any], *extra: Any) -> Any:
+        if self._guards_loop and running_loop() is not None:
+            self._blocking_call()
         state = self._tx.get()
         if state is not None:
             with state.lock:
@@ -399,6 +417,10 @@ class AsyncBackend(BackendBase[ConfigT]):
         import asyncio
 
         frame = await arun(enter_plan(self._tx, self.dialect, isolation_level, self.new_lock), self)
+        # This task now holds a transaction on the database: sync calls on it must refuse.
+        held = None
+        if frame.token is not None and self._database_key is not None:
+            held = enter_async_transaction(self._database_key)
         try:
             yield
         except BaseException:
@@ -407,6 +429,8 @@ class AsyncBackend(BackendBase[ConfigT]):
         else:
             await arun(exit_plan(frame, failed=False), self)
         finally:
+            if held is not None:
+                leave_async_transaction(held)
             frame.restore()
 
     async def _route(
