@@ -21,6 +21,8 @@ async def terminals() -> None:
     assert_type(await query.all(), list[AsyncUser])
     assert_type(await query.one(), AsyncUser | None)
     assert_type(await query.one_or_fail(), AsyncUser)
+    assert_type(await query.first(), AsyncUser | None)
+    assert_type(await query.where(AsyncUser.c.age > 1).last(), AsyncUser | None)
     assert_type(await query.exists(), bool)
     assert_type(await query.count(), int)
     assert_type(await query.to_dicts(), list[dict[str, Any]])

@@ -7,6 +7,7 @@ from typing import Any, assert_type
 from models import Post, Profile, User
 
 from twinrecord import ActiveQuery
+from twinrecord.sql.expressions import Condition
 
 
 def queries() -> None:
@@ -21,6 +22,9 @@ def queries() -> None:
     assert_type(query.group_by("name").having("COUNT(*) > ?", (1,)), ActiveQuery[User])
     assert_type(query.with_("posts", ("profile", lambda q: q)), ActiveQuery[User])
     assert_type(query.for_update(), ActiveQuery[User])
+    assert_type(query.where_not(name="a"), ActiveQuery[User])
+    assert_type(query.where(User.c.age >= 18).order_by(User.c.name.desc()), ActiveQuery[User])
+    assert_type(User.c.age >= 18, Condition)
 
 
 def terminals() -> None:
@@ -28,6 +32,8 @@ def terminals() -> None:
     assert_type(query.all(), list[User])
     assert_type(query.one(), User | None)
     assert_type(query.one_or_fail(), User)
+    assert_type(query.first(), User | None)
+    assert_type(query.last(), User | None)
     assert_type(query.exists(), bool)
     assert_type(query.count(), int)
     assert_type(query.to_dicts(), list[dict[str, Any]])

@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Generic, Self, TypeVar, overload
 from ..backends import AsyncBackend, SyncBackend
 from ..query.aio import AsyncActiveQuery
 from ..query.sync import ActiveQuery
+from ._columns import ColumnsDescriptor
 from ._core import RecordCore
 from ._kinds import AsyncKind, AsyncMark, SyncKind, SyncMark
 
@@ -156,6 +157,7 @@ class TypedRecord(RecordSurface, RecordCore):
 
     aio: ClassVar[AsyncFacet]
     sync: ClassVar[SyncFacet]
+    c: ClassVar[ColumnsDescriptor]
     def _record(self) -> Self: ...
 
 class BaseActiveRecord(TypedRecord):
