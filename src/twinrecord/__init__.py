@@ -36,6 +36,7 @@ from .model._events import (
     before_update,
     before_validate,
 )
+from .model._mixins import OptimisticLockMixin, SoftDeleteMixin, TimestampMixin, UUIDMixin
 from .model._schema import Column, ForeignKey, Index
 from .query._sources import cte, exists
 from .query.aio import AsyncActiveQuery
@@ -84,16 +85,20 @@ __all__ = [
     "IntegrityError",
     "LockWaitTimeout",
     "ModelEvent",
+    "OptimisticLockMixin",
     "QueryCanceled",
     "RecordInvalid",
     "RecordNotFound",
     "RecordNotUnique",
     "RelationNotFound",
     "SerializationFailure",
+    "SoftDeleteMixin",
     "StaleObjectError",
     "StatementInvalid",
+    "TimestampMixin",
     "TransactionError",
     "TransactionRollbackError",
+    "UUIDMixin",
     "after_delete",
     "after_insert",
     "after_save",

@@ -27,7 +27,7 @@ from ..sql.statements import (
     compile_update,
 )
 from ..sql.statements import Insert as InsertStatement
-from . import _events
+from . import _events, _mixins
 from ._configure import configure as configure_model
 from ._dup import duplicate
 from ._meta import ModelMeta
@@ -156,9 +156,15 @@ class RecordCore(BaseModel):
         _events.unregister(cls, event, handler)
 
     @classmethod
+    def _lifecycle(cls) -> _events.Lifecycle | bool:
+        """Handlers and mixins (False for a model with neither: the plain plans)."""
+        life = cls.__dict__.get("__twinrecord_lifecycle__")
+        return _events.lifecycle_of(cls) if life is None else life
+
+    @classmethod
     def _handlers(cls) -> _events.Handlers:
-        table = cls.__dict__.get("__twinrecord_handlers__")
-        return _events.handlers_of(cls) if table is None else table
+        life = cls._lifecycle()
+        return life.handlers if isinstance(life, _events.Lifecycle) else {}
 
     @classmethod
     def _meta(cls) -> ModelMeta:
@@ -185,6 +191,12 @@ class RecordCore(BaseModel):
     @property
     def is_dirty(self) -> bool:
         return bool(self.dirty_attributes)
+
+    @property
+    def is_deleted(self) -> bool:
+        """True for a soft-deleted record (SoftDeleteMixin); False on other models."""
+        column = getattr(self._features(), "deleted", None)
+        return column is not None and self.__dict__[column] is not None
 
     @property
     def previously_new_record(self) -> bool:
@@ -249,9 +261,9 @@ class RecordCore(BaseModel):
     # ---- plans ------------------------------------------------------------------------
     def _save_plan(self, dialect: Dialect) -> Plan[int]:
         # Picks the plan rather than delegating to it: one generator less per save.
-        handlers = type(self)._handlers()
-        if handlers:
-            return _events.save_plan(self, handlers, dialect)
+        life = type(self)._lifecycle()
+        if life:
+            return _events.save_plan(self, life, dialect)  # type: ignore[arg-type]
         if self._private()["_snapshot"] is None:
             return self._insert_plan(dialect)
         return self._update_plan(dialect)
@@ -308,10 +320,30 @@ class RecordCore(BaseModel):
         return 1 if affected else 0
 
     def _delete_plan(self, dialect: Dialect) -> Plan[int]:
-        handlers = type(self)._handlers()
-        if handlers:
-            return _events.delete_plan(self, handlers, dialect)
+        life = type(self)._lifecycle()
+        if life:
+            return _events.delete_plan(self, life, dialect)  # type: ignore[arg-type]
         return self._delete_row_plan(dialect)
+
+    def _hard_delete_plan(self, dialect: Dialect) -> Plan[int]:
+        life = type(self)._lifecycle()
+        if life:
+            return _events.delete_plan(self, life, dialect, hard=True)  # type: ignore[arg-type]
+        return self._delete_row_plan(dialect)
+
+    def _features(self) -> _mixins.Features | None:
+        return type(self)._features_of_model()
+
+    @classmethod
+    def _features_of_model(cls) -> _mixins.Features | None:
+        life = cls._lifecycle()
+        return life.features if isinstance(life, _events.Lifecycle) else None
+
+    def _touch_plan(self, dialect: Dialect) -> Plan[int]:
+        return _mixins.touch_plan(self, self._features(), dialect)
+
+    def _restore_plan(self, dialect: Dialect) -> Plan[int]:
+        return _mixins.restore_plan(self, self._features(), dialect)
 
     def _delete_row_plan(self, dialect: Dialect) -> Plan[int]:
         meta = self._meta()
@@ -404,6 +436,7 @@ class RecordCore(BaseModel):
                 f"first, at index {position}: {first}",
                 first.errors(),
             )
+        _mixins.stamp_inserts(batch, cls._features_of_model())
         inserted = 0
         for wants_key, group in _group_by_key_need(meta, batch):
             inserted += yield from _insert_group(meta, group, wants_key, dialect)

@@ -18,7 +18,8 @@ def duplicate(record: Any) -> Any:
     meta = model._meta()
     fields = model.model_fields
     # Columns the mixins own (§17) are listed by them: a copy starts them afresh.
-    reset = set(meta.primary_key) | set(getattr(model, "__twinrecord_row_state__", ()))
+    features = record._features()
+    reset = set(meta.primary_key) | set(features.row_state if features else ())
     values: dict[str, Any] = {}
     for name in meta.columns:
         if name not in reset:

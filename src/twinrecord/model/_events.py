@@ -13,11 +13,13 @@ import inspect
 import itertools
 from collections.abc import Callable, Iterator
 from enum import StrEnum
-from typing import Any, TypeVar, overload
+from typing import Any, NamedTuple, TypeVar, overload
 
 from ..errors import ConfigurationError
 from ..plan import CallHook, InTransaction, IsAsync, Plan
 from ..sql.dialect import Dialect
+from . import _mixins
+from ._mixins import Features
 
 
 class ModelEvent(StrEnum):
@@ -42,7 +44,7 @@ DELETE_EVENTS = frozenset({"before_delete", "after_delete"})
 SPAN_EVENTS = frozenset(EVENT_NAMES) - {"before_validate", "after_validate"}
 
 _MARK = "__twinrecord_events__"
-_TABLE = "__twinrecord_handlers__"
+_LIFE = "__twinrecord_lifecycle__"
 _LISTENERS = "__twinrecord_listeners__"
 _registration = itertools.count()  # on() order across classes
 
@@ -116,27 +118,42 @@ def _declared(model: type[Any]) -> Iterator[tuple[str, Callable[..., Any]]]:
             yield event, method
 
 
+class Lifecycle(NamedTuple):
+    """What a model's saves and deletes add to the plain plans: handlers, mixins."""
+
+    handlers: Handlers
+    features: Features | None
+
+
+def lifecycle_of(model: type[Any]) -> Lifecycle | bool:
+    """The model's Lifecycle, or False when it has neither handlers nor mixins (its
+    saves take the plain plans). Computed once; `on()`/`off()` make it recomputed."""
+    life: Lifecycle | bool | None = model.__dict__.get(_LIFE)
+    if life is None:
+        handlers = handlers_of(model)
+        features = _mixins.features_of(model)
+        life = Lifecycle(handlers, features) if handlers or features else False
+        type.__setattr__(model, _LIFE, life)
+    return life
+
+
 def handlers_of(model: type[Any]) -> Handlers:
     """Every event's handlers in running order (empty when the model has none)."""
-    table: Handlers | None = model.__dict__.get(_TABLE)
-    if table is None:
-        collected: dict[str, list[Callable[..., Any]]] = {}
-        for event, method in _declared(model):
-            collected.setdefault(event, []).append(method)
-        registered: list[tuple[int, str, Callable[..., Any]]] = []
-        for klass in model.__mro__:
-            for event, entries in klass.__dict__.get(_LISTENERS, {}).items():
-                registered.extend((seq, event, fn) for seq, fn in entries)
-        for _, event, fn in sorted(registered, key=lambda entry: entry[0]):
-            collected.setdefault(event, []).append(fn)
-        table = {event: tuple(fns) for event, fns in collected.items()}
-        type.__setattr__(model, _TABLE, table)
-    return table
+    collected: dict[str, list[Callable[..., Any]]] = {}
+    for event, method in _declared(model):
+        collected.setdefault(event, []).append(method)
+    registered: list[tuple[int, str, Callable[..., Any]]] = []
+    for klass in model.__mro__:
+        for event, entries in klass.__dict__.get(_LISTENERS, {}).items():
+            registered.extend((seq, event, fn) for seq, fn in entries)
+    for _, event, fn in sorted(registered, key=lambda entry: entry[0]):
+        collected.setdefault(event, []).append(fn)
+    return {event: tuple(fns) for event, fns in collected.items()}
 
 
 def _forget_tables(model: type[Any]) -> None:
-    if model.__dict__.get(_TABLE) is not None:
-        type.__setattr__(model, _TABLE, None)
+    if model.__dict__.get(_LIFE) is not None:
+        type.__setattr__(model, _LIFE, None)
     for sub in model.__subclasses__():
         _forget_tables(sub)
 
@@ -215,7 +232,12 @@ def _put_back(record: Any, state: tuple[dict[str, Any], dict[str, Any]]) -> None
     record._private().update(private_state)
 
 
-def save_plan(record: Any, handlers: Handlers, dialect: Dialect) -> Plan[int]:
+def save_plan(record: Any, life: Lifecycle, dialect: Dialect) -> Plan[int]:
+    handlers, features = life
+    if not handlers:
+        if record.is_new_record:
+            return (yield from _insert(record, features, dialect, validate=True))
+        return (yield from _update(record, features, dialect, validate=True))
     yield from _begin(record, handlers, SAVE_EVENTS, "save")
     private = record._private()
     before = _captured(record)
@@ -224,7 +246,7 @@ def save_plan(record: Any, handlers: Handlers, dialect: Dialect) -> Plan[int]:
         yield from _call(handlers, "before_validate", record)
         record._validated_values()
         yield from _call(handlers, "after_validate", record)
-        span = _save_span(record, handlers, dialect)
+        span = _save_span(record, life, dialect)
         try:
             if SPAN_EVENTS.isdisjoint(handlers):
                 return (yield from span)
@@ -237,35 +259,55 @@ def save_plan(record: Any, handlers: Handlers, dialect: Dialect) -> Plan[int]:
         private["_in_events"] = False
 
 
-def _save_span(record: Any, handlers: Handlers, dialect: Dialect) -> Plan[int]:
+def _insert(record: Any, features: Features | None, dialect: Dialect, validate: bool) -> Plan[int]:
+    if features is None:
+        affected: int = yield from record._insert_plan(dialect, validate)
+        return affected
+    return (yield from _mixins.insert_plan(record, features, dialect, validate))
+
+
+def _update(record: Any, features: Features | None, dialect: Dialect, validate: bool) -> Plan[int]:
+    if features is None:
+        affected: int = yield from record._update_plan(dialect, validate)
+        return affected
+    return (yield from _mixins.update_plan(record, features, dialect, validate))
+
+
+def _save_span(record: Any, life: Lifecycle, dialect: Dialect) -> Plan[int]:
     # Validated once, between the validation handlers; later changes are assignments,
     # validated as they are made.
+    handlers, features = life
     yield from _call(handlers, "before_save", record)
     if record.is_new_record:
         yield from _call(handlers, "before_insert", record)
-        yield from record._insert_plan(dialect, validate=False)
+        yield from _insert(record, features, dialect, validate=False)
         yield from _call(handlers, "after_insert", record)
         yield from _call(handlers, "after_save", record)
         return 1
-    if not record.is_dirty:
+    lock = features.lock if features else None
+    if not (record.dirty_attributes - {lock}):
         record._private()["_previously_new"] = False
         yield from _call(handlers, "after_save", record)
         return 0
     yield from _call(handlers, "before_update", record)
-    affected: int = yield from record._update_plan(dialect, validate=False)
+    affected: int = yield from _update(record, features, dialect, validate=False)
     if affected:
         yield from _call(handlers, "after_update", record)
         yield from _call(handlers, "after_save", record)
     return affected
 
 
-def delete_plan(record: Any, handlers: Handlers, dialect: Dialect) -> Plan[int]:
-    yield from _begin(record, handlers, DELETE_EVENTS, "delete")
+def delete_plan(record: Any, life: Lifecycle, dialect: Dialect, hard: bool = False) -> Plan[int]:
+    """`delete()` (soft with SoftDeleteMixin) or `hard_delete()`, with its events."""
+    handlers, features = life
+    if not handlers:
+        return (yield from _delete(record, features, dialect, hard))
+    yield from _begin(record, handlers, DELETE_EVENTS, "hard_delete" if hard else "delete")
     private = record._private()
     before = _captured(record)
     private["_in_events"] = True
     try:
-        span = _delete_span(record, handlers, dialect)
+        span = _delete_span(record, life, dialect, hard)
         try:
             if SPAN_EVENTS.isdisjoint(handlers):
                 return (yield from span)
@@ -278,9 +320,19 @@ def delete_plan(record: Any, handlers: Handlers, dialect: Dialect) -> Plan[int]:
         private["_in_events"] = False
 
 
-def _delete_span(record: Any, handlers: Handlers, dialect: Dialect) -> Plan[int]:
+def _delete(record: Any, features: Features | None, dialect: Dialect, hard: bool) -> Plan[int]:
+    if features is None:
+        affected: int = yield from record._delete_row_plan(dialect)
+        return affected
+    if hard:
+        return (yield from _mixins.hard_delete_plan(record, features, dialect))
+    return (yield from _mixins.delete_plan(record, features, dialect))
+
+
+def _delete_span(record: Any, life: Lifecycle, dialect: Dialect, hard: bool) -> Plan[int]:
+    handlers, features = life
     yield from _call(handlers, "before_delete", record)
-    affected: int = yield from record._delete_row_plan(dialect)
+    affected: int = yield from _delete(record, features, dialect, hard)
     if affected:
         yield from _call(handlers, "after_delete", record)
     return affected
@@ -302,6 +354,7 @@ __all__ = [
     "check_declared_handlers",
     "delete_plan",
     "handlers_of",
+    "lifecycle_of",
     "register",
     "save_plan",
     "unregister",

@@ -91,6 +91,21 @@ class AsyncBaseActiveRecord(RecordCore):
         backend = backend_of(type(self), "async")
         return await arun(self._delete_plan(backend.dialect), backend)
 
+    async def hard_delete(self) -> int:
+        """Delete the row even with SoftDeleteMixin (same events); the record is new again."""
+        backend = backend_of(type(self), "async")
+        return await arun(self._hard_delete_plan(backend.dialect), backend)
+
+    async def restore(self) -> int:
+        """Clear `deleted_at` (SoftDeleteMixin); returns rows affected."""
+        backend = backend_of(type(self), "async")
+        return await arun(self._restore_plan(backend.dialect), backend)
+
+    async def touch(self) -> int:
+        """Write only `updated_at` (TimestampMixin): no events, no lock check."""
+        backend = backend_of(type(self), "async")
+        return await arun(self._touch_plan(backend.dialect), backend)
+
     async def refresh(self) -> None:
         backend = backend_of(type(self), "async")
         await arun(self._refresh_plan(backend.dialect), backend)

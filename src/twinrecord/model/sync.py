@@ -94,6 +94,21 @@ class BaseActiveRecord(RecordCore):
         backend = backend_of(type(self), "sync")
         return run(self._delete_plan(backend.dialect), backend)
 
+    def hard_delete(self) -> int:
+        """Delete the row even with SoftDeleteMixin (same events); the record is new again."""
+        backend = backend_of(type(self), "sync")
+        return run(self._hard_delete_plan(backend.dialect), backend)
+
+    def restore(self) -> int:
+        """Clear `deleted_at` (SoftDeleteMixin); returns rows affected."""
+        backend = backend_of(type(self), "sync")
+        return run(self._restore_plan(backend.dialect), backend)
+
+    def touch(self) -> int:
+        """Write only `updated_at` (TimestampMixin): no events, no lock check."""
+        backend = backend_of(type(self), "sync")
+        return run(self._touch_plan(backend.dialect), backend)
+
     def refresh(self) -> None:
         backend = backend_of(type(self), "sync")
         run(self._refresh_plan(backend.dialect), backend)
