@@ -360,7 +360,14 @@ class RecordCore(BaseModel):
 
     def _refresh_plan(self, dialect: Dialect) -> Plan[None]:
         cls = type(self)
-        fresh = yield from cls._find_by_key_plan(self._stored_key(), dialect)
+        meta = cls._meta()
+        if meta.soft_delete is None:
+            fresh = yield from cls._find_by_key_plan(self._stored_key(), dialect)
+        else:  # a soft-deleted record reloads too
+            from ..query._core import QueryCore
+
+            by_key = dict(zip(meta.primary_key, self._stored_key()))
+            fresh = yield from QueryCore(cls).with_deleted().where(by_key)._one_plan(dialect)
         if fresh is None:
             raise RecordNotFound(f"{cls.__name__} with key {self._stored_key()!r} no longer exists")
         self.__dict__.update(fresh.__dict__)

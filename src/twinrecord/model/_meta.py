@@ -20,6 +20,7 @@ from ..sql import types as t
 from ..sql.dialect import Converter, Dialect
 from ..sql.statements import ColumnTest, Ident, Select, compile_select
 from ._fields import column_type, default_table_name
+from ._mixins import SoftDeleteMixin
 from ._schema import column_names, table_definition
 
 _GC_PAUSE_ROWS = 200
@@ -78,11 +79,13 @@ class ModelMeta:
         self.select_columns = tuple(
             Ident(f"{self.table}.{self.sql_columns[c]}") for c in self.columns
         )
-        self.key_select = Select(
-            table=self.table,
-            columns=self.select_columns,
-            where=tuple(("AND", ColumnTest(self.sql_columns[k], "eq")) for k in self.primary_key),
-        )
+        # SoftDeleteMixin's column: queries and lookups by key leave marked rows out.
+        self.soft_delete: str | None = "deleted_at" if issubclass(model, SoftDeleteMixin) else None
+        key_where = tuple(("AND", ColumnTest(self.sql_columns[k], "eq")) for k in self.primary_key)
+        if self.soft_delete:
+            live = ColumnTest(self.sql_columns[self.soft_delete], "null")
+            key_where = (*key_where, ("AND", live))
+        self.key_select = Select(table=self.table, columns=self.select_columns, where=key_where)
         self._readers: dict[Dialect, list[Converter | None]] = {}
         self._writers: dict[Dialect, list[Converter | None]] = {}
         self._hydrators: dict[

@@ -196,13 +196,7 @@ def update_plan(record: Any, features: Features, dialect: Dialect, validate: boo
         data["updated_at"] = now()
         dirty.append(meta.column_index["updated_at"])
     columns = tuple(names[i] for i in dirty)
-    statement = GuardedUpdate(
-        meta.table,
-        columns,
-        meta.primary_key,
-        bump=(lock,) if lock else (),
-        match=(lock,) if lock else (),
-    )
+    statement = _guarded_update(meta, columns, lock, None)
     writers = meta.writers(dialect)
     params = [_write(writers[i], data[names[i]]) for i in dirty]
     params += [_write(writers[i], snapshot[i]) for i in meta.key_indexes]
@@ -241,7 +235,10 @@ def hard_delete_plan(record: Any, features: Features | None, dialect: Dialect) -
     key = record._stored_key()
     if any(v is None for v in key):
         return 0
-    sql = compile_guarded_delete(GuardedDelete(meta.table, meta.primary_key, (lock,)), dialect)
+    statement = GuardedDelete(
+        meta.table, meta.sql_names(meta.primary_key), (meta.sql_column(lock),)
+    )
+    sql = compile_guarded_delete(statement, dialect)
     params = [meta.write(k, v, dialect) for k, v in zip(meta.primary_key, key)]
     expected = record.__dict__[lock]
     affected: int = yield Execute(sql, [*params, expected])
@@ -295,14 +292,7 @@ def _write_columns(
     meta = record._meta()
     lock = features.lock
     columns = tuple(changes)
-    statement = GuardedUpdate(
-        meta.table,
-        columns,
-        meta.primary_key,
-        bump=(lock,) if lock else (),
-        match=(lock,) if lock else (),
-        unset=(str(features.deleted),) if only_live else (),
-    )
+    statement = _guarded_update(meta, columns, lock, features.deleted if only_live else None)
     params = [meta.write(c, v, dialect) for c, v in changes.items()]
     params += [meta.write(k, v, dialect) for k, v in zip(meta.primary_key, record._stored_key())]
     if lock:
@@ -320,6 +310,37 @@ def _write_columns(
         snapshot[meta.column_index[column]] = value
     record._set_snapshot(tuple(snapshot))
     return affected
+
+
+def mixin_changes(
+    model: type[Any], changes: dict[str, Any], touch: bool
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """`query().update()`: TimestampMixin's stamp (unless the changes set it, or
+    `touch=False`) and OptimisticLockMixin's bump (no check: every loaded copy goes
+    stale), as (changes, columns to bump)."""
+    features = model._features_of_model()
+    if features is None:
+        return changes, ()
+    if features.timestamps and touch and "updated_at" not in changes:
+        changes["updated_at"] = now()
+    lock = features.lock
+    bump = (model._meta().sql_column(lock),) if lock and lock not in changes else ()
+    return changes, bump
+
+
+def _guarded_update(
+    meta: Any, columns: tuple[str, ...], lock: str | None, live: str | None
+) -> GuardedUpdate:
+    """The statement, in the database's column names (fields may be mapped, §19)."""
+    locked = (meta.sql_column(lock),) if lock else ()
+    return GuardedUpdate(
+        meta.table,
+        meta.sql_names(columns),
+        meta.sql_names(meta.primary_key),
+        bump=locked,
+        match=locked,
+        unset=(meta.sql_column(live),) if live else (),
+    )
 
 
 def _write(writer: Any, value: Any) -> Any:

@@ -13,6 +13,7 @@ from typing import Any, Generic, NoReturn, Self, TypeVar
 
 from ..errors import ConfigurationError, RecordNotFound, StatementInvalid
 from ..model._meta import ModelMeta
+from ..model._mixins import mixin_changes, now
 from ..plan import Execute, FetchRows, FetchTable, Plan
 from ..relations._core import eager_load_plan, eager_tree
 from ..sql import types as t
@@ -107,6 +108,8 @@ class QueryCore(LanguageMixin, Generic[M]):
     _distinct = False
     _for_update = False
     _aggregates: tuple[Any, ...] = ()
+    # SoftDeleteMixin: "live" rows only (the default), "all" or "deleted".
+    _deleted_scope = "live"
     _eager: tuple[Any, ...] = ()
 
     def __init__(self, model: type[M]) -> None:
@@ -210,7 +213,7 @@ class QueryCore(LanguageMixin, Generic[M]):
         for column, value in condition.items():
             known = equality.get(column)
             if known is not None and value is not None and type(value) not in _COLLECTIONS:
-                tests.append(known[0])         # the common case, built once per column
+                tests.append(known[0])  # the common case, built once per column
                 values.append((value, known[1]))
                 continue
             joined = self._joined_column(column)
@@ -391,6 +394,33 @@ class QueryCore(LanguageMixin, Generic[M]):
             return aggregate
         return Aggregate(name, aggregate.column, aggregate.alias, aggregate.distinct)
 
+    def with_deleted(self) -> Self:
+        """Include soft-deleted rows (SoftDeleteMixin)."""
+        return self._scoped("all")
+
+    def only_deleted(self) -> Self:
+        """Only soft-deleted rows (SoftDeleteMixin)."""
+        return self._scoped("deleted")
+
+    def _scoped(self, scope: str) -> Self:
+        if self._meta.soft_delete is None:
+            raise ConfigurationError(
+                f"{self._model.__name__} has no SoftDeleteMixin: with_deleted() and "
+                "only_deleted() apply to soft-deleting models only"
+            )
+        query = self._copy()
+        query._deleted_scope = scope
+        return query
+
+    def _scoped_where(self) -> tuple[tuple[str, Condition], ...]:
+        """The user's condition, with SoftDeleteMixin's filter ANDed around all of it."""
+        column = self._meta.soft_delete
+        if column is None or self._deleted_scope == "all":
+            return self._where
+        test = "null" if self._deleted_scope == "live" else "not_null"
+        qualified = f"{self._meta.table}.{self._meta.sql_column(column)}"
+        return (*self._where, ("AND", ColumnTest(qualified, test)))  # type: ignore[arg-type]
+
     # ---- compilation -----------------------------------------------------------------
     def _select(self, columns: tuple[Expression, ...] | None = None) -> Select:
         if columns is None:
@@ -398,7 +428,7 @@ class QueryCore(LanguageMixin, Generic[M]):
         return Select(
             table=self._meta.table,
             columns=columns,
-            where=self._where,
+            where=self._scoped_where(),
             joins=self._joins,
             group_by=self._group_by,
             having=self._having,
@@ -621,7 +651,9 @@ class QueryCore(LanguageMixin, Generic[M]):
             result.append(item)
         return result
 
-    def _update_plan(self, changes: Mapping[str, Any], dialect: Dialect) -> Plan[int]:
+    def _update_plan(
+        self, changes: Mapping[str, Any], dialect: Dialect, touch: bool = True
+    ) -> Plan[int]:
         meta = self._meta
         if not changes:
             return 0
@@ -629,15 +661,18 @@ class QueryCore(LanguageMixin, Generic[M]):
         if self._modern or computed:
             return (yield from self._modern_update_plan(changes, dialect))
         columns = tuple(meta.check_column(c) for c in changes)
+        changes, bump = mixin_changes(self._model, dict(zip(columns, changes.values())), touch)
+        columns = tuple(changes)
         values = [meta.write(c, v, dialect) for c, v in zip(columns, changes.values())]
         sql_columns = meta.sql_names(columns)
         if self._is_simple():
-            compiled = compile_update(Update(meta.table, sql_columns, self._where), dialect)
+            statement = Update(meta.table, sql_columns, self._scoped_where(), bump)
+            compiled = compile_update(statement, dialect)
             values += self._where_values(dialect)
         else:
             key = self._single_key("update")
             compiled = compile_update_matching(
-                Update(meta.table, sql_columns, ()), self._select(), key, dialect
+                Update(meta.table, sql_columns, (), bump), self._select(), key, dialect
             )
             values += self._values(dialect)
         affected: int = yield Execute(*_bound(compiled, values))
@@ -679,6 +714,19 @@ class QueryCore(LanguageMixin, Generic[M]):
         return affected
 
     def _delete_plan(self, dialect: Dialect) -> Plan[int]:
+        """DELETE; with SoftDeleteMixin, marks the (live) rows as deleted instead."""
+        column = self._meta.soft_delete
+        if column is not None:
+            instant = now()
+            changes = {column: instant}
+            if "updated_at" in self._meta.column_index:
+                changes["updated_at"] = instant
+            marked: int = yield from self._update_plan(changes, dialect)
+            return marked
+        return (yield from self._hard_delete_plan(dialect))
+
+    def _hard_delete_plan(self, dialect: Dialect) -> Plan[int]:
+        """DELETE the rows, soft-deleted ones included when the scope says so."""
         meta = self._meta
         if self._modern:
             server = yield from self._server_plan(dialect)
@@ -694,7 +742,8 @@ class QueryCore(LanguageMixin, Generic[M]):
             done: int = yield Execute(modern[0], bind_order(modern, write_values(pairs, dialect)))
             return done
         if self._is_simple():
-            compiled = compile_delete(DeleteStatement(meta.table, self._where), dialect)
+            statement = DeleteStatement(meta.table, self._scoped_where())
+            compiled = compile_delete(statement, dialect)
             values = self._where_values(dialect)
         else:
             compiled = compile_delete_matching(self._select(), self._single_key("delete"), dialect)

@@ -64,13 +64,21 @@ class AsyncActiveQuery(AsyncQueryCore[M]):
         backend = self._backend()
         return await arun(self._to_dicts_plan(backend.dialect), backend)
 
-    async def update(self, changes: Mapping[str, Any]) -> int:
+    async def update(self, changes: Mapping[str, Any], touch: bool = True) -> int:
+        """UPDATE the matching rows; `touch=False` skips TimestampMixin's `updated_at`."""
         backend = self._backend()
-        return await arun(self._update_plan(changes, backend.dialect), backend)
+        return await arun(self._update_plan(changes, backend.dialect, touch), backend)
 
     async def delete(self) -> int:
+        """DELETE the matching rows (SoftDeleteMixin: mark them deleted)."""
         backend = self._backend()
         return await arun(self._delete_plan(backend.dialect), backend)
+
+    async def hard_delete(self) -> int:
+        """DELETE the matching rows, also on a soft-deleting model (respects
+        with_deleted()/only_deleted())."""
+        backend = self._backend()
+        return await arun(self._hard_delete_plan(backend.dialect), backend)
 
     async def aggregate(self) -> list[dict[str, Any]]:
         backend = self._backend()

@@ -66,13 +66,21 @@ class ActiveQuery(QueryCore[M]):
         backend = self._backend()
         return run(self._to_dicts_plan(backend.dialect), backend)
 
-    def update(self, changes: Mapping[str, Any]) -> int:
+    def update(self, changes: Mapping[str, Any], touch: bool = True) -> int:
+        """UPDATE the matching rows; `touch=False` skips TimestampMixin's `updated_at`."""
         backend = self._backend()
-        return run(self._update_plan(changes, backend.dialect), backend)
+        return run(self._update_plan(changes, backend.dialect, touch), backend)
 
     def delete(self) -> int:
+        """DELETE the matching rows (SoftDeleteMixin: mark them deleted)."""
         backend = self._backend()
         return run(self._delete_plan(backend.dialect), backend)
+
+    def hard_delete(self) -> int:
+        """DELETE the matching rows, also on a soft-deleting model (respects
+        with_deleted()/only_deleted())."""
+        backend = self._backend()
+        return run(self._hard_delete_plan(backend.dialect), backend)
 
     def aggregate(self) -> list[dict[str, Any]]:
         backend = self._backend()

@@ -36,7 +36,7 @@ class ColumnTest(NamedTuple):
     """`column = ?`, `column IS NULL` or `column IN (?, ...)` for a dict condition."""
 
     column: str
-    op: Literal["eq", "null", "in"]
+    op: Literal["eq", "null", "not_null", "in"]
     size: int = 1  # how many values an IN list takes
     node: str = "test"
 
@@ -89,6 +89,7 @@ class Update(NamedTuple):
     table: str
     columns: tuple[str, ...]
     where: tuple[tuple[str, Condition], ...]
+    bump: tuple[str, ...] = ()  # columns set to `column + 1` (a lock version)
     node: str = "update"
 
 
@@ -118,9 +119,15 @@ def compile_insert(insert: Insert, dialect: Dialect) -> Compiled:
     return dialect.prepare(_insert_sql(insert, dialect))
 
 
+def _sets(update: Update, dialect: Dialect) -> str:
+    sets = [f"{dialect.quote(c)} = ?" for c in update.columns]
+    sets += [f"{dialect.quote(c)} = {dialect.quote(c)} + 1" for c in update.bump]
+    return ", ".join(sets)
+
+
 @lru_cache(maxsize=1024)
 def compile_update(update: Update, dialect: Dialect) -> Compiled:
-    sets = ", ".join(f"{dialect.quote(c)} = ?" for c in update.columns)
+    sets = _sets(update, dialect)
     sql = f"UPDATE {dialect.quote(update.table)} SET {sets}"
     return dialect.prepare(sql + _where_sql(update.where, dialect))
 
@@ -134,7 +141,7 @@ def compile_delete(delete: Delete, dialect: Dialect) -> Compiled:
 @lru_cache(maxsize=1024)
 def compile_update_matching(update: Update, select: Select, key: str, dialect: Dialect) -> Compiled:
     """UPDATE of the rows a complex select (joins, limit, ...) matches, by key."""
-    sets = ", ".join(f"{dialect.quote(c)} = ?" for c in update.columns)
+    sets = _sets(update, dialect)
     sql = f"UPDATE {dialect.quote(update.table)} SET {sets}" + _key_in_subquery(
         select, key, dialect
     )
@@ -189,6 +196,8 @@ def _condition_sql(condition: Condition, dialect: Dialect) -> str:
     column = dialect.quote(condition.column)
     if condition.op == "null":
         return f"{column} IS NULL"
+    if condition.op == "not_null":
+        return f"{column} IS NOT NULL"
     if condition.op == "in":
         if condition.size == 0:
             return "1 = 0"  # IN () is invalid SQL; an empty list matches nothing
