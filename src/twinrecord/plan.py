@@ -150,18 +150,41 @@ class CallHook(Request):
 
 class InTransaction(Request):
     """Run a plan inside the backend's `transaction()` (a savepoint inside an open one):
-    committed when it returns, rolled back when it raises (the error propagates)."""
+    committed when it returns, rolled back when it raises (the error propagates).
 
-    __slots__ = ("plan",)
+    `retries`: when the plan opened the outermost transaction and the server rolled it
+    back (a deadlock, a serialization failure: `TransactionRollbackError`), run it again
+    from the start, up to that many times; `plan` is then a function making the plan.
+    Inside an open transaction nothing is retried (the caller's work was lost too).
+    """
 
-    def __init__(self, plan: Plan[Any]) -> None:
+    __slots__ = ("plan", "retries")
+
+    def __init__(self, plan: Plan[Any] | Callable[[], Plan[Any]], retries: int = 0) -> None:
         self.plan = plan
+        self.retries = retries
+
+    def _plans(self, backend: Any) -> Any:
+        plan = self.plan
+        make: Callable[[], Plan[Any]] = plan if callable(plan) else (lambda: plan)
+        state = backend._tx.get()
+        outermost = state is None or state.closed
+        return make, (self.retries if outermost else 0)
 
     def perform(self, backend: PlanBackend) -> object:
         if backend.is_async:
-            return _run_in_async_transaction(self.plan, backend)
-        with backend.transaction():
-            return run(self.plan, backend)
+            return _run_in_async_transaction(self, backend)
+        from .errors import TransactionRollbackError
+
+        make, retries = self._plans(backend)
+        while True:
+            try:
+                with backend.transaction():
+                    return run(make(), backend)
+            except TransactionRollbackError:
+                if retries <= 0:
+                    raise
+                retries -= 1
 
 
 class IsAsync(Request):
@@ -177,9 +200,18 @@ async def _ready(value: T) -> T:
     return value
 
 
-async def _run_in_async_transaction(plan: Plan[T], backend: PlanBackend) -> T:
-    async with backend.transaction():
-        return await arun(plan, backend)
+async def _run_in_async_transaction(request: InTransaction, backend: PlanBackend) -> Any:
+    from .errors import TransactionRollbackError
+
+    make, retries = request._plans(backend)
+    while True:
+        try:
+            async with backend.transaction():
+                return await arun(make(), backend)
+        except TransactionRollbackError:
+            if retries <= 0:
+                raise
+            retries -= 1
 
 
 def run(plan: Plan[T], backend: PlanBackend) -> T:

@@ -101,6 +101,30 @@ class RecordSurface:
     async def create(cls: type[AsyncKind[M]], **values: Any) -> M: ...
     @overload
     @classmethod
+    def find_or_create_by(
+        cls: type[SyncKind[M]],
+        conditions: Mapping[str, Any],
+        defaults: Mapping[str, Any] | None = None,
+    ) -> M: ...
+    @overload
+    @classmethod
+    async def find_or_create_by(
+        cls: type[AsyncKind[M]],
+        conditions: Mapping[str, Any],
+        defaults: Mapping[str, Any] | None = None,
+    ) -> M: ...
+    @overload
+    @classmethod
+    def update_or_create_by(
+        cls: type[SyncKind[M]], conditions: Mapping[str, Any], values: Mapping[str, Any]
+    ) -> M: ...
+    @overload
+    @classmethod
+    async def update_or_create_by(
+        cls: type[AsyncKind[M]], conditions: Mapping[str, Any], values: Mapping[str, Any]
+    ) -> M: ...
+    @overload
+    @classmethod
     def create_table(cls: type[SyncKind[Any]], if_not_exists: bool = True) -> None: ...
     @overload
     @classmethod

@@ -12,6 +12,7 @@ from ..query.aio import AsyncActiveQuery
 from ._blocks import AsyncTransactionBlock
 from ._configure import backend_of
 from ._core import RecordCore, ddl_transaction
+from ._find_or_create import find_or_create_plan, update_or_create_plan
 
 
 class AsyncBaseActiveRecord(RecordCore):
@@ -71,6 +72,26 @@ class AsyncBaseActiveRecord(RecordCore):
         record = cls(**values)
         await AsyncBaseActiveRecord.save(record)  # this kind's save, on a combined model too
         return record
+
+    @classmethod
+    async def find_or_create_by(
+        cls, conditions: Mapping[str, Any], defaults: Mapping[str, Any] | None = None
+    ) -> Self:
+        """The record matching `conditions`, else a new one saved from them and
+        `defaults` (race-safe with a unique constraint over the condition columns)."""
+        backend = backend_of(cls, "async")
+        plan = find_or_create_plan(cls, conditions, defaults, backend.dialect)
+        return cast(Self, await arun(plan, backend))
+
+    @classmethod
+    async def update_or_create_by(
+        cls, conditions: Mapping[str, Any], values: Mapping[str, Any]
+    ) -> Self:
+        """In a transaction: lock the record matching `conditions`, assign `values` and
+        save it; else create one as find_or_create_by does, with `values` as defaults."""
+        backend = backend_of(cls, "async")
+        plan = update_or_create_plan(cls, conditions, values, backend.dialect)
+        return cast(Self, await arun(plan, backend))
 
     @classmethod
     async def create_table(cls, if_not_exists: bool = True) -> None:

@@ -15,6 +15,7 @@ from ..query.sync import ActiveQuery
 from ._blocks import TransactionBlock
 from ._configure import backend_of
 from ._core import RecordCore, ddl_transaction
+from ._find_or_create import find_or_create_plan, update_or_create_plan
 
 
 class BaseActiveRecord(RecordCore):
@@ -74,6 +75,24 @@ class BaseActiveRecord(RecordCore):
         record = cls(**values)
         BaseActiveRecord.save(record)  # this kind's save, on a combined model too
         return record
+
+    @classmethod
+    def find_or_create_by(
+        cls, conditions: Mapping[str, Any], defaults: Mapping[str, Any] | None = None
+    ) -> Self:
+        """The record matching `conditions`, else a new one saved from them and
+        `defaults` (race-safe with a unique constraint over the condition columns)."""
+        backend = backend_of(cls, "sync")
+        plan = find_or_create_plan(cls, conditions, defaults, backend.dialect)
+        return cast(Self, run(plan, backend))
+
+    @classmethod
+    def update_or_create_by(cls, conditions: Mapping[str, Any], values: Mapping[str, Any]) -> Self:
+        """In a transaction: lock the record matching `conditions`, assign `values` and
+        save it; else create one as find_or_create_by does, with `values` as defaults."""
+        backend = backend_of(cls, "sync")
+        plan = update_or_create_plan(cls, conditions, values, backend.dialect)
+        return cast(Self, run(plan, backend))
 
     @classmethod
     def create_table(cls, if_not_exists: bool = True) -> None:
