@@ -424,11 +424,21 @@ class RecordCore(BaseModel):
     @classmethod
     def _insert_many_plan(cls, records: Iterable[Any], dialect: Dialect) -> Plan[int]:
         meta = cls._meta()
+        batch = cls._validated_batch(records, "insert_many")
+        _mixins.stamp_inserts(batch, cls._features_of_model())
+        inserted = 0
+        for wants_key, group in _group_by_key_need(meta, batch):
+            inserted += yield from _insert_group(meta, group, wants_key, dialect)
+        return inserted
+
+    @classmethod
+    def _validated_batch(cls, records: Iterable[Any], method: str) -> list[Any]:
+        """The records as a list, each of this model and valid (else nothing is sent)."""
         batch = list(records)
         for record in batch:
             if not isinstance(record, cls):
                 raise ConfigurationError(
-                    f"{cls.__name__}.insert_many() takes {cls.__name__} records; got {record!r}"
+                    f"{cls.__name__}.{method}() takes {cls.__name__} records; got {record!r}"
                 )
         invalid = []
         for position, record in enumerate(batch):
@@ -443,11 +453,7 @@ class RecordCore(BaseModel):
                 f"first, at index {position}: {first}",
                 first.errors(),
             )
-        _mixins.stamp_inserts(batch, cls._features_of_model())
-        inserted = 0
-        for wants_key, group in _group_by_key_need(meta, batch):
-            inserted += yield from _insert_group(meta, group, wants_key, dialect)
-        return inserted
+        return batch
 
     @classmethod
     def _find_by_sql_plan(

@@ -89,10 +89,38 @@ class RecordSurface:
     ) -> list[M]: ...
     @overload
     @classmethod
-    def insert_many(cls: type[SyncKind[M]], records: Iterable[M]) -> int: ...
+    def insert_many(
+        cls: type[SyncKind[M]],
+        records: Iterable[M],
+        on_conflict: str | None = None,
+        unique_by: Any = None,
+    ) -> int: ...
     @overload
     @classmethod
-    async def insert_many(cls: type[AsyncKind[M]], records: Iterable[M]) -> int: ...
+    async def insert_many(
+        cls: type[AsyncKind[M]],
+        records: Iterable[M],
+        on_conflict: str | None = None,
+        unique_by: Any = None,
+    ) -> int: ...
+    @overload
+    @classmethod
+    def upsert_many(
+        cls: type[SyncKind[M]], records: Iterable[M], unique_by: Any = None, update: Any = None
+    ) -> int: ...
+    @overload
+    @classmethod
+    async def upsert_many(
+        cls: type[AsyncKind[M]], records: Iterable[M], unique_by: Any = None, update: Any = None
+    ) -> int: ...
+    @overload
+    @classmethod
+    def update_many(cls: type[SyncKind[M]], records: Iterable[M], fields: Any = None) -> int: ...
+    @overload
+    @classmethod
+    async def update_many(
+        cls: type[AsyncKind[M]], records: Iterable[M], fields: Any = None
+    ) -> int: ...
     @overload
     @classmethod
     def create(cls: type[SyncKind[M]], **values: Any) -> M: ...

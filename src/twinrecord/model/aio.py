@@ -10,6 +10,7 @@ from ..backends import AsyncBackend
 from ..plan import arun
 from ..query.aio import AsyncActiveQuery
 from ._blocks import AsyncTransactionBlock
+from ._bulk import insert_many_plan, update_many_plan, upsert_plan
 from ._configure import backend_of
 from ._core import RecordCore, ddl_transaction
 from ._find_or_create import find_or_create_plan, update_or_create_plan
@@ -62,9 +63,36 @@ class AsyncBaseActiveRecord(RecordCore):
         return await arun(plan, backend)
 
     @classmethod
-    async def insert_many(cls, records: Iterable[Self]) -> int:
+    async def insert_many(
+        cls, records: Iterable[Self], on_conflict: str | None = None, unique_by: Any = None
+    ) -> int:
+        """Insert the records (validated first) in multi-row statements; returns rows
+        inserted. `on_conflict='ignore'` skips records whose row would collide (on
+        `unique_by`'s columns if given, else on any unique key)."""
         backend = backend_of(cls, "async")
-        return await arun(cls._insert_many_plan(records, backend.dialect), backend)
+        plan = insert_many_plan(cls, records, on_conflict, unique_by, backend.dialect)
+        count: int = await arun(plan, backend)
+        return count
+
+    @classmethod
+    async def upsert_many(
+        cls, records: Iterable[Self], unique_by: Any = None, update: Any = None
+    ) -> int:
+        """Insert each record, or overwrite `update`'s columns of the row it collides with
+        on `unique_by` (default: the primary key); every record then holds its row."""
+        backend = backend_of(cls, "async")
+        plan = upsert_plan(cls, records, unique_by, update, backend.dialect)
+        count: int = await arun(plan, backend)
+        return count
+
+    @classmethod
+    async def update_many(cls, records: Iterable[Self], fields: Any = None) -> int:
+        """Write each loaded record's dirty columns (or `fields`) in one statement per
+        batch; returns rows matched."""
+        backend = backend_of(cls, "async")
+        plan = update_many_plan(cls, records, fields, backend.dialect)
+        count: int = await arun(plan, backend)
+        return count
 
     @classmethod
     async def create(cls, **values: Any) -> Self:

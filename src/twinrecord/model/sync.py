@@ -13,6 +13,7 @@ from ..backends import SyncBackend
 from ..plan import run
 from ..query.sync import ActiveQuery
 from ._blocks import TransactionBlock
+from ._bulk import insert_many_plan, update_many_plan, upsert_plan
 from ._configure import backend_of
 from ._core import RecordCore, ddl_transaction
 from ._find_or_create import find_or_create_plan, update_or_create_plan
@@ -65,9 +66,34 @@ class BaseActiveRecord(RecordCore):
         return run(plan, backend)
 
     @classmethod
-    def insert_many(cls, records: Iterable[Self]) -> int:
+    def insert_many(
+        cls, records: Iterable[Self], on_conflict: str | None = None, unique_by: Any = None
+    ) -> int:
+        """Insert the records (validated first) in multi-row statements; returns rows
+        inserted. `on_conflict='ignore'` skips records whose row would collide (on
+        `unique_by`'s columns if given, else on any unique key)."""
         backend = backend_of(cls, "sync")
-        return run(cls._insert_many_plan(records, backend.dialect), backend)
+        plan = insert_many_plan(cls, records, on_conflict, unique_by, backend.dialect)
+        count: int = run(plan, backend)
+        return count
+
+    @classmethod
+    def upsert_many(cls, records: Iterable[Self], unique_by: Any = None, update: Any = None) -> int:
+        """Insert each record, or overwrite `update`'s columns of the row it collides with
+        on `unique_by` (default: the primary key); every record then holds its row."""
+        backend = backend_of(cls, "sync")
+        plan = upsert_plan(cls, records, unique_by, update, backend.dialect)
+        count: int = run(plan, backend)
+        return count
+
+    @classmethod
+    def update_many(cls, records: Iterable[Self], fields: Any = None) -> int:
+        """Write each loaded record's dirty columns (or `fields`) in one statement per
+        batch; returns rows matched."""
+        backend = backend_of(cls, "sync")
+        plan = update_many_plan(cls, records, fields, backend.dialect)
+        count: int = run(plan, backend)
+        return count
 
     @classmethod
     def create(cls, **values: Any) -> Self:

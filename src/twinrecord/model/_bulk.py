@@ -1,0 +1,537 @@
+"""Upsert and bulk writes (API.md §15): `insert_many(on_conflict='ignore')`,
+`upsert_many`, `update_many`, written once as plans.
+
+Rule: each call validates every record first, runs atomically (one transaction, a
+savepoint inside an open one), sizes its statements by the parameter limit, fires no
+events and applies the mixins. Rows coming back are matched to records by key values
+(the conflict columns, else the primary key, else every column sent), never by
+position: RETURNING promises no order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ..errors import ConfigurationError, IntegrityError, RecordNotUnique, StaleObjectError
+from ..plan import Execute, FetchRows, InTransaction, Plan
+from ..sql.bulk import CaseUpdate, ConflictInsert, compile_case_update, compile_conflict_insert
+from ..sql.ddl import column_type_sql
+from ..sql.dialect import Dialect
+from ..sql.statements import ColumnTest, Ident, Select, compile_select
+from ._mixins import Features, now, stamp_inserts
+
+MAX_ROWS_PER_STATEMENT = 1000
+_DUPLICATE_KEY = 1062  # MySQL/MariaDB ER_DUP_ENTRY
+
+
+def _columns(model: type[Any], names: Any, what: str) -> tuple[str, ...]:
+    meta = model._meta()
+    columns = (names,) if isinstance(names, str) else tuple(names)
+    unknown = [c for c in columns if c not in meta.column_index]
+    if unknown or not columns:
+        raise ConfigurationError(
+            f"{model.__name__}: {what} {names!r} names no column(s) "
+            f"{', '.join(map(repr, unknown))}; its columns are: {', '.join(meta.columns)}"
+        )
+    return columns
+
+
+def _rows_per_statement(columns: int, dialect: Dialect, extra: int = 0) -> int:
+    return max(1, min(MAX_ROWS_PER_STATEMENT, (dialect.max_params - extra) // max(1, columns)))
+
+
+def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _values(record: Any, columns: tuple[str, ...]) -> tuple[Any, ...]:
+    data = record.__dict__
+    return tuple(data[c] for c in columns)
+
+
+def _params(meta: Any, records: list[Any], columns: tuple[str, ...], dialect: Dialect) -> list[Any]:
+    writers = [meta.writer_for(c, dialect) for c in columns]
+    return [
+        value if writer is None or value is None else writer(value)
+        for record in records
+        for value, writer in zip(_values(record, columns), writers)
+    ]
+
+
+def _key_groups(meta: Any, records: list[Any]) -> list[tuple[bool, list[Any]]]:
+    """Records needing a generated key, and those bringing their own, kept apart."""
+    key = meta.auto_key
+    needing = [r for r in records if key is not None and r.__dict__[key] is None]
+    bringing = [r for r in records if key is None or r.__dict__[key] is not None]
+    return [(flag, group) for flag, group in ((True, needing), (False, bringing)) if group]
+
+
+def _refuse_batch_duplicates(model: type[Any], records: list[Any], unique: tuple[str, ...]) -> None:
+    seen: dict[tuple[Any, ...], int] = {}
+    for position, record in enumerate(records):
+        values = _values(record, unique)
+        if values in seen:
+            raise RecordNotUnique(
+                f"{model.__name__}.upsert_many(): records {seen[values]} and {position} both "
+                f"have {dict(zip(unique, values))!r} for unique_by {unique}; nothing was sent "
+                "(PostgreSQL refuses such a statement; the others would apply both)"
+            )
+        seen[values] = position
+
+
+def _unstamp(records: list[Any], before: list[tuple[Any, Any]], features: Features | None) -> None:
+    if features is None or not features.timestamps:
+        return
+    for record, (created, updated) in zip(records, before):
+        record.__dict__["created_at"] = created
+        record.__dict__["updated_at"] = updated
+
+
+def _stamps(records: list[Any], features: Features | None) -> list[tuple[Any, Any]]:
+    if features is None or not features.timestamps:
+        return []
+    return [(r.__dict__["created_at"], r.__dict__["updated_at"]) for r in records]
+
+
+# ---- insert_many(on_conflict='ignore') -------------------------------------------------------
+def insert_many_plan(
+    model: type[Any],
+    records: Iterable[Any],
+    on_conflict: str | None,
+    unique_by: Any,
+    dialect: Dialect,
+) -> Plan[int]:
+    if on_conflict is None:
+        if unique_by is not None:
+            raise ConfigurationError(
+                f"{model.__name__}.insert_many(unique_by=...) goes with on_conflict='ignore'"
+            )
+        return model._insert_many_plan(records, dialect)  # type: ignore[no-any-return]
+    if on_conflict != "ignore":
+        raise ConfigurationError(
+            f"{model.__name__}.insert_many(on_conflict={on_conflict!r}): the only value is "
+            "'ignore' (to overwrite colliding rows, use upsert_many)"
+        )
+    return insert_ignore_plan(model, records, unique_by, dialect)
+
+
+def insert_ignore_plan(
+    model: type[Any], records: Iterable[Any], unique_by: Any, dialect: Dialect
+) -> Plan[int]:
+    batch = model._validated_batch(records, "insert_many")
+    unique = _columns(model, unique_by, "unique_by") if unique_by is not None else ()
+    features = model._features_of_model()
+    before = _stamps(batch, features)
+    stamp_inserts(batch, features)
+
+    def attempt() -> Plan[int]:
+        return _insert_ignore(model, batch, unique, dialect)
+
+    try:
+        inserted: int = yield InTransaction(attempt)
+    except BaseException:
+        _unstamp(batch, before, features)
+        raise
+    if before:  # skipped records stay as they were
+        _unstamp(
+            [r for r in batch if r.is_new_record],
+            [b for r, b in zip(batch, before) if r.is_new_record],
+            features,
+        )
+    return inserted
+
+
+def _insert_ignore(
+    model: type[Any], batch: list[Any], unique: tuple[str, ...], dialect: Dialect
+) -> Plan[int]:
+    meta = model._meta()
+    if dialect.name == "mysql":
+        return (yield from _insert_ignore_one_by_one(model, batch, unique, dialect))
+    inserted = 0
+    for wants_key, group in _key_groups(meta, batch):
+        columns, _ = meta.insert_spec(wants_key, dialect)
+        match = unique or (meta.primary_key if not wants_key else columns)
+        statement_rows = _rows_per_statement(len(columns), dialect)
+        for chunk in _chunks(group, statement_rows):
+            statement = ConflictInsert(
+                meta.table,
+                meta.sql_names(columns),
+                len(chunk),
+                "ignore",
+                target=meta.sql_names(unique),
+                returning=meta.sql_names(meta.columns),
+            )
+            rows = yield FetchRows(
+                compile_conflict_insert(statement, dialect), _params(meta, chunk, columns, dialect)
+            )
+            stored = _index(meta.hydrate(rows, dialect), match)
+            for record in chunk:
+                found = stored.get(_values(record, match))
+                if found:
+                    row = found.pop(0)
+                    if wants_key:
+                        record.__dict__[meta.auto_key] = row.__dict__[meta.auto_key]
+                    record._mark_saved()
+                    inserted += 1
+    return inserted
+
+
+def _index(records: list[Any], columns: tuple[str, ...]) -> dict[tuple[Any, ...], list[Any]]:
+    index: dict[tuple[Any, ...], list[Any]] = {}
+    for record in records:
+        index.setdefault(_values(record, columns), []).append(record)
+    return index
+
+
+def _insert_ignore_one_by_one(
+    model: type[Any], batch: list[Any], unique: tuple[str, ...], dialect: Dialect
+) -> Plan[int]:
+    """MySQL/MariaDB: `INSERT IGNORE`, one statement per record, whose warnings say why a
+    row was skipped: a duplicate on the conflict key skips it; a duplicate on another
+    key, a foreign key or a check raises what the plain INSERT would have raised."""
+    meta = model._meta()
+    unique_keys: dict[str, set[str]] | None = None
+    inserted = 0
+    for wants_key, group in _key_groups(meta, batch):
+        columns, _ = meta.insert_spec(wants_key, dialect)
+        statement = ConflictInsert(meta.table, meta.sql_names(columns), 1, "ignore")
+        sql = compile_conflict_insert(statement, dialect)
+        for record in group:
+            affected = yield Execute(sql, _params(meta, [record], columns, dialect))
+            if affected:
+                if wants_key:
+                    rows = yield FetchRows("SELECT LAST_INSERT_ID()", [])
+                    record.__dict__[meta.auto_key] = int(rows[0][0])
+                record._mark_saved()
+                inserted += 1
+                continue
+            warnings = yield FetchRows("SHOW WARNINGS", [])
+            if unique and unique_keys is None:
+                unique_keys = yield from _unique_keys(meta)
+            _raise_for_warnings(model, warnings, set(meta.sql_names(unique)), unique_keys or {})
+    return inserted
+
+
+def _unique_keys(meta: Any) -> Plan[dict[str, set[str]]]:
+    """The table's unique keys (name -> columns), read once per call."""
+    rows = yield FetchRows(
+        "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS "
+        "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s AND NON_UNIQUE = 0",
+        [meta.table],
+    )
+    keys: dict[str, set[str]] = {}
+    for name, column in rows:
+        keys.setdefault(str(name), set()).add(str(column))
+    return keys
+
+
+def _raise_for_warnings(
+    model: type[Any], warnings: list[Any], unique: set[str], keys: dict[str, set[str]]
+) -> None:
+    for _level, code, message in warnings:
+        if int(code) != _DUPLICATE_KEY:
+            raise IntegrityError(
+                f"{model.__name__}.insert_many(on_conflict='ignore'): the server refused a "
+                f"row ({message}); the call was rolled back"
+            )
+        key = str(message).rsplit("'", 2)[-2].rsplit(".", 1)[-1]
+        if unique and keys.get(key) != unique:
+            raise RecordNotUnique(
+                f"{model.__name__}.insert_many(on_conflict='ignore', unique_by=...): a record "
+                f"collides on key {key!r}, not on unique_by ({message}); the call was rolled "
+                "back",
+                constraint=key,
+            )
+
+
+# ---- upsert_many -------------------------------------------------------------------------------
+def upsert_plan(
+    model: type[Any], records: Iterable[Any], unique_by: Any, update: Any, dialect: Dialect
+) -> Plan[int]:
+    meta = model._meta()
+    batch = model._validated_batch(records, "upsert_many")
+    unique = _columns(model, unique_by if unique_by is not None else meta.primary_key, "unique_by")
+    features = model._features_of_model()
+    if (
+        unique == meta.primary_key
+        and meta.auto_key
+        and any(r.__dict__[meta.auto_key] is None for r in batch)
+    ):
+        raise ConfigurationError(
+            f"{model.__name__}.upsert_many(): without unique_by the records must carry their "
+            f"primary key ({meta.auto_key}); give unique_by=<a unique column>"
+        )
+    _refuse_batch_duplicates(model, batch, unique)
+    overwrite = _update_columns(model, features, unique, update)
+    before = _stamps(batch, features)
+    stamp_inserts(batch, features)
+
+    def attempt() -> Plan[int]:
+        return _upsert(model, batch, unique, overwrite, features, dialect)
+
+    try:
+        upserted: int = yield InTransaction(attempt)
+    except BaseException:
+        _unstamp(batch, before, features)
+        raise
+    return upserted
+
+
+def _update_columns(
+    model: type[Any], features: Features | None, unique: tuple[str, ...], update: Any
+) -> tuple[str, ...]:
+    meta = model._meta()
+    if update is None:
+        kept = (
+            {*meta.primary_key, *unique, "created_at"}
+            if features and features.timestamps
+            else {*meta.primary_key, *unique}
+        )
+        if features:
+            kept |= {c for c in (features.deleted, features.lock) if c}
+        return tuple(c for c in meta.columns if c not in kept)
+    if isinstance(update, dict):
+        raise ConfigurationError(
+            f"{model.__name__}.upsert_many(update={{...}}): expressions in update are not "
+            "supported yet; give a tuple of column names"
+        )
+    columns = tuple(update) if not isinstance(update, str) else (update,)
+    if not columns:
+        raise ConfigurationError(
+            f"{model.__name__}.upsert_many(update=()): nothing to overwrite on conflict; use "
+            "insert_many(records, on_conflict='ignore') to skip colliding rows"
+        )
+    return _columns(model, columns, "update")
+
+
+def _upsert(
+    model: type[Any],
+    batch: list[Any],
+    unique: tuple[str, ...],
+    overwrite: tuple[str, ...],
+    features: Features | None,
+    dialect: Dialect,
+) -> Plan[int]:
+    meta = model._meta()
+    mysql = dialect.name == "mysql"
+    row_alias = False
+    if mysql:
+        version = yield FetchRows("SELECT VERSION()", [])
+        row_alias = _mysql_row_alias(str(version[0][0]))
+    stamp = (
+        ("updated_at",)
+        if features and features.timestamps and "updated_at" not in overwrite
+        else ()
+    )
+    bump = (features.lock,) if features and features.lock else ()
+    instant = now()
+    for wants_key, group in _key_groups(meta, batch):
+        columns, _ = meta.insert_spec(wants_key, dialect)
+        update = tuple(c for c in overwrite if c in columns)
+        if not update and not stamp and not bump:
+            update = tuple(c for c in unique if c in columns)[:1]  # a no-op keeps RETURNING
+        statement_rows = _rows_per_statement(len(columns), dialect, extra=1)
+        for chunk in _chunks(group, statement_rows):
+            statement = ConflictInsert(
+                meta.table,
+                meta.sql_names(columns),
+                len(chunk),
+                "update",
+                target=meta.sql_names(unique),
+                update=meta.sql_names(update),
+                stamp=meta.sql_names(stamp),
+                bump=meta.sql_names(bump),
+                returning=meta.sql_names(meta.columns),
+                row_alias=row_alias,
+            )
+            params = _params(meta, chunk, columns, dialect)
+            params += [meta.write(c, instant, dialect) for c in stamp]
+            sql = compile_conflict_insert(statement, dialect)
+            if mysql:
+                yield Execute(sql, params)
+                rows = yield from _select_by(meta, unique, chunk, dialect)
+            else:
+                rows = yield FetchRows(sql, params)
+            _take_rows(model, chunk, meta.hydrate(rows, dialect), unique)
+    return len(batch)
+
+
+def _mysql_row_alias(version: str) -> bool:
+    """MySQL 8.0.19+ takes `AS new`; MariaDB rejects it (and keeps VALUES())."""
+    if "mariadb" in version.lower():
+        return False
+    numbers = [int(part) for part in version.split("-")[0].split(".")[:3] if part.isdigit()]
+    return tuple(numbers) >= (8, 0, 19)
+
+
+def _select_by(meta: Any, unique: tuple[str, ...], chunk: list[Any], dialect: Dialect) -> Plan[Any]:
+    """The rows of `chunk`'s conflict values (MySQL has no RETURNING)."""
+    if len(unique) == 1:
+        test: Any = ColumnTest(meta.sql_column(unique[0]), "in", len(chunk))
+        where: Any = (("AND", test),)
+        params = [meta.write(unique[0], r.__dict__[unique[0]], dialect) for r in chunk]
+    else:
+        tests = tuple(ColumnTest(meta.sql_column(c), "eq") for c in unique)
+        from ..sql.statements import AllOf
+
+        where = tuple(("OR", AllOf(tests)) for _ in chunk)
+        params = [meta.write(c, r.__dict__[c], dialect) for r in chunk for c in unique]
+    select = Select(table=meta.table, columns=meta.select_columns, where=where)
+    rows = yield FetchRows(compile_select(select, dialect)[0], params)
+    return rows
+
+
+def _take_rows(
+    model: type[Any], chunk: list[Any], stored: list[Any], unique: tuple[str, ...]
+) -> None:
+    """Every record takes its row's values as stored, and is saved."""
+    index = {_values(row, unique): row for row in stored}
+    for record in chunk:
+        row = index.get(_values(record, unique))
+        if row is None:
+            raise RecordNotUnique(
+                f"{model.__name__}.upsert_many(): the record with "
+                f"{dict(zip(unique, _values(record, unique)))!r} collided on a unique key "
+                "other than unique_by; the call was rolled back"
+            )
+        record.__dict__.update(row.__dict__)
+        record._mark_saved()
+
+
+# ---- update_many -------------------------------------------------------------------------------
+def update_many_plan(
+    model: type[Any], records: Iterable[Any], fields: Any, dialect: Dialect
+) -> Plan[int]:
+    meta = model._meta()
+    batch = list(records)
+    for record in batch:
+        if isinstance(record, model) and record.is_new_record:
+            raise ConfigurationError(
+                f"{model.__name__}.update_many() takes loaded records; {record!r} is new "
+                "(use insert_many)"
+            )
+    batch = model._validated_batch(batch, "update_many")
+    if len(meta.primary_key) != 1:
+        raise ConfigurationError(
+            f"{model.__name__}.update_many() needs a single-column primary key; "
+            f"it has {meta.primary_key}"
+        )
+    features = model._features_of_model()
+    lock = features.lock if features else None
+    chosen = _columns(model, fields, "fields") if fields is not None else None
+    writes = []
+    for record in batch:
+        columns = chosen or tuple(c for c in record.dirty_attributes if c != lock)
+        columns = tuple(c for c in meta.columns if c in columns and c not in meta.primary_key)
+        if columns:
+            writes.append((record, columns))
+    if not writes:
+        return 0
+
+    def attempt() -> Plan[int]:
+        return _update_many(model, writes, features, dialect)
+
+    matched: int = yield InTransaction(attempt)
+    return matched
+
+
+def _update_many(
+    model: type[Any],
+    writes: list[tuple[Any, tuple[str, ...]]],
+    features: Features | None,
+    dialect: Dialect,
+) -> Plan[int]:
+    meta = model._meta()
+    key = meta.primary_key[0]
+    lock = features.lock if features else None
+    stamp_column = "updated_at" if features and features.timestamps else None
+    instant = now()
+    matched = 0
+    per_statement = max(1, dialect.max_params // (2 * len(meta.columns) + 2))
+    for chunk in _chunks(writes, min(per_statement, MAX_ROWS_PER_STATEMENT)):
+        keys = [record._stored_key()[0] for record, _ in chunk]
+        written_keys = [meta.write(key, k, dialect) for k in keys]
+        present: set[Any] | None = None
+        if lock or not dialect.supports_returning:
+            listed = (Ident(meta.sql_column(key)),) + (
+                (Ident(meta.sql_column(lock)),) if lock else ()
+            )
+            select = Select(
+                table=meta.table,
+                columns=listed,
+                where=(("AND", ColumnTest(meta.sql_column(key), "in", len(keys))),),
+                for_update=True,
+            )
+            rows = yield FetchRows(compile_select(select, dialect)[0], written_keys)
+            reader = meta.reader_for(key, dialect)
+            versions = {(reader(r[0]) if reader else r[0]): (r[1] if lock else None) for r in rows}
+            if lock:
+                stale = [
+                    k
+                    for (record, _), k in zip(chunk, keys)
+                    if versions.get(k, object()) != record.__dict__[lock]
+                ]
+                if stale:
+                    raise StaleObjectError(
+                        f"{model.__name__}.update_many(): records with keys {stale!r} were "
+                        "changed or deleted by someone else (their lock versions no longer "
+                        "match); nothing was written. Reload them and apply the changes again"
+                    )
+            present = set(versions)
+        columns = tuple(c for c in meta.columns if any(c in cols for _, cols in chunk))
+        stamp = (stamp_column,) if stamp_column and stamp_column not in columns else ()
+        params: list[Any] = []
+        cases = []
+        for column in columns:
+            count = 0
+            for (record, cols), written_key in zip(chunk, written_keys):
+                if column in cols:
+                    params += [written_key, meta.write(column, record.__dict__[column], dialect)]
+                    count += 1
+            cases.append(count)
+        params += [meta.write(c, instant, dialect) for c in stamp]
+        params += written_keys
+        casts = tuple(
+            column_type_sql(meta.types[c], dialect) if dialect.name == "postgresql" else ""
+            for c in columns
+        )
+        statement = CaseUpdate(
+            meta.table,
+            meta.sql_column(key),
+            meta.sql_names(columns),
+            tuple(cases),
+            casts,
+            len(keys),
+            stamp=meta.sql_names(stamp),
+            bump=(meta.sql_column(lock),) if lock else (),
+            returning=present is None,
+        )
+        sql = compile_case_update(statement, dialect)
+        if present is None:
+            rows = yield FetchRows(sql, params)
+            reader = meta.reader_for(key, dialect)
+            present = {(reader(r[0]) if reader else r[0]) for r in rows}
+        else:
+            yield Execute(sql, params)
+        for (record, cols), k in zip(chunk, keys):
+            if k not in present:
+                continue  # its row vanished: left as save() would leave it
+            changes = {c: record.__dict__[c] for c in cols}
+            if stamp:
+                changes[stamp_column] = instant
+            if lock:
+                changes[lock] = record.__dict__[lock] + 1
+            _clean(record, meta, changes)
+            matched += 1
+    return matched
+
+
+def _clean(record: Any, meta: Any, changes: dict[str, Any]) -> None:
+    """The record takes `changes`, and they become clean (its other changes stay dirty)."""
+    snapshot = list(record._snapshot_values())
+    for column, value in changes.items():
+        record.__dict__[column] = value
+        snapshot[meta.column_index[column]] = value
+    record._set_snapshot(tuple(snapshot))

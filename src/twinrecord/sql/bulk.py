@@ -1,0 +1,112 @@
+"""Bulk write statements (API.md §15): multi-row INSERT with a conflict clause, and the
+one-statement UPDATE of many rows by key. Nothing here knows a model.
+
+Spelling per database: PostgreSQL and SQLite `ON CONFLICT`, MySQL/MariaDB
+`INSERT IGNORE` / `ON DUPLICATE KEY UPDATE` (`VALUES(c)` on MariaDB, which rejects the
+row alias; `AS new` on MySQL, where `VALUES()` is deprecated since 8.0.20).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import NamedTuple
+
+from .dialect import Dialect
+
+
+class ConflictInsert(NamedTuple):
+    """INSERT of `rows` rows of `columns`.
+
+    `action` 'ignore' skips colliding rows; 'update' overwrites `update` columns with
+    the proposed values, sets `stamp` columns to one extra parameter (sent after the
+    rows' values) and increments `bump` columns. `target`: the conflict columns (empty:
+    any unique key, for 'ignore'). `returning`: columns RETURNING gives back, where
+    the database has it.
+    """
+
+    table: str
+    columns: tuple[str, ...]
+    rows: int
+    action: str
+    target: tuple[str, ...] = ()
+    update: tuple[str, ...] = ()
+    stamp: tuple[str, ...] = ()
+    bump: tuple[str, ...] = ()
+    returning: tuple[str, ...] = ()
+    row_alias: bool = False  # MySQL 8: `AS new` instead of VALUES(c)
+    node: str = "conflict_insert"
+
+
+@lru_cache(maxsize=512)
+def compile_conflict_insert(insert: ConflictInsert, dialect: Dialect) -> str:
+    q = dialect.quote
+    table = q(insert.table)
+    columns = ", ".join(q(c) for c in insert.columns)
+    row = "(" + ", ".join("?" * len(insert.columns)) + ")"
+    values = ", ".join([row] * insert.rows)
+    mysql = dialect.name == "mysql"
+    if insert.action == "ignore":
+        verb = "INSERT IGNORE INTO" if mysql else "INSERT INTO"
+        sql = f"{verb} {table} ({columns}) VALUES {values}"
+        if not mysql:
+            target = f" ({', '.join(q(c) for c in insert.target)})" if insert.target else ""
+            sql += f" ON CONFLICT{target} DO NOTHING"
+    elif mysql:
+        alias = " AS new" if insert.row_alias else ""
+        sets = [
+            f"{q(c)} = new.{q(c)}" if insert.row_alias else f"{q(c)} = VALUES({q(c)})"
+            for c in insert.update
+        ]
+        sets += [f"{q(c)} = ?" for c in insert.stamp]
+        sets += [f"{q(c)} = {q(c)} + 1" for c in insert.bump]
+        sql = f"INSERT INTO {table} ({columns}) VALUES {values}{alias}"
+        sql += " ON DUPLICATE KEY UPDATE " + ", ".join(sets)
+    else:
+        sets = [f"{q(c)} = EXCLUDED.{q(c)}" for c in insert.update]
+        sets += [f"{q(c)} = ?" for c in insert.stamp]
+        sets += [f"{q(c)} = {table}.{q(c)} + 1" for c in insert.bump]
+        target = ", ".join(q(c) for c in insert.target)
+        sql = f"INSERT INTO {table} ({columns}) VALUES {values}"
+        sql += f" ON CONFLICT ({target}) DO UPDATE SET " + ", ".join(sets)
+    if insert.returning and dialect.supports_returning:
+        sql += " RETURNING " + ", ".join(q(c) for c in insert.returning)
+    return dialect.prepare(sql)[0]
+
+
+class CaseUpdate(NamedTuple):
+    """`UPDATE t SET c = CASE k WHEN ? THEN ? ... ELSE c END, ... WHERE k IN (?, ...)`.
+
+    `cases[i]` is how many WHEN branches column `columns[i]` has; `casts[i]` the SQL
+    type its values are cast to ('' for none: PostgreSQL needs them, its parameters
+    being untyped inside CASE). `stamp` columns take one extra parameter, `bump`
+    columns are incremented; `returning`: the key, where RETURNING exists.
+    """
+
+    table: str
+    key: str
+    columns: tuple[str, ...]
+    cases: tuple[int, ...]
+    casts: tuple[str, ...]
+    keys: int
+    stamp: tuple[str, ...] = ()
+    bump: tuple[str, ...] = ()
+    returning: bool = False
+    node: str = "case_update"
+
+
+@lru_cache(maxsize=512)
+def compile_case_update(update: CaseUpdate, dialect: Dialect) -> str:
+    q = dialect.quote
+    key = q(update.key)
+    sets = []
+    for column, count, cast in zip(update.columns, update.cases, update.casts):
+        value = f"CAST(? AS {cast})" if cast else "?"
+        branches = " ".join([f"WHEN ? THEN {value}"] * count)
+        sets.append(f"{q(column)} = CASE {key} {branches} ELSE {q(column)} END")
+    sets += [f"{q(c)} = ?" for c in update.stamp]
+    sets += [f"{q(c)} = {q(c)} + 1" for c in update.bump]
+    keys = ", ".join("?" * update.keys)
+    sql = f"UPDATE {q(update.table)} SET {', '.join(sets)} WHERE {key} IN ({keys})"
+    if update.returning and dialect.supports_returning:
+        sql += f" RETURNING {key}"
+    return dialect.prepare(sql)[0]

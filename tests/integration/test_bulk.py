@@ -1,0 +1,338 @@
+"""Upsert and bulk writes (API.md §15), in every backend x kind combination; the race of
+issue 11 (20 concurrent upsert_many on overlapping keys) on PostgreSQL and MariaDB."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Annotated, Optional
+
+import pytest
+from pydantic import Field
+
+from twinrecord import (
+    Column,
+    ConfigurationError,
+    ForeignKey,
+    IntegrityError,
+    OptimisticLockMixin,
+    RecordInvalid,
+    RecordNotUnique,
+    SoftDeleteMixin,
+    StaleObjectError,
+    TimestampMixin,
+)
+
+
+def user_model(db, table="bulk_users", *mixins):
+    class User(*mixins, db.Base):
+        __table_name__ = table
+        id: Optional[int] = None
+        email: Annotated[str, Column(unique=True, max_length=100)]
+        name: str = Field(default="", max_length=30)
+        plan: str = "free"
+
+    return User
+
+
+async def _rows(db, model, table):
+    rows = await db(model.backend().fetch_all(f"SELECT email, name, plan FROM {table} ORDER BY email"))
+    return [(r["email"], r["name"], r["plan"]) for r in rows]
+
+
+# ---- insert_many(on_conflict='ignore') -----------------------------------------------------
+async def test_insert_many_ignore_skips_existing_rows_and_earlier_records(db):
+    User = user_model(db)
+    await db.create(User)
+    await db(User.create(email="a@x", name="existing"))
+    records = [User(email="a@x", name="new a"), User(email="b@x", name="b"),
+               User(email="b@x", name="second b"), User(email="c@x", name="c")]
+    assert await db(User.insert_many(records, on_conflict="ignore", unique_by="email")) == 2
+    assert await _rows(db, User, "bulk_users") == [
+        ("a@x", "existing", "free"), ("b@x", "b", "free"), ("c@x", "c", "free")]
+    skipped, b, second_b, c = records
+    assert not b.is_new_record and not c.is_new_record and isinstance(b.id, int)
+    assert skipped.is_new_record and skipped.id is None and skipped.name == "new a"
+    assert second_b.is_new_record and second_b.id is None
+    found = await db(User.find_one({"email": "c@x"}))
+    assert found.id == c.id
+
+
+async def test_insert_many_ignore_without_unique_by_skips_on_any_unique_key(db):
+    User = user_model(db)
+    await db.create(User)
+    first = await db(User.create(email="a@x"))
+    records = [User(email="a@x", name="dup"), User(id=first.id, email="z@x"), User(email="n@x")]
+    assert await db(User.insert_many(records, on_conflict="ignore")) == 1
+    assert [r.is_new_record for r in records] == [True, True, False]
+    assert records[2].id not in (None, first.id)
+    assert len(await _rows(db, User, "bulk_users")) == 2
+
+
+async def test_insert_many_ignore_keeps_timestamps_off_skipped_records(db):
+    User = user_model(db, "bulk_stamped", TimestampMixin)
+    await db.create(User)
+    await db(User.create(email="a@x"))
+    skipped, fresh = User(email="a@x"), User(email="b@x")
+    await db(User.insert_many([skipped, fresh], on_conflict="ignore", unique_by="email"))
+    assert skipped.created_at is None and skipped.updated_at is None
+    assert fresh.created_at is not None and fresh.created_at == fresh.updated_at
+
+
+async def test_insert_many_ignore_raises_for_other_keys_and_foreign_keys(db):
+    class Team(db.Base):
+        __table_name__ = "bulk_teams"
+        id: Optional[int] = None
+        name: str = "t"
+
+    class Member(db.Base):
+        __table_name__ = "bulk_members"
+        id: Optional[int] = None
+        email: Annotated[str, Column(unique=True, max_length=100)]
+        handle: Annotated[str, Column(unique=True, max_length=100)]
+        team_id: Annotated[Optional[int], ForeignKey(Team)] = None
+
+    await db.create(Team, Member)
+    await db(Member.create(email="a@x", handle="taken"))
+    with pytest.raises(RecordNotUnique):
+        await db(Member.insert_many([Member(email="new@x", handle="free"),
+                                     Member(email="b@x", handle="taken")],
+                                    on_conflict="ignore", unique_by="email"))
+    assert await db(Member.query().count()) == 1  # rolled back: "new@x" is not there
+    if db.backend_name != "sqlite":  # SQLite enforces foreign keys only when asked to
+        with pytest.raises(IntegrityError):
+            await db(Member.insert_many([Member(email="c@x", handle="c", team_id=999)],
+                                        on_conflict="ignore", unique_by="email"))
+        assert await db(Member.query().count()) == 1
+
+
+async def test_insert_many_ignore_validates_first(db):
+    User = user_model(db)
+    await db.create(User)
+    bad = User(email="b@x")
+    bad.__dict__["name"] = "x" * 40
+    with pytest.raises(RecordInvalid):
+        await db(User.insert_many([User(email="a@x"), bad], on_conflict="ignore"))
+    assert await db(User.query().count()) == 0
+
+
+async def test_insert_many_unknown_on_conflict_is_refused(db):
+    User = user_model(db)
+    with pytest.raises(ConfigurationError, match="ignore"):
+        await db(User.insert_many([User(email="a@x")], on_conflict="update"))
+
+
+# ---- upsert_many ------------------------------------------------------------------------
+async def test_upsert_many_inserts_and_updates_and_records_hold_their_rows(db):
+    User = user_model(db)
+    await db.create(User)
+    old = await db(User.create(email="a@x", name="old", plan="gold"))
+    records = [User(email="a@x", name="new", plan="silver"), User(email="b@x", name="b")]
+    assert await db(User.upsert_many(records, unique_by="email", update=("name",))) == 2
+    assert await _rows(db, User, "bulk_users") == [("a@x", "new", "gold"), ("b@x", "b", "free")]
+    updated, inserted = records
+    assert updated.id == old.id and updated.plan == "gold"  # what the database kept
+    assert not updated.is_new_record and not updated.is_dirty
+    assert isinstance(inserted.id, int) and not inserted.is_new_record
+
+
+async def test_upsert_many_default_update_overwrites_every_sent_column(db):
+    User = user_model(db)
+    await db.create(User)
+    await db(User.create(email="a@x", name="old", plan="gold"))
+    records = [User(email="a@x", name="new", plan="silver")]
+    await db(User.upsert_many(records, unique_by="email"))
+    assert await _rows(db, User, "bulk_users") == [("a@x", "new", "silver")]
+
+
+async def test_upsert_many_by_primary_key(db):
+    User = user_model(db)
+    await db.create(User)
+    old = await db(User.create(email="a@x", name="old"))
+    records = [User(id=old.id, email="a@x", name="by key"), User(id=old.id + 100, email="c@x")]
+    assert await db(User.upsert_many(records)) == 2
+    assert await _rows(db, User, "bulk_users") == [("a@x", "by key", "free"), ("c@x", "", "free")]
+    with pytest.raises(ConfigurationError, match="primary key"):
+        await db(User.upsert_many([User(email="d@x")]))
+
+
+async def test_upsert_many_refuses_batch_duplicates_and_empty_update(db):
+    User = user_model(db)
+    await db.create(User)
+    with pytest.raises(RecordNotUnique, match="both"):
+        await db(User.upsert_many([User(email="a@x"), User(email="a@x")], unique_by="email"))
+    with pytest.raises(ConfigurationError, match="on_conflict='ignore'"):
+        await db(User.upsert_many([User(email="a@x")], unique_by="email", update=()))
+    assert await db(User.query().count()) == 0
+
+
+async def test_upsert_many_collision_on_another_key_rolls_back(db):
+    class Member(db.Base):
+        __table_name__ = "bulk_members2"
+        id: Optional[int] = None
+        email: Annotated[str, Column(unique=True, max_length=100)]
+        handle: Annotated[str, Column(unique=True, max_length=100)]
+
+    await db.create(Member)
+    await db(Member.create(email="a@x", handle="taken"))
+    with pytest.raises(RecordNotUnique):
+        await db(Member.upsert_many([Member(email="new@x", handle="n"),
+                                     Member(email="b@x", handle="taken")], unique_by="email"))
+    rows = await db(Member.backend().fetch_all("SELECT email, handle FROM bulk_members2"))
+    assert rows == [{"email": "a@x", "handle": "taken"}]
+
+
+async def test_upsert_many_applies_timestamps_and_bumps_the_lock(db):
+    User = user_model(db, "bulk_mixed", TimestampMixin, OptimisticLockMixin)
+    await db.create(User)
+    old = await db(User.create(email="a@x", name="old"))
+    created = old.created_at
+    records = [User(email="a@x", name="new"), User(email="b@x")]
+    await db(User.upsert_many(records, unique_by="email"))
+    updated, inserted = records
+    assert updated.created_at == created  # created_at is never overwritten by default
+    assert updated.updated_at > created and updated.lock_version == 1
+    assert inserted.created_at == inserted.updated_at and inserted.lock_version == 0
+    old.name = "stale"
+    with pytest.raises(StaleObjectError):
+        await db(old.save())
+
+
+async def test_upsert_many_leaves_a_soft_deleted_row_deleted(db):
+    User = user_model(db, "bulk_soft", SoftDeleteMixin)
+    await db.create(User)
+    gone = await db(User.create(email="a@x", name="old"))
+    await db(gone.delete())
+    records = [User(email="a@x", name="new")]
+    await db(User.upsert_many(records, unique_by="email"))
+    assert records[0].is_deleted and records[0].name == "new"
+    assert await db(User.query().count()) == 0
+    await db(User.upsert_many([User(email="a@x", name="back")], unique_by="email",
+                              update=("name", "deleted_at")))
+    assert [u.name for u in await db(User.find_all())] == ["back"]
+
+
+async def test_bulk_calls_are_savepoints_inside_a_transaction(db):
+    User = user_model(db)
+    await db.create(User)
+    async with db.transaction(User):
+        await db(User.create(email="a@x"))
+        with pytest.raises(RecordNotUnique):
+            await db(User.upsert_many([User(email="b@x"), User(email="b@x")], unique_by="email"))
+        await db(User.upsert_many([User(email="c@x")], unique_by="email"))
+    assert [r[0] for r in await _rows(db, User, "bulk_users")] == ["a@x", "c@x"]
+
+
+async def test_large_upsert_is_split_by_parameter_limits(db):
+    User = user_model(db)
+    await db.create(User)
+    await db(User.insert_many([User(email=f"u{i}@x") for i in range(0, 3000, 2)]))
+    records = [User(email=f"u{i}@x", name="v2") for i in range(3000)]
+    assert await db(User.upsert_many(records, unique_by="email", update=("name",))) == 3000
+    assert await db(User.query().where({"name": "v2"}).count()) == 3000
+    assert len({r.id for r in records}) == 3000
+
+
+# ---- update_many ------------------------------------------------------------------------
+async def test_update_many_writes_each_records_dirty_columns(db):
+    User = user_model(db)
+    await db.create(User)
+    await db(User.insert_many([User(email=f"{i}@x", name=f"n{i}") for i in range(4)]))
+    a, b, c, d = await db(User.query().order_by("id").all())
+    a.name = "A"
+    b.plan = "pro"
+    c.name, c.plan = "C", "gold"
+    assert await db(User.update_many([a, b, c, d])) == 3  # d has nothing to write
+    assert await _rows(db, User, "bulk_users") == [
+        ("0@x", "A", "free"), ("1@x", "n1", "pro"), ("2@x", "C", "gold"), ("3@x", "n3", "free")]
+    assert not any(r.is_dirty for r in (a, b, c, d))
+
+
+async def test_update_many_fields_and_vanished_rows(db):
+    User = user_model(db)
+    await db.create(User)
+    await db(User.insert_many([User(email=f"{i}@x", name=f"n{i}") for i in range(3)]))
+    a, b, c = await db(User.query().order_by("id").all())
+    await db(User.backend().execute("DELETE FROM bulk_users WHERE email = ?", ("2@x",)))
+    a.name, b.name, c.name = "A", "B", "C"
+    a.plan = "unsent"
+    assert await db(User.update_many([a, b, c], fields=("name",))) == 2
+    assert await _rows(db, User, "bulk_users") == [("0@x", "A", "free"), ("1@x", "B", "free")]
+    assert a.dirty_attributes == {"plan"}  # only the written columns became clean
+    assert c.dirty_attributes == {"name"}  # its row vanished: as save() leaves it
+
+
+async def test_update_many_refuses_new_records(db):
+    User = user_model(db)
+    await db.create(User)
+    with pytest.raises(ConfigurationError, match="insert_many"):
+        await db(User.update_many([User(email="a@x")]))
+
+
+async def test_update_many_checks_every_version_and_stamps(db):
+    User = user_model(db, "bulk_locked", TimestampMixin, OptimisticLockMixin)
+    await db.create(User)
+    await db(User.insert_many([User(email=f"{i}@x") for i in range(3)]))
+    a, b, c = await db(User.query().order_by("id").all())
+    stamp = a.updated_at
+    other = await db(User.find_one(b.id))
+    other.name = "elsewhere"
+    await db(other.save())
+    a.name, b.name, c.name = "A", "B", "C"
+    with pytest.raises(StaleObjectError) as caught:
+        await db(User.update_many([a, b, c]))
+    assert repr([b.id]) in str(caught.value)
+    assert await _rows(db, User, "bulk_locked") == [
+        ("0@x", "", "free"), ("1@x", "elsewhere", "free"), ("2@x", "", "free")]
+    assert await db(User.update_many([a, c])) == 2
+    assert a.lock_version == 1 and a.updated_at > stamp
+    fresh = await db(User.find_one(a.id))
+    assert (fresh.name, fresh.lock_version, fresh.updated_at) == ("A", 1, a.updated_at)
+
+
+async def test_bulk_paths_fire_no_events(db):
+    User = user_model(db)
+    calls: list[str] = []
+    for event in ("before_save", "after_save", "before_insert", "before_update"):
+        User.on(event, lambda r, e=event: calls.append(e))
+    await db.create(User)
+    await db(User.upsert_many([User(email="a@x")], unique_by="email"))
+    await db(User.insert_many([User(email="b@x")], on_conflict="ignore"))
+    loaded = await db(User.find_one({"email": "a@x"}))
+    loaded.name = "x"
+    await db(User.update_many([loaded]))
+    assert calls == []
+
+
+# ---- the race ------------------------------------------------------------------------------
+async def test_race_twenty_concurrent_upserts_on_overlapping_keys(db):
+    if db.backend_name == "sqlite":
+        pytest.skip("races run on the servers (PostgreSQL, MariaDB)")
+    User = user_model(db, "bulk_race")
+    await db.create(User)
+    # Caller i upserts keys i..i+9 (overlapping) setting plan=f"p{i % 3}", in one order.
+    def batch(i):
+        return [User(email=f"k{k:02d}@x", name="same", plan="same") for k in range(i, i + 10)]
+
+    if db.is_async:
+        outcomes = await asyncio.gather(
+            *(User.upsert_many(batch(i), unique_by="email", update=("name", "plan"))
+              for i in range(20)), return_exceptions=True)
+    else:
+        barrier = threading.Barrier(20)
+
+        def call(i):
+            barrier.wait()
+            try:
+                return User.upsert_many(batch(i), unique_by="email", update=("name", "plan"))
+            except Exception as error:
+                return error
+
+        with ThreadPoolExecutor(20) as pool:
+            outcomes = list(pool.map(call, range(20)))
+    assert [o for o in outcomes if isinstance(o, BaseException)] == []
+    assert outcomes == [10] * 20
+    rows = await _rows(db, User, "bulk_race")
+    assert rows == [(f"k{k:02d}@x", "same", "same") for k in range(29)]
+
