@@ -261,7 +261,10 @@ class RecordCore(BaseModel):
     # ---- plans ------------------------------------------------------------------------
     def _save_plan(self, dialect: Dialect) -> Plan[int]:
         # Picks the plan rather than delegating to it: one generator less per save.
-        life = type(self)._lifecycle()
+        cls = type(self)
+        life = cls.__dict__.get("__twinrecord_lifecycle__")
+        if life is None:
+            life = _events.lifecycle_of(cls)
         if life:
             return _events.save_plan(self, life, dialect)  # type: ignore[arg-type]
         if self._private()["_snapshot"] is None:
@@ -315,8 +318,9 @@ class RecordCore(BaseModel):
         params += [_write(writers[i], snapshot[i]) for i in meta.key_indexes]  # type: ignore[index]
         affected: int = yield Execute(sql, params)
         if affected:
-            self._mark_saved()
-            self._private()["_previously_new"] = False
+            private = self._private()
+            private["_snapshot"] = meta.snapshot(data)
+            private["_previously_new"] = False
         return 1 if affected else 0
 
     def _delete_plan(self, dialect: Dialect) -> Plan[int]:

@@ -184,26 +184,34 @@ def update_plan(record: Any, features: Features, dialect: Dialect, validate: boo
     data = record.__dict__
     names = meta.columns
     lock = features.lock
-    dirty = [i for i, old in enumerate(snapshot) if data[names[i]] != old and names[i] != lock]
+    dirty = [i for i, old in enumerate(snapshot) if data[names[i]] != old]
+    if lock:
+        dirty = [i for i in dirty if names[i] != lock]
     if not dirty:
         record._private()["_previously_new"] = False
         return 0
     if validate:
         data = record._validated_values()
     restore: dict[str, Any] = {}
-    if features.timestamps and "updated_at" not in {names[i] for i in dirty}:
-        restore["updated_at"] = data["updated_at"]
-        data["updated_at"] = now()
-        dirty.append(meta.column_index["updated_at"])
+    if features.timestamps:
+        stamp_index = meta.column_index["updated_at"]
+        if stamp_index not in dirty:
+            restore["updated_at"] = data["updated_at"]
+            data["updated_at"] = now()
+            dirty.append(stamp_index)
     columns = tuple(names[i] for i in dirty)
-    statement = _guarded_update(meta, columns, lock, None)
+    key = ("guarded-update", columns, dialect)
+    sql = meta.sql_cache.get(key)
+    if sql is None:
+        statement = _guarded_update(meta, columns, lock, None)
+        sql = meta.sql_cache[key] = compile_guarded_update(statement, dialect)
     writers = meta.writers(dialect)
     params = [_write(writers[i], data[names[i]]) for i in dirty]
     params += [_write(writers[i], snapshot[i]) for i in meta.key_indexes]
     if lock:
         params.append(data[lock])
     try:
-        affected: int = yield Execute(compile_guarded_update(statement, dialect), params)
+        affected: int = yield Execute(sql, params)
     except BaseException:
         data.update(restore)
         raise
@@ -214,8 +222,9 @@ def update_plan(record: Any, features: Features, dialect: Dialect, validate: boo
         return 0
     if lock:
         data[lock] += 1
-    record._mark_saved()
-    record._private()["_previously_new"] = False
+    private = record._private()
+    private["_snapshot"] = meta.snapshot(data)
+    private["_previously_new"] = False
     return 1
 
 

@@ -1,0 +1,111 @@
+"""Golden SQL of the statements issue 11 adds (no database): the mixins' guarded
+single-row writes, the bulk INSERT ... ON CONFLICT / ON DUPLICATE KEY and the CASE update,
+and the soft-delete filter around a query's whole condition."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from twinrecord import BaseActiveRecord, SoftDeleteMixin
+from twinrecord.query._core import QueryCore
+from twinrecord.sql.bulk import (
+    CaseUpdate,
+    ConflictInsert,
+    compile_case_update,
+    compile_conflict_insert,
+)
+from twinrecord.sql.dialect import MYSQL, POSTGRES, SQLITE
+from twinrecord.sql.guarded import (
+    GuardedDelete,
+    GuardedUpdate,
+    compile_guarded_delete,
+    compile_guarded_update,
+)
+
+
+def test_guarded_update_bumps_checks_and_tests_for_null():
+    statement = GuardedUpdate("docs", ("title",), ("id",), bump=("lock_version",),
+                              match=("lock_version",), unset=("deleted_at",))
+    assert compile_guarded_update(statement, SQLITE) == (
+        'UPDATE "docs" SET "title" = ?, "lock_version" = "lock_version" + 1 '
+        'WHERE "id" = ? AND "lock_version" = ? AND "deleted_at" IS NULL'
+    )
+    assert compile_guarded_update(statement, MYSQL) == (
+        "UPDATE `docs` SET `title` = %s, `lock_version` = `lock_version` + 1 "
+        "WHERE `id` = %s AND `lock_version` = %s AND `deleted_at` IS NULL"
+    )
+
+
+def test_guarded_delete():
+    statement = GuardedDelete("docs", ("id",), ("v",))
+    assert compile_guarded_delete(statement, POSTGRES) == (
+        'DELETE FROM "docs" WHERE "id" = %s AND "v" = %s'
+    )
+
+
+def test_insert_ignore_per_database():
+    statement = ConflictInsert("users", ("email", "name"), 2, "ignore", target=("email",),
+                               returning=("id", "email", "name"))
+    assert compile_conflict_insert(statement, POSTGRES) == (
+        'INSERT INTO "users" ("email", "name") VALUES (%s, %s), (%s, %s) '
+        'ON CONFLICT ("email") DO NOTHING RETURNING "id", "email", "name"'
+    )
+    assert compile_conflict_insert(statement._replace(target=()), SQLITE) == (
+        'INSERT INTO "users" ("email", "name") VALUES (?, ?), (?, ?) '
+        'ON CONFLICT DO NOTHING RETURNING "id", "email", "name"'
+    )
+    assert compile_conflict_insert(statement, MYSQL) == (
+        "INSERT IGNORE INTO `users` (`email`, `name`) VALUES (%s, %s), (%s, %s)"
+    )
+
+
+def test_upsert_per_database():
+    statement = ConflictInsert("users", ("email", "name"), 1, "update", target=("email",),
+                               update=("name",), stamp=("updated_at",), bump=("v",),
+                               returning=("id",))
+    assert compile_conflict_insert(statement, POSTGRES) == (
+        'INSERT INTO "users" ("email", "name") VALUES (%s, %s) ON CONFLICT ("email") DO UPDATE '
+        'SET "name" = EXCLUDED."name", "updated_at" = %s, "v" = "users"."v" + 1 RETURNING "id"'
+    )
+    assert compile_conflict_insert(statement, MYSQL) == (
+        "INSERT INTO `users` (`email`, `name`) VALUES (%s, %s) ON DUPLICATE KEY UPDATE "
+        "`name` = VALUES(`name`), `updated_at` = %s, `v` = `v` + 1"
+    )
+    assert compile_conflict_insert(statement._replace(row_alias=True), MYSQL) == (
+        "INSERT INTO `users` (`email`, `name`) VALUES (%s, %s) AS new ON DUPLICATE KEY UPDATE "
+        "`name` = new.`name`, `updated_at` = %s, `v` = `v` + 1"
+    )
+
+
+def test_case_update_casts_on_postgres_only():
+    statement = CaseUpdate("posts", "id", ("title", "n"), (2, 1), ("TEXT", "BIGINT"), 2,
+                           returning=True)
+    assert compile_case_update(statement, POSTGRES) == (
+        'UPDATE "posts" SET "title" = CASE "id" WHEN %s THEN CAST(%s AS TEXT) WHEN %s THEN '
+        'CAST(%s AS TEXT) ELSE "title" END, "n" = CASE "id" WHEN %s THEN CAST(%s AS BIGINT) '
+        'ELSE "n" END WHERE "id" IN (%s, %s) RETURNING "id"'
+    )
+    plain = statement._replace(casts=("", ""), returning=False)
+    assert compile_case_update(plain, MYSQL) == (
+        "UPDATE `posts` SET `title` = CASE `id` WHEN %s THEN %s WHEN %s THEN %s ELSE `title` "
+        "END, `n` = CASE `id` WHEN %s THEN %s ELSE `n` END WHERE `id` IN (%s, %s)"
+    )
+
+
+class SoftPost(SoftDeleteMixin, BaseActiveRecord):
+    __table_name__ = "soft_posts"
+    id: Optional[int] = None
+    title: str
+
+
+def test_soft_delete_filter_wraps_the_whole_condition():
+    query = QueryCore(SoftPost).where("title = ?", ("a",)).or_where("title = ?", ("b",))
+    sql, params = query._to_sql(SQLITE)
+    assert sql.endswith(
+        'WHERE ((title = ?) OR (title = ?)) AND "soft_posts"."deleted_at" IS NULL'
+    )
+    assert params == ["a", "b"]
+    sql, _ = query.only_deleted()._to_sql(SQLITE)
+    assert sql.endswith('AND "soft_posts"."deleted_at" IS NOT NULL')
+    sql, _ = query.with_deleted()._to_sql(SQLITE)
+    assert "deleted_at\" IS" not in sql
