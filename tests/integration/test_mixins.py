@@ -601,3 +601,24 @@ async def test_query_update_bumps_the_version_without_a_check(db):
     ledger.amount = 2
     with pytest.raises(StaleObjectError):
         await db(ledger.save())  # every loaded copy went stale
+
+
+async def test_expression_queries_and_updates_honour_the_mixins(db):
+    class Note(TimestampMixin, SoftDeleteMixin, db.Base):
+        __table_name__ = "soft_notes"
+        id: Optional[int] = None
+        title: str
+        views: int = 0
+
+    await db.create(Note)
+    kept = await db(Note.create(title="kept"))
+    gone = await db(Note.create(title="gone"))
+    await db(gone.delete())
+    found = await db(Note.query().where(Note.c.views >= 0).all())
+    assert [n.title for n in found] == ["kept"]
+    stamp = kept.updated_at
+    assert await db(Note.query().update({"views": Note.c.views + 1})) == 1  # live rows only
+    fresh = await db(Note.find_one(kept.id))
+    assert fresh.views == 1 and fresh.updated_at > stamp
+    deleted = await db(Note.query().with_deleted().where({"id": gone.id}).one())
+    assert deleted.views == 0

@@ -659,6 +659,11 @@ class QueryCore(LanguageMixin, Generic[M]):
             return 0
         computed = any(isinstance(v, Expr) or isinstance(k, Column) for k, v in changes.items())
         if self._modern or computed:
+            features = self._model._features_of_model()
+            if features is not None and features.timestamps and touch:
+                named = {k.field if isinstance(k, Column) else k for k in changes}
+                if "updated_at" not in named:
+                    changes = {**changes, "updated_at": now()}
             return (yield from self._modern_update_plan(changes, dialect))
         columns = tuple(meta.check_column(c) for c in changes)
         changes, bump = mixin_changes(self._model, dict(zip(columns, changes.values())), touch)
@@ -701,7 +706,7 @@ class QueryCore(LanguageMixin, Generic[M]):
                 pairs.append((value, meta.types[column]))
         server = yield from self._server_plan(dialect)
         if self._is_simple() and not self._ctes:
-            shape = UpdateShape(meta.table, tuple(sets), self._where)
+            shape = UpdateShape(meta.table, tuple(sets), self._scoped_where())
             pairs += self._pairs(hoist=False)
         else:
             key = self._single_key("update")
@@ -731,7 +736,7 @@ class QueryCore(LanguageMixin, Generic[M]):
         if self._modern:
             server = yield from self._server_plan(dialect)
             if self._is_simple() and not self._ctes:
-                shape = DeleteShape(meta.table, self._where)
+                shape = DeleteShape(meta.table, self._scoped_where())
                 pairs = self._pairs(hoist=False)
             else:
                 key = self._single_key("delete")

@@ -10,6 +10,7 @@ limit, offset.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import MappingProxyType
 from typing import Any, Self, cast
 
@@ -55,6 +56,7 @@ class LanguageMixin:
     # provided by QueryCore
     _model: Any
     _meta: Any
+    _scoped_where: Callable[[], tuple[tuple[str, Any], ...]]
     _columns: tuple[Any, ...]
     _where: tuple[tuple[str, Any], ...]
     _params: tuple[Any, ...]
@@ -383,7 +385,7 @@ class LanguageMixin:
             self._source or self._meta_source(),
             columns,
             joins,
-            self._where,
+            self._scoped_where(),
             tuple(_as_shape(g) for g in self._group_by) if self._group_by else (),
             self._having,
             tuple(_as_shape(o) for o in order) if order else (),

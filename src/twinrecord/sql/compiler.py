@@ -179,7 +179,7 @@ def count(shape: Any) -> int:
     if kind is Raw:
         return prepare(shape.sql, "qmark")[1]
     if kind is ColumnTest:
-        return {"eq": 1, "null": 0}.get(shape.op, int(shape.size))
+        return {"eq": 1, "null": 0, "not_null": 0}.get(shape.op, int(shape.size))
     if kind is AllOf:
         return sum(count(test) for test in shape.tests)
     if kind is QueryShape:
@@ -576,6 +576,8 @@ def _legacy(shape: Any, ctx: _Context, base: int) -> str:
         column = d.quote(shape.column)
         if shape.op == "null":
             return f"{column} IS NULL"
+        if shape.op == "not_null":
+            return f"{column} IS NOT NULL"
         if shape.op == "in":
             if shape.size == 0:
                 return "1 = 0"
