@@ -1031,6 +1031,12 @@ async def test_values_keep_their_instant_in_a_berlin_session(make_pg: Factory[PG
         f"SELECT plain::text, (aware AT TIME ZONE 'UTC')::text FROM {Moment.__table_name__}"
     ).fetchone()
     assert stored == ("2026-06-01 10:00:00", "2026-06-01 10:00:00")
+    # An aware value for a plain field is stored converted to UTC, not through Berlin.
+    moment.plain = datetime(2026, 6, 1, 12, 0, tzinfo=timezone(timedelta(hours=2)))
+    await pg(moment.save())
+    assert (await pg(Moment.find_one(moment.id))).plain == datetime(2026, 6, 1, 10, 0)
+    stored_plain = pg.monitor().execute(f"SELECT plain::text FROM {Moment.__table_name__}")
+    assert stored_plain.fetchone() == ("2026-06-01 10:00:00",)
     types = pg.monitor().execute(
         "SELECT column_name, data_type FROM information_schema.columns "
         "WHERE table_name = %s AND column_name IN ('plain', 'aware') ORDER BY column_name",
