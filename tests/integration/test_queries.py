@@ -373,3 +373,50 @@ async def test_decimal_columns_sort_and_compare_by_value(db):
     assert str(exact.x) == "0.75" and str(exact.fixed) == "0.75"
     if db.backend_name == "sqlite":  # stored as exact text, compared by value
         assert str((await db(Reading.find_one({"x": Decimal("-12.5")}))).x) == "-12.50"
+
+
+# ---- query().update() validates and writes as save() does (API.md §4) --------------------
+async def test_query_update_validates_each_value_and_writes_it_as_save_does(db, caplog):
+    import logging
+
+    from pydantic import field_validator
+
+    from twinrecord import RecordInvalid
+
+    class Gadget(db.Base):
+        __table_name__ = "gadgets"
+        id: Optional[int] = None
+        name: str = Field(max_length=8)
+        age: int = Field(ge=0)
+        price: Decimal = Field(max_digits=8, decimal_places=2)
+        tags: list = []
+        seen: Optional[date] = None
+
+        @field_validator("name")
+        @classmethod
+        def lower_name(cls, value: str) -> str:
+            return value.lower()
+
+    await db.create(Gadget)
+    await db(Gadget(name="a", age=1, price=Decimal("1.00")).save())
+    everyone = Gadget.query()
+    refused = [{"age": "abc"}, {"age": -1}, {"name": "x" * 9}, {"age": None}, {"price": "cheap"}]
+    for changes in refused:
+        with caplog.at_level(logging.DEBUG, logger="twinrecord.sql"):
+            caplog.clear()
+            with pytest.raises(RecordInvalid) as caught:
+                await db(everyone.update(changes))
+        assert [r for r in caplog.records if r.name == "twinrecord.sql"] == []  # nothing sent
+        assert caught.value.errors()[0]["loc"][0] == next(iter(changes))
+    with pytest.raises(ConfigurationError, match="unknown field 'nope'"):
+        await db(everyone.update({"nope": 1}))
+    # Valid values are coerced and written as save() writes them.
+    changes = {"age": "7", "name": "BOB", "tags": ["x", 1], "seen": "2024-02-29", "price": "2.5"}
+    assert await db(everyone.update(changes)) == 1
+    loaded = await db(Gadget.find_one({"age": 7}))
+    assert loaded.model_dump(exclude={"id"}) == {
+        "name": "bob", "age": 7, "price": Decimal("2.50"), "tags": ["x", 1], "seen": date(2024, 2, 29)
+    }
+    # SQL the database evaluates goes through raw(), as it is.
+    assert await db(everyone.update({"age": raw("age + ?", (3,))})) == 1
+    assert (await db(Gadget.find_one(loaded.id))).age == 10

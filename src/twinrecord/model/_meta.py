@@ -19,6 +19,7 @@ from ..errors import ConfigurationError, StatementInvalid
 from ..sql import types as t
 from ..sql.dialect import Converter, Dialect
 from ..sql.statements import ColumnTest, Ident, Select, compile_select
+from ._field_values import field_validator, validate_field_value
 from ._fields import column_type, default_table_name
 from ._mixins import SoftDeleteMixin
 from ._schema import column_names, table_definition
@@ -159,6 +160,27 @@ class ModelMeta:
                 zip(self.columns, self.writers(dialect))
             )
         return found
+
+    def update_field(self, name: str) -> str:
+        """The field an update() key names (a field, its column, or either qualified by
+        the table), or ConfigurationError."""
+        table, _, bare = name.rpartition(".")
+        bare = bare.strip('"`')
+        bare = self.field_of.get(bare, bare)
+        if (table and table.strip('"`') != self.table) or bare not in self.column_index:
+            raise ConfigurationError(
+                f"update() of {self.name}: unknown field {name!r}; its fields are: "
+                + ", ".join(self.columns)
+            )
+        return bare
+
+    def validated(self, field: str, value: Any) -> Any:
+        """`value` validated as assigning it to `field` would (RecordInvalid if not)."""
+        key = ("validator", field)
+        validator = self._specs.get(key)
+        if validator is None:
+            validator = self._specs[key] = field_validator(self.model, field)
+        return validate_field_value(self.model, validator, field, value)
 
     def write(self, column: str, value: Any, dialect: Dialect) -> Any:
         if value is None:

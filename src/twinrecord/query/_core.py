@@ -657,7 +657,10 @@ class QueryCore(LanguageMixin, Generic[M]):
         meta = self._meta
         if not changes:
             return 0
-        computed = any(isinstance(v, Expr) or isinstance(k, Column) for k, v in changes.items())
+        computed = any(
+            isinstance(v, (Expr, RawSQL)) or isinstance(k, Column) for k, v in changes.items()
+        )
+        changes = self._checked_changes(changes)
         if self._modern or computed:
             features = self._model._features_of_model()
             if features is not None and features.timestamps and touch:
@@ -682,6 +685,24 @@ class QueryCore(LanguageMixin, Generic[M]):
             values += self._values(dialect)
         affected: int = yield Execute(*_bound(compiled, values))
         return affected
+
+    def _checked_changes(self, changes: Mapping[Any, Any]) -> dict[Any, Any]:
+        """update() values by field: plain values validated as assigning them would be
+        (RecordInvalid, nothing sent) to be written as save() writes them; raw() SQL as
+        an expression; an unknown field is a ConfigurationError."""
+        meta = self._meta
+        checked: dict[Any, Any] = {}
+        for key, value in changes.items():
+            if isinstance(key, Column):
+                field = key.field if key.table == meta.table else None
+            else:
+                field = meta.update_field(key)
+            if isinstance(value, RawSQL):
+                value = from_raw(value)
+            elif field is not None and not isinstance(value, Expr):
+                value = meta.validated(field, value)
+            checked[key if field is None else field] = value
+        return checked
 
     def _modern_update_plan(self, changes: Mapping[str, Any], dialect: Dialect) -> Plan[int]:
         """UPDATE whose values may be expressions evaluated by the database
