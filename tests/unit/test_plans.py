@@ -818,7 +818,7 @@ def test_update_plan_with_limit_uses_the_key_subquery(driver: Driver) -> None:
 
 def test_update_plan_refuses_unknown_columns_and_skips_empty_changes(driver: Driver) -> None:
     backend = driver.backend()
-    with pytest.raises(ConfigurationError, match="unknown field .nickname."):
+    with pytest.raises(ConfigurationError, match=r"unknown field .nickname."):
         driver.run(adults()._update_plan({"nickname": "x"}, SQLITE), backend)
     assert driver.run(adults()._update_plan({}, SQLITE), backend) == 0
     assert backend.requests == []
