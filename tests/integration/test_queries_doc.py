@@ -1,5 +1,6 @@
-"""docs/queries.md runs: its `# sync` blocks as one program on SQLite, its `# async`
-blocks as one coroutine on PostgreSQL (the run's own database)."""
+"""The docs pages with `# sync` / `# async` samples run: each page's sync blocks as one
+program on SQLite, its async blocks as one coroutine on PostgreSQL (the run's own
+database)."""
 
 from __future__ import annotations
 
@@ -13,21 +14,24 @@ import pytest
 
 from .harness import POSTGRES_URL, require_server
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "queries.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+PAGES = ["queries.md", "safe-queries.md"]
 
 
-def blocks(kind: str) -> str:
-    found = re.findall(r"```python\n# " + kind + r"\n(.*?)```", DOC.read_text(), re.S)
-    assert found, f"docs/queries.md has no `# {kind}` samples"
+def blocks(doc: Path, kind: str) -> str:
+    found = re.findall(r"```python\n# " + kind + r"\n(.*?)```", doc.read_text(), re.S)
+    assert found, f"docs/{doc.name} has no `# {kind}` samples"
     return "\n".join(found)
 
 
-def test_sync_samples_run(tmp_path: Path) -> None:
+@pytest.mark.parametrize("page", PAGES)
+def test_sync_samples_run(page: str, tmp_path: Path) -> None:
+    doc = DOCS / page
     cwd = os.getcwd()
     os.chdir(tmp_path)
     try:
-        namespace: dict[str, object] = {"__name__": "queries_doc_sync"}
-        exec(compile(blocks("sync"), str(DOC), "exec", dont_inherit=True), namespace)
+        namespace: dict[str, object] = {"__name__": "doc_sync"}
+        exec(compile(blocks(doc, "sync"), str(doc), "exec", dont_inherit=True), namespace)
     finally:
         model = namespace.get("Model")
         if model is not None:
@@ -35,16 +39,18 @@ def test_sync_samples_run(tmp_path: Path) -> None:
         os.chdir(cwd)
 
 
-def test_async_samples_run() -> None:
+@pytest.mark.parametrize("page", PAGES)
+def test_async_samples_run(page: str) -> None:
     require_server("postgres")
-    source = "async def main():\n" + textwrap.indent(blocks("async"), "    ") + (
+    doc = DOCS / page
+    source = "async def main():\n" + textwrap.indent(blocks(doc, "async"), "    ") + (
         "\n    await AsyncModel.backend().close()\n"
     )
-    namespace: dict[str, object] = {"__name__": "queries_doc_async"}
+    namespace: dict[str, object] = {"__name__": "doc_async"}
     previous = os.environ.get("DATABASE_URL")
     os.environ["DATABASE_URL"] = POSTGRES_URL
     try:
-        exec(compile(source, str(DOC), "exec", dont_inherit=True), namespace)
+        exec(compile(source, str(doc), "exec", dont_inherit=True), namespace)
         asyncio.run(namespace["main"]())  # type: ignore[operator]
     finally:
         if previous is None:
