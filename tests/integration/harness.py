@@ -151,15 +151,18 @@ def url_for(backend: str, directory: str) -> str:
 class DB:
     """One combination for one test: its base class, and helpers to call either kind."""
 
-    def __init__(self, backend: str, kind: str) -> None:
+    def __init__(
+        self, backend: str, kind: str, url: str | None = None, replicas: tuple[str, ...] = ()
+    ) -> None:
         self.backend_name = backend
         self.kind = kind
         self.is_async = kind == "async"
         self._directory = tempfile.TemporaryDirectory(prefix="twinrecord-")
-        self.url = url_for(backend, self._directory.name)
+        # `url`: another server than the machine's (a private one, PgBouncer in front).
+        self.url = url or url_for(backend, self._directory.name)
         root = AsyncBaseActiveRecord if self.is_async else BaseActiveRecord
         self.Base: Any = type(f"AppModel_{backend}_{kind}", (root,), {"__module__": __name__})
-        self.Base.configure(self.url)
+        self.Base.configure(self.url, replicas=replicas)
         self._tables: list[Any] = []
 
     def __repr__(self) -> str:

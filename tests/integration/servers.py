@@ -395,3 +395,18 @@ def private_mariadb() -> Iterator[MariaDBServer]:
         yield server
     finally:
         server.destroy()
+
+
+@pytest.fixture(scope="session")
+def postgres_replication() -> Iterator[tuple[PostgresServer, PostgresServer]]:
+    """A private PostgreSQL primary and its streaming standby (pg_basebackup -R), both
+    running; stopped and removed at the end. A test that stops the standby starts it again."""
+    primary = _started(PostgresServer.create)
+    try:
+        standby = _started(lambda: PostgresServer.standby_of(primary))
+        try:
+            yield primary, standby
+        finally:
+            standby.destroy()
+    finally:
+        primary.destroy()

@@ -61,6 +61,10 @@ class ServerConfig(BaseConfig):
     # Transactions without an explicit level run at this one (§5: READ COMMITTED everywhere).
     isolation_level: str = "READ COMMITTED"
     sync_in_event_loop: str = "warn"  # 'warn' | 'raise' | 'allow' (§2)
+    # Read replicas (§18): reads in a task or thread stay on the primary this long after
+    # it wrote; an unreachable replica is skipped this long before it is tried again.
+    sticky_seconds: float = 2.0
+    replica_retry_seconds: float = 30.0
 
     def server_option_problems(self) -> list[str]:
         """What is wrong with the shared options (subclasses add their own and raise)."""
@@ -75,6 +79,9 @@ class ServerConfig(BaseConfig):
         for name in ("pool_timeout", "connect_timeout"):
             if getattr(self, name) <= 0:
                 problems.append(f"{name} must be a positive number of seconds")
+        for name in ("sticky_seconds", "replica_retry_seconds"):
+            if getattr(self, name) < 0:
+                problems.append(f"{name} must be zero or a positive number of seconds")
         if self.statement_timeout is not None and self.statement_timeout <= 0:
             problems.append("statement_timeout must be a positive number of seconds or None")
         level = " ".join(str(self.isolation_level).upper().replace("_", " ").split())

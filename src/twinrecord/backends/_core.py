@@ -32,6 +32,7 @@ from ._blocking import (
     running_loop,
 )
 from ._config import BaseConfig
+from ._replicas import ReplicaSet
 from ._transaction import TransactionState, enter_plan, exit_plan
 
 log = logging.getLogger("twinrecord.sql")
@@ -99,22 +100,49 @@ class BackendBase(Generic[ConfigT]):
             return statement_invalid(str(error), sql, params)
         return table(error, sql, params, self.config)
 
-    # ---- what plans call: the routed statement's result (a coroutine on async backends)
+    # ---- read replicas (API.md §18, _replicas.py) ----------------------------------------
+    replica_set: ReplicaSet | None = None
+
+    def use_replicas(self, replicas: Sequence[BackendBase[Any]]) -> None:
+        """Send reads outside transactions to these backends (of this class)."""
+        self.replica_set = ReplicaSet(self, replicas) if replicas else None
+
+    def reads(self, pinned: bool = False) -> Any:
+        """What a read plan runs against: this backend, or with replicas its `ReadRoute`
+        (`pinned`: to the primary, e.g. `for_update()` or `using('primary')`)."""
+        replica_set = self.replica_set
+        if replica_set is None:
+            return self
+        return replica_set.primary_route if pinned else replica_set.route
+
+    # ---- what plans call: the routed statement's result (a coroutine on async backends).
+    # Statements that reach these are writes as far as routing goes (reads of read plans
+    # go through a ReadRoute): with replicas, reads stay on the primary a while after.
     def run_execute(self, sql: str, params: Sequence[Any]) -> Any:
+        if self.replica_set is not None:
+            self.replica_set.note_write()
         return self._route(self._execute, sql, params)
 
     def run_fetch(self, sql: str, params: Sequence[Any]) -> Any:
+        if self.replica_set is not None:
+            self.replica_set.note_write()
         return self._route(self._fetch, sql, params)
 
     def run_fetch_table(self, sql: str, params: Sequence[Any]) -> Any:
+        if self.replica_set is not None:
+            self.replica_set.note_write()
         return self._route(self._fetch_table, sql, params)
 
     def run_fetch_warned(self, sql: str, params: Sequence[Any]) -> Any:
         """(names, rows) and then the server's warnings about that statement, read on the
         same connection (MariaDB reports a truncated recursive CTE only there)."""
+        if self.replica_set is not None:
+            self.replica_set.note_write()
         return self._route(self._fetch_warned, sql, params)
 
     def run_insert(self, sql: str, params: Sequence[Any], row_count: int) -> Any:
+        if self.replica_set is not None:
+            self.replica_set.note_write()
         return self._route(self._insert, sql, params, row_count)
 
     def _route(self, op: Callable[..., Any], sql: str, params: Sequence[Any], *extra: Any) -> Any:
@@ -134,6 +162,17 @@ class BackendBase(Generic[ConfigT]):
 
     def _fetch_warned(self, connection: Any, sql: str, params: Sequence[Any]) -> Any:
         raise NotImplementedError
+
+    def _writes_seen(self) -> float:
+        replica_set = self.replica_set
+        return 0.0 if replica_set is None else replica_set.sticky_until.get()
+
+    def _after_transaction(self, frame: Any, wrote_before: float) -> None:
+        """A transaction that wrote keeps reads on the primary `sticky_seconds` from its
+        end (its writes are visible from then on), not from its last write."""
+        if frame.token is not None and self._writes_seen() != wrote_before:
+            assert self.replica_set is not None
+            self.replica_set.note_write()
 
     def log_statement(
         self,
@@ -220,6 +259,12 @@ class SyncBackend(BackendBase[ConfigT]):
     def close(self) -> None:
         raise NotImplementedError
 
+    def close_replicas(self) -> None:
+        """Close the replicas' pools (a driver's `close()` calls it)."""
+        if self.replica_set is not None:
+            for replica in self.replica_set.replicas:
+                replica.close()
+
     def _fetch_warned(self, connection: Any, sql: str, params: Sequence[Any]) -> Any:
         table = self._fetch_table(connection, sql, params)
         return table, self._fetch(connection, "SHOW WARNINGS", ())
@@ -262,6 +307,7 @@ class SyncBackend(BackendBase[ConfigT]):
         if self._guards_loop and running_loop() is not None:
             self._blocking_call()
         frame = run(enter_plan(self._tx, self.dialect, isolation_level, self.new_lock), self)
+        wrote_before = self._writes_seen()
         try:
             yield
         except BaseException:
@@ -271,6 +317,7 @@ class SyncBackend(BackendBase[ConfigT]):
             run(exit_plan(frame, failed=False), self)
         finally:
             frame.restore()
+            self._after_transaction(frame, wrote_before)
 
     def _blocking_call(self) -> None:
         mode = str(getattr(self.config, "sync_in_event_loop", "warn"))
@@ -330,11 +377,11 @@ class SyncBackend(BackendBase[ConfigT]):
         return affected
 
     def fetch_one(self, sql: str, params: Sequence[Any] | None = None) -> dict[str, Any] | None:
-        rows = rows_to_dicts(self.run_fetch_table(*self.prepare_raw(sql, params)))
+        rows = rows_to_dicts(self.reads().run_fetch_table(*self.prepare_raw(sql, params)))
         return rows[0] if rows else None
 
     def fetch_all(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
-        return rows_to_dicts(self.run_fetch_table(*self.prepare_raw(sql, params)))
+        return rows_to_dicts(self.reads().run_fetch_table(*self.prepare_raw(sql, params)))
 
 
 class AsyncBackend(BackendBase[ConfigT]):
@@ -365,6 +412,17 @@ class AsyncBackend(BackendBase[ConfigT]):
 
     async def close(self) -> None:
         raise NotImplementedError
+
+    async def close_replicas(self) -> None:
+        """Close the replicas' pools (a driver's `close()` calls it)."""
+        if self.replica_set is not None:
+            for replica in self.replica_set.replicas:
+                await replica.close()
+
+    def _close_replicas_unawaited(self) -> None:
+        if self.replica_set is not None:
+            for replica in self.replica_set.replicas:
+                replica._close_unawaited()
 
     async def _fetch_warned(self, connection: Any, sql: str, params: Sequence[Any]) -> Any:
         table = await self._fetch_table(connection, sql, params)
@@ -417,6 +475,7 @@ class AsyncBackend(BackendBase[ConfigT]):
         import asyncio
 
         frame = await arun(enter_plan(self._tx, self.dialect, isolation_level, self.new_lock), self)
+        wrote_before = self._writes_seen()
         # This task now holds a transaction on the database: sync calls on it must refuse.
         held = None
         if frame.token is not None and self._database_key is not None:
@@ -432,6 +491,7 @@ class AsyncBackend(BackendBase[ConfigT]):
             if held is not None:
                 leave_async_transaction(held)
             frame.restore()
+            self._after_transaction(frame, wrote_before)
 
     async def _route(
         self, op: Callable[..., Any], sql: str, params: Sequence[Any], *extra: Any
@@ -505,10 +565,10 @@ class AsyncBackend(BackendBase[ConfigT]):
     async def fetch_one(
         self, sql: str, params: Sequence[Any] | None = None
     ) -> dict[str, Any] | None:
-        rows = rows_to_dicts(await self.run_fetch_table(*self.prepare_raw(sql, params)))
+        rows = rows_to_dicts(await self.reads().run_fetch_table(*self.prepare_raw(sql, params)))
         return rows[0] if rows else None
 
     async def fetch_all(
         self, sql: str, params: Sequence[Any] | None = None
     ) -> list[dict[str, Any]]:
-        return rows_to_dicts(await self.run_fetch_table(*self.prepare_raw(sql, params)))
+        return rows_to_dicts(await self.reads().run_fetch_table(*self.prepare_raw(sql, params)))

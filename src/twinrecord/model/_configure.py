@@ -8,9 +8,14 @@ attribute lookup until they are configured themselves.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+from collections.abc import Sequence
 from typing import Any, Literal, overload
+from urllib.parse import parse_qsl, urlsplit
 
 from ..backends import AsyncBackend, BackendBase, BaseConfig, SyncBackend, resolve_url
+from ..backends._config import mask_url
+from ..backends._replicas import PinPrimary, check_role
 from ..errors import ConfigurationError
 
 SLOT = {"sync": "__twinrecord_sync_backend__", "async": "__twinrecord_async_backend__"}
@@ -61,13 +66,62 @@ def backend_of(model: type[Any], kind: str) -> BackendBase[Any]:
 
 
 def configure(
-    model: type[Any], config: BaseConfig | str, backend_class: type[BackendBase[Any]] | None
+    model: type[Any],
+    config: BaseConfig | str,
+    backend_class: type[BackendBase[Any]] | None,
+    replicas: Sequence[BaseConfig | str] = (),
 ) -> None:
     kinds = kinds_of(model)
     if not kinds:
         raise ConfigurationError(f"{model.__name__} is not a twinrecord model class")
+    if isinstance(replicas, (str, BaseConfig)):
+        replicas = [replicas]  # one replica given bare
+    built = []
     for kind in kinds:
-        _install(model, kind, _build(model, kind, config, backend_class))
+        primary = _build(model, kind, config, backend_class)
+        if replicas and not isinstance(primary, Refused):
+            primary.use_replicas([_build_replica(model, primary, each) for each in replicas])
+        elif replicas:
+            raise ConfigurationError(primary.reason)
+        built.append((kind, primary))
+    for kind, primary in built:
+        _install(model, kind, primary)
+
+
+def _build_replica(model: type[Any], primary: BackendBase[Any], replica: BaseConfig | str) -> Any:
+    """A backend of the primary's own class for one replica (API.md §18): a URL without
+    `pool_size` takes the primary's."""
+    database = primary.dialect.name
+    if database == "sqlite":
+        raise ConfigurationError(
+            f"{model.__name__}.configure(..., replicas=...): SQLite has no read replicas "
+            "(one file, one server); configure replicas with PostgreSQL or MySQL/MariaDB"
+        )
+    if isinstance(replica, str):
+        replica_class, replica_config = resolve_url(replica, want_async=primary.is_async)
+        shown = repr(mask_url(replica))
+        if "pool_size" not in dict(parse_qsl(urlsplit(replica).query)):
+            pool_size = primary.config.pool_size
+            minimum = min(getattr(replica_config, "pool_min_size", 1), pool_size)
+            changes: dict[str, Any] = {"pool_size": pool_size, "pool_min_size": minimum}
+            replica_config = dataclasses.replace(replica_config, **changes)
+    else:
+        replica_class, replica_config, shown = type(primary), replica, repr(replica)
+    if replica_class is not type(primary) or not isinstance(replica_config, type(primary.config)):
+        raise ConfigurationError(
+            f"replica {shown} is not a {database} database like the primary "
+            f"({type(primary).__name__}); a replica is a copy of the primary's database"
+        )
+    return replica_class(replica_config)
+
+
+def pin_primary(model: type[Any], role: str) -> PinPrimary:
+    """`Model.using('primary')`: reads of the model's backends (each kind it has) in this
+    task or thread go to the primary inside the `with` block."""
+    check_role(role)
+    backends = [backend_of(model, kind) for kind in kinds_of(model)
+                if not isinstance(getattr(model, SLOT[kind], None), Refused)]
+    return PinPrimary(backends)
 
 
 def _build(

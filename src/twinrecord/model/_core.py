@@ -7,7 +7,7 @@ this file; `sync.py` and `aio.py` only pick `run` or `arun` and a backend.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 
@@ -29,6 +29,7 @@ from ..sql.statements import (
 from ..sql.statements import Insert as InsertStatement
 from . import _events, _mixins
 from ._configure import configure as configure_model
+from ._configure import pin_primary
 from ._dup import duplicate
 from ._meta import ModelMeta
 from ._registry import register
@@ -136,13 +137,21 @@ class RecordCore(BaseModel):
         return copied
 
     @classmethod
-    def configure(cls, config: Any, backend_class: Any = None) -> None:
+    def configure(cls, config: Any, backend_class: Any = None, *, replicas: Any = ()) -> None:
         """Give this model (and every subclass not configured itself) a database.
 
         `config` is a URL ('sqlite:///app.db', 'postgresql://...', 'mysql://...') or a
         backend config with its backend class. A model with both kinds gets both.
+        `replicas`: URLs or configs of read replicas (API.md §18); reads outside
+        transactions go to them in turn.
         """
-        configure_model(cls, config, backend_class)
+        configure_model(cls, config, backend_class, replicas)
+
+    @classmethod
+    def using(cls, role: str) -> AbstractContextManager[None]:
+        """`with Model.using('primary'):` pins the reads of this task or thread to the
+        primary (plain `with` on both kinds: no I/O)."""
+        return pin_primary(cls, role)
 
     @classmethod
     def on(cls, event: str, handler: Any = None) -> Any:

@@ -37,13 +37,13 @@ class AsyncBaseActiveRecord(RecordCore):
 
     @classmethod
     async def find_one(cls, condition: Any) -> Self | None:
-        backend = backend_of(cls, "async")
+        backend = backend_of(cls, "async").reads()
         found = await arun(cls._find_one_plan(condition, backend.dialect), backend)
         return cast(Self | None, found)
 
     @classmethod
     async def find_one_or_fail(cls, condition: Any) -> Self:
-        backend = backend_of(cls, "async")
+        backend = backend_of(cls, "async").reads()
         found = await arun(cls._find_one_or_fail_plan(condition, backend.dialect), backend)
         return cast(Self, found)
 
@@ -58,7 +58,7 @@ class AsyncBaseActiveRecord(RecordCore):
 
     @classmethod
     async def find_by_sql(cls, sql: str, params: Sequence[Any] | None = None) -> list[Self]:
-        backend = backend_of(cls, "async")
+        backend = backend_of(cls, "async").reads()
         plan = cls._find_by_sql_plan(sql, params, backend.prepare_raw, backend.dialect)
         return await arun(plan, backend)
 
@@ -156,5 +156,6 @@ class AsyncBaseActiveRecord(RecordCore):
         return await arun(self._touch_plan(backend.dialect), backend)
 
     async def refresh(self) -> None:
-        backend = backend_of(type(self), "async")
+        # From the primary (a record is refreshed to see its latest row), not a write.
+        backend = backend_of(type(self), "async").reads(pinned=True)
         await arun(self._refresh_plan(backend.dialect), backend)

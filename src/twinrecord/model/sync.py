@@ -40,13 +40,13 @@ class BaseActiveRecord(RecordCore):
 
     @classmethod
     def find_one(cls, condition: Any) -> Self | None:
-        backend = backend_of(cls, "sync")
+        backend = backend_of(cls, "sync").reads()
         found = run(cls._find_one_plan(condition, backend.dialect), backend)
         return cast(Self | None, found)
 
     @classmethod
     def find_one_or_fail(cls, condition: Any) -> Self:
-        backend = backend_of(cls, "sync")
+        backend = backend_of(cls, "sync").reads()
         found = run(cls._find_one_or_fail_plan(condition, backend.dialect), backend)
         return cast(Self, found)
 
@@ -61,7 +61,7 @@ class BaseActiveRecord(RecordCore):
 
     @classmethod
     def find_by_sql(cls, sql: str, params: Sequence[Any] | None = None) -> list[Self]:
-        backend = backend_of(cls, "sync")
+        backend = backend_of(cls, "sync").reads()
         plan = cls._find_by_sql_plan(sql, params, backend.prepare_raw, backend.dialect)
         return run(plan, backend)
 
@@ -155,5 +155,6 @@ class BaseActiveRecord(RecordCore):
         return run(self._touch_plan(backend.dialect), backend)
 
     def refresh(self) -> None:
-        backend = backend_of(type(self), "sync")
+        # From the primary (a record is refreshed to see its latest row), not a write.
+        backend = backend_of(type(self), "sync").reads(pinned=True)
         run(self._refresh_plan(backend.dialect), backend)

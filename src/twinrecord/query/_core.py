@@ -11,6 +11,7 @@ from collections.abc import Callable, Generator, Mapping
 from decimal import Decimal
 from typing import Any, Generic, NoReturn, Self, TypeVar
 
+from ..backends._replicas import check_role
 from ..errors import ConfigurationError, RecordNotFound, StatementInvalid
 from ..model._meta import ModelMeta
 from ..model._mixins import mixin_changes, now
@@ -107,6 +108,7 @@ class QueryCore(LanguageMixin, Generic[M]):
     _offset: int | None = None
     _distinct = False
     _for_update = False
+    _on_primary = False  # using('primary')
     _aggregates: tuple[Any, ...] = ()
     # SoftDeleteMixin: "live" rows only (the default), "all" or "deleted".
     _deleted_scope = "live"
@@ -338,6 +340,18 @@ class QueryCore(LanguageMixin, Generic[M]):
         query = self._copy()
         query._for_update = enabled
         return query
+
+    def using(self, role: str) -> Self:
+        """`using('primary')`: this query reads from the primary, not a replica (§18)."""
+        check_role(role)
+        query = self._copy()
+        query._on_primary = True
+        return query
+
+    def _reads_through(self, backend: Any) -> Any:
+        """What this query's read plans run against: a replica route unless pinned to the
+        primary (`using('primary')`, `for_update()`)."""
+        return backend.reads(pinned=self._on_primary or self._for_update)
 
     # ---- aggregates ------------------------------------------------------------------
     def _chains_aggregate(self, alias: str | None) -> bool:

@@ -20,6 +20,10 @@ class AsyncActiveQuery(AsyncQueryCore[M]):
     def _backend(self) -> AsyncBackend[Any]:
         return backend_of(self._model, "async")
 
+    def _reader(self) -> Any:
+        """The backend reads run against: a replica's route when it has replicas (§18)."""
+        return self._reads_through(backend_of(self._model, "async"))
+
     def to_sql(self, dialect: Dialect | None = None) -> tuple[str, list[Any]]:
         """(SQL, params) for the configured database (or the given dialect); runs nothing.
         Compiled for the server version read at the first connection, or the newest."""
@@ -29,39 +33,39 @@ class AsyncActiveQuery(AsyncQueryCore[M]):
         return self._to_sql(backend.dialect, backend.server)
 
     async def all(self) -> list[M]:
-        backend = self._backend()
+        backend = self._reader()
         return await arun(self._all_plan(backend.dialect), backend)
 
     async def one(self) -> M | None:
-        backend = self._backend()
+        backend = self._reader()
         return await arun(self._one_plan(backend.dialect), backend)
 
     async def first(self) -> M | None:
         """The first record in order_by's order (by primary key without one), or None."""
-        backend = self._backend()
+        backend = self._reader()
         return await arun(self._first_plan(False, backend.dialect), backend)
 
     async def last(self) -> M | None:
         """The last record in order_by's order (by primary key without one), or None."""
-        backend = self._backend()
+        backend = self._reader()
         return await arun(self._first_plan(True, backend.dialect), backend)
 
     async def pluck(self, *exprs: Any) -> list[Any]:
         """Values of the given expressions (default: the select list): a flat list for
         one, tuples for several."""
-        backend = self._backend()
+        backend = self._reader()
         return await arun(self._pluck_plan(exprs, backend.dialect), backend)
 
     async def one_or_fail(self) -> M:
-        backend = self._backend()
+        backend = self._reader()
         return await arun(self._one_or_fail_plan(backend.dialect), backend)
 
     async def exists(self) -> bool:
-        backend = self._backend()
+        backend = self._reader()
         return await arun(self._exists_plan(backend.dialect), backend)
 
     async def to_dicts(self) -> list[dict[str, Any]]:
-        backend = self._backend()
+        backend = self._reader()
         return await arun(self._to_dicts_plan(backend.dialect), backend)
 
     async def update(self, changes: Mapping[str, Any], touch: bool = True) -> int:
@@ -81,11 +85,11 @@ class AsyncActiveQuery(AsyncQueryCore[M]):
         return await arun(self._hard_delete_plan(backend.dialect), backend)
 
     async def aggregate(self) -> list[dict[str, Any]]:
-        backend = self._backend()
+        backend = self._reader()
         return await arun(self._aggregate_plan(backend.dialect), backend)
 
     async def _scalar(self, func: str, column: str, distinct: bool) -> Any:
-        backend = self._backend()
+        backend = self._reader()
         return await arun(self._scalar_plan(func, column, distinct, backend.dialect), backend)
 
     # Aggregates: with an alias (or on a grouped/aggregating query) they chain and

@@ -22,6 +22,10 @@ class ActiveQuery(QueryCore[M]):
     def _backend(self) -> SyncBackend[Any]:
         return backend_of(self._model, "sync")
 
+    def _reader(self) -> Any:
+        """The backend reads run against: a replica's route when it has replicas (§18)."""
+        return self._reads_through(backend_of(self._model, "sync"))
+
     def to_sql(self, dialect: Dialect | None = None) -> tuple[str, list[Any]]:
         """(SQL, params) for the configured database (or the given dialect); runs nothing.
         Compiled for the server version read at the first connection, or the newest."""
@@ -31,39 +35,39 @@ class ActiveQuery(QueryCore[M]):
         return self._to_sql(backend.dialect, backend.server)
 
     def all(self) -> list[M]:
-        backend = self._backend()
+        backend = self._reader()
         return run(self._all_plan(backend.dialect), backend)
 
     def one(self) -> M | None:
-        backend = self._backend()
+        backend = self._reader()
         return run(self._one_plan(backend.dialect), backend)
 
     def first(self) -> M | None:
         """The first record in order_by's order (by primary key without one), or None."""
-        backend = self._backend()
+        backend = self._reader()
         return run(self._first_plan(False, backend.dialect), backend)
 
     def last(self) -> M | None:
         """The last record in order_by's order (by primary key without one), or None."""
-        backend = self._backend()
+        backend = self._reader()
         return run(self._first_plan(True, backend.dialect), backend)
 
     def pluck(self, *exprs: Any) -> list[Any]:
         """Values of the given expressions (default: the select list): a flat list for
         one, tuples for several."""
-        backend = self._backend()
+        backend = self._reader()
         return run(self._pluck_plan(exprs, backend.dialect), backend)
 
     def one_or_fail(self) -> M:
-        backend = self._backend()
+        backend = self._reader()
         return run(self._one_or_fail_plan(backend.dialect), backend)
 
     def exists(self) -> bool:
-        backend = self._backend()
+        backend = self._reader()
         return run(self._exists_plan(backend.dialect), backend)
 
     def to_dicts(self) -> list[dict[str, Any]]:
-        backend = self._backend()
+        backend = self._reader()
         return run(self._to_dicts_plan(backend.dialect), backend)
 
     def update(self, changes: Mapping[str, Any], touch: bool = True) -> int:
@@ -83,11 +87,11 @@ class ActiveQuery(QueryCore[M]):
         return run(self._hard_delete_plan(backend.dialect), backend)
 
     def aggregate(self) -> list[dict[str, Any]]:
-        backend = self._backend()
+        backend = self._reader()
         return run(self._aggregate_plan(backend.dialect), backend)
 
     def _scalar(self, func: str, column: str, distinct: bool) -> Any:
-        backend = self._backend()
+        backend = self._reader()
         return run(self._scalar_plan(func, column, distinct, backend.dialect), backend)
 
     # Aggregates: with an alias (or on a grouped/aggregating query) they chain and

@@ -51,7 +51,7 @@ class RelationCall(_Bound[T, R]):
             hit = cached(link, self.record)
             if hit is not MISSING:
                 return hit  # type: ignore[no-any-return]
-        backend = backend_of(link.target, "sync")
+        backend = backend_of(link.target, "sync").reads()
         return run(record_plan(link, self.record, backend.dialect), backend)  # type: ignore[no-any-return]
 
     def query(self) -> ActiveQuery[T]:
@@ -71,7 +71,7 @@ class AsyncRelationCall(_Bound[T, R]):
             hit = cached(link, self.record)
             if hit is not MISSING:
                 return hit  # type: ignore[no-any-return]
-        backend = backend_of(link.target, "async")
+        backend = backend_of(link.target, "async").reads()
         return await arun(record_plan(link, self.record, backend.dialect), backend)
 
     def query(self) -> AsyncActiveQuery[T]:

@@ -215,6 +215,7 @@ class AsyncMySQLBackend(AsyncBackend[MySQLConfig]):
 
     async def close(self) -> None:
         """Close every pool: the running loop's now, the others on their own loops."""
+        await self.close_replicas()
         running = asyncio.get_running_loop()
         for entry in self._forget_pools():
             if entry.loop is running:
@@ -227,6 +228,7 @@ class AsyncMySQLBackend(AsyncBackend[MySQLConfig]):
 
     def _close_unawaited(self) -> None:
         """Close without awaiting (a replaced backend): each pool on its own loop."""
+        self._close_replicas_unawaited()
         for entry in self._forget_pools():
             entry.close_elsewhere()
 

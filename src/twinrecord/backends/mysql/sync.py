@@ -202,6 +202,7 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
         self._pool.release(session)
 
     def close(self) -> None:
+        self.close_replicas()
         self._pool.close()
 
     def _retire(self, session: Session) -> None:

@@ -144,6 +144,7 @@ class AsyncPostgresBackend(AsyncBackend[PostgresConfig]):
 
     async def close(self) -> None:
         """Close every pool: the running loop's now, the others on their own loops."""
+        await self.close_replicas()
         running = asyncio.get_running_loop()
         for entry in self._forget_pools():
             if entry.loop is running:
@@ -152,6 +153,7 @@ class AsyncPostgresBackend(AsyncBackend[PostgresConfig]):
                 entry.close_elsewhere()
 
     def _close_unawaited(self) -> None:
+        self._close_replicas_unawaited()
         for entry in self._forget_pools():
             entry.close_elsewhere()
 

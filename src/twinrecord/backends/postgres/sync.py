@@ -115,6 +115,7 @@ class PostgresBackend(SyncBackend[PostgresConfig]):
         return True
 
     def close(self) -> None:
+        self.close_replicas()
         self._pool.close()
 
     def pool_stats(self) -> dict[str, int]:
