@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,8 +95,9 @@ DOC = ROOT / "docs" / "typing.md"
 def _doc_samples(directory: Path) -> list[Path]:
     paths = []
     for kind in ("sync", "async"):
-        found = re.findall(r"```python\n# " + kind + r"\n(.*?)```", DOC.read_text(), re.S)
-        assert found, f"docs/typing.md has no `# {kind}` sample"
+        tabs = re.findall(r'=== "' + kind + r'"\n\n    ```python\n(.*?)    ```', DOC.read_text(), re.S)
+        found = [textwrap.dedent(block) for block in tabs]
+        assert found, f'docs/typing.md has no "{kind}" tab with a sample'
         path = directory / f"typing_doc_{kind}.py"
         path.write_text("\n".join(found))
         paths.append(path)
