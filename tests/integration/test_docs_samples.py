@@ -23,6 +23,8 @@ Writing a page (docs/contributing-docs.md says the same for writers):
   `<!-- docs-samples: sync=sqlite async=postgres,mysql -->` (those are the defaults);
   `sync=` / `async=` take any of `sqlite` (sync only), `postgres`, `mysql`, or `none`.
   Use it for a page about one database (mysql.md) or a feature one database lacks.
+- A page whose samples need servers of their own (a replica) is run by its own test
+  and named in RUN_ELSEWHERE below.
 - A block that must not run (a skeleton of an application, a server that is not there)
   starts with `# not run: <why>`, a comment the reader sees. It must be rare:
   `test_blocks_not_run_are_the_listed_ones` fails until the block is added to NOT_RUN
@@ -55,6 +57,11 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 TEMPORARY_EXCLUSIONS: dict[str, str] = {
     page: "TEMPORARY: the lifecycle helper is making this page's samples runnable"
     for page in ("events.md", "mixins.md", "bulk.md")
+}
+
+# Pages whose samples need servers of their own, run by a test of their own instead.
+RUN_ELSEWHERE: dict[str, str] = {
+    "replicas.md": "tests/integration/test_replicas_doc.py (a PostgreSQL primary and its standby)",
 }
 
 # Blocks that are shown but not run: (page, the reason after `# not run:`).
@@ -161,6 +168,8 @@ def runs() -> Iterator[Any]:
     """One pytest param per (page, kind, server) that has blocks to run."""
     for path in pages():
         name = page_name(path)
+        if name in RUN_ELSEWHERE:
+            continue
         text = path.read_text()
         blocks = parse_page(text, name)
         for kind, servers in page_options(text).items():
@@ -296,6 +305,10 @@ def test_blocks_not_run_are_the_listed_ones() -> None:
 
 def test_every_page_with_python_runs_something() -> None:
     """A page whose python blocks all end up run by nobody is a page that can rot."""
+    root = DOCS.parent
+    for page, runner in RUN_ELSEWHERE.items():
+        assert (DOCS / page).exists(), f"RUN_ELSEWHERE names a page that is gone: {page}"
+        assert (root / runner.split()[0]).exists(), f"{page}'s own test is gone: {runner}"
     for path in pages():
         name = page_name(path)
         text = path.read_text()
