@@ -46,3 +46,29 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     assert build.returncode == 0, build.stdout + build.stderr
     assert (tmp_path / "site" / "index.html").exists()
     assert (tmp_path / "site" / "reference" / "errors" / "index.html").exists()
+
+
+def test_the_configuration_page_names_every_option() -> None:
+    import dataclasses
+
+    from twinrecord.backends.mysql import MySQLConfig
+    from twinrecord.backends.postgres import PostgresConfig
+    from twinrecord.backends.sqlite import SQLiteConfig
+
+    page = ROOT.joinpath("docs", "configuration.md").read_text()
+    for config in (SQLiteConfig, PostgresConfig, MySQLConfig):
+        missing = [f.name for f in dataclasses.fields(config) if f"`{f.name}`" not in page]
+        assert not missing, f"docs/configuration.md does not describe {config.__name__}'s {missing}"
+
+
+def test_the_errors_page_names_every_error() -> None:
+    import twinrecord.errors
+
+    page = ROOT.joinpath("docs", "errors.md").read_text()
+    classes = [
+        name for name, value in vars(twinrecord.errors).items()
+        if isinstance(value, type) and issubclass(value, Exception)
+        and value.__module__ == "twinrecord.errors"
+    ]
+    missing = [name for name in classes if f"| `{name}` |" not in page]
+    assert not missing, f"docs/errors.md's table lacks {missing}"
