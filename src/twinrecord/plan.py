@@ -187,6 +187,21 @@ class InTransaction(Request):
                 retries -= 1
 
 
+class RememberTable(Request):
+    """Tell the backend which table definition create_table() used (None: dropped), so
+    it can name constraints in errors its database reports by columns (SQLite)."""
+
+    __slots__ = ("name", "table")
+
+    def __init__(self, name: str, table: Any) -> None:
+        self.name = name
+        self.table = table
+
+    def perform(self, backend: Any) -> object:
+        backend.remember_table(self.name, self.table)
+        return _ready(None) if backend.is_async else None
+
+
 class IsAsync(Request):
     """Which kind of backend drives the plan (a plan decides before writing anything)."""
 

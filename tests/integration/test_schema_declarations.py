@@ -117,6 +117,56 @@ async def test_foreign_key_is_enforced_and_named(db):
     assert await db(Post.query().count()) == 0
 
 
+def other_application(directory) -> list[type]:
+    """Another application in the same process, on its own SQLite database, whose
+    tables share the scenario's names but not its constraints."""
+    from twinrecord import BaseActiveRecord
+
+    class OtherBase(BaseActiveRecord):
+        pass
+
+    class OtherUser(OtherBase):
+        __table_name__ = "users"
+        id: Optional[int] = None
+        handle: Annotated[str, Column(unique=True, max_length=50)]
+
+    class OtherPost(OtherBase):
+        __table_name__ = "posts"
+        id: Optional[int] = None
+        owner_id: Annotated[int, ForeignKey(OtherUser)]
+        title: str
+
+    class OtherComment(OtherBase):
+        __table_name__ = "comments"
+        id: Optional[int] = None
+        post_id: Annotated[int, ForeignKey(OtherPost)]
+
+    OtherBase.configure(f"sqlite:///{directory}/other.db")
+    for model in (OtherUser, OtherPost, OtherComment):
+        model.create_table()
+    return [OtherBase, OtherUser, OtherPost, OtherComment]
+
+
+async def test_constraint_names_ignore_another_applications_tables(db, tmp_path):
+    # SQLite reports a foreign key violation without a name and a unique one by its
+    # columns: the names are looked up among the tables this backend created, never
+    # among same-named tables another backend created later in the process.
+    User, Post = await fresh(db)
+    other = other_application(tmp_path)
+    try:
+        with pytest.raises(IntegrityError) as caught:
+            await db(Post(user_id=999, slug="s", title="T", body="b").save())
+        assert caught.value.constraint == "fk_posts_user_id_users"
+        user = User(email="a@x.org")
+        await db(user.save())
+        await db(Post(user_id=user.id, slug="s", title="T", body="b").save())
+        with pytest.raises(RecordNotUnique) as caught:
+            await db(Post(user_id=user.id, slug="s", title="U", body="b").save())
+        assert caught.value.constraint == "uq_posts_slug"
+    finally:
+        other[0].backend().close()
+
+
 async def test_not_null_violation_has_no_constraint_name(db):
     User, Post = await fresh(db)
     with pytest.raises(IntegrityError) as caught:

@@ -145,16 +145,20 @@ def test_statement_table() -> None:
 
 
 def test_sqlite_columns_map_back_to_declared_names() -> None:
-    Article._meta().table_definition()
-    assert ddl.unique_name_for("ddl_articles", ["slug"], False, SQLITE) == "my_slug"
-    assert ddl.unique_name_for("ddl_articles", ["id"], True, SQLITE) == "pk_ddl_articles"
-    assert ddl.unique_name_for("unknown_t", ["a", "b"], False, SQLITE) == "uq_unknown_t_a_b"
-    assert ddl.foreign_key_name_for(["ddl_articles"], SQLITE) == (
+    article = Article._meta().table_definition()
+    known = {article.name: article}
+    assert ddl.unique_name_for("ddl_articles", ["slug"], False, SQLITE, known) == "my_slug"
+    assert ddl.unique_name_for("ddl_articles", ["id"], True, SQLITE, known) == "pk_ddl_articles"
+    assert ddl.unique_name_for("unknown_t", ["a", "b"], False, SQLITE, known) == "uq_unknown_t_a_b"
+    assert ddl.foreign_key_name_for(["ddl_articles"], SQLITE, known) == (
         "fk_ddl_articles_author_id_ddl_authors"
     )
-    assert ddl.foreign_key_name_for(["ddl_authors"], SQLITE) == (
+    assert ddl.foreign_key_name_for(["ddl_authors"], SQLITE, known) == (
         "fk_ddl_articles_author_id_ddl_authors"
     )
+    # Only the tables given count: a definition computed elsewhere is not consulted.
+    assert ddl.unique_name_for("ddl_articles", ["slug"], False, SQLITE, {}) == "uq_ddl_articles_slug"
+    assert ddl.foreign_key_name_for(["ddl_articles"], SQLITE, {}) is None
 
 
 def test_foreign_key_to_a_table_name_uses_its_models_key() -> None:

@@ -22,6 +22,7 @@ from ..errors import (
     statement_invalid,
 )
 from ..plan import arun, run
+from ..sql.ddl import TableDef
 from ..sql.dialect import Dialect
 from ..sql.features import Server, parse_mysql_version, parse_postgres_version
 from ._blocking import (
@@ -59,10 +60,21 @@ class BackendBase(Generic[ConfigT]):
         )
         # Server databases only (§2: SQLite never warns): see _blocking.py.
         self._database_key = database_key(self.dialect.name, config)
+        # The tables create_table() made through this backend, by name: where a database
+        # reports a violation by columns or not at all (SQLite), their declared
+        # constraint names are found here, never in another backend's tables.
+        self.known_tables: dict[str, TableDef] = {}
         self._guards_loop = self._database_key is not None and not self.is_async
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.config!r})"
+
+    def remember_table(self, name: str, table: TableDef | None) -> None:
+        """Record the definition create_table() used for `name` (None: it was dropped)."""
+        if table is None:
+            self.known_tables.pop(name, None)
+        else:
+            self.known_tables[name] = table
 
     def prepare_raw(self, sql: str, params: Sequence[Any] | None) -> tuple[str, list[Any]]:
         """`?` SQL and values -> driver SQL and adapted values; counts checked first."""

@@ -22,7 +22,7 @@ from ..errors import (
     RecordNotUnique,
     statement_invalid,
 )
-from ..sql.ddl import foreign_key_name_for, statement_table, unique_name_for
+from ..sql.ddl import KnownTables, foreign_key_name_for, statement_table, unique_name_for
 from ..sql.dialect import SQLITE, SQLITE_DECIMAL_COLLATION
 from ._config import BaseConfig
 from ._core import Row, SyncBackend
@@ -149,13 +149,18 @@ def _default_pragmas(config: SQLiteConfig) -> dict[str, Any]:
 
 
 def translate_error(
-    error: Exception, sql: str, params: Sequence[Any], config: object = None
+    error: Exception,
+    sql: str,
+    params: Sequence[Any],
+    config: object = None,
+    known_tables: KnownTables | None = None,
 ) -> DatabaseError:
-    """sqlite3's exceptions -> twinrecord's (the driver's error table)."""
+    """sqlite3's exceptions -> twinrecord's (the driver's error table). `known_tables`:
+    the tables the backend created, whose declared names constraint errors report."""
     message = str(error)
     if isinstance(error, sqlite3.IntegrityError):
         name = getattr(error, "sqlite_errorname", "")
-        constraint = _constraint_name(message, name, sql)
+        constraint = _constraint_name(message, name, sql, known_tables or {})
         if name in ("SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"):
             return RecordNotUnique(message, constraint)
         return IntegrityError(message, constraint)
@@ -169,6 +174,9 @@ class SQLiteBackend(SyncBackend[SQLiteConfig]):
     dialect = SQLITE
     async_refusal = ASYNC_REFUSAL
     error_table = staticmethod(translate_error)
+
+    def translate(self, error: Exception, sql: str, params: Sequence[Any]) -> DatabaseError:
+        return translate_error(error, sql, params, self.config, self.known_tables)
 
     def __init__(self, config: BaseConfig) -> None:
         super().__init__(config)
@@ -247,7 +255,9 @@ class SQLiteBackend(SyncBackend[SQLiteConfig]):
         return list(range(last - row_count + 1, last + 1))
 
 
-def _constraint_name(message: str, error_name: str, sql: str) -> str | None:
+def _constraint_name(
+    message: str, error_name: str, sql: str, known_tables: KnownTables
+) -> str | None:
     """The constraint's name (API.md §19). SQLite reports a unique violation by its
     columns ("UNIQUE constraint failed: users.email") and a foreign key violation not at
     all: both are mapped back to the names create_table() gave. NOT NULL has no name."""
@@ -257,10 +267,10 @@ def _constraint_name(message: str, error_name: str, sql: str) -> str | None:
         table = qualified[0][0]
         columns = [column for _, _, column in qualified]
         primary = error_name == "SQLITE_CONSTRAINT_PRIMARYKEY"
-        return unique_name_for(table, columns, primary, SQLITE)
+        return unique_name_for(table, columns, primary, SQLITE, known_tables)
     if error_name == "SQLITE_CONSTRAINT_FOREIGNKEY":
         written = statement_table(sql)
-        return None if written is None else foreign_key_name_for([written], SQLITE)
+        return None if written is None else foreign_key_name_for([written], SQLITE, known_tables)
     if error_name == "SQLITE_CONSTRAINT_CHECK":
         return detail or None  # a named CHECK constraint
     return None

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self, cast
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import ConfigurationError, RecordInvalid, RecordNotFound
-from ..plan import Execute, FetchRows, FetchTable, Insert, Plan
+from ..plan import Execute, FetchRows, FetchTable, Insert, Plan, RememberTable
 from ..query._core import QueryCore
 from ..sql.ddl import TRANSACTIONAL_DDL, create_table_statements, drop_table_sql
 from ..sql.dialect import Dialect
@@ -485,10 +485,13 @@ class RecordCore(BaseModel):
             # Through the placeholder rewrite like every statement: a `%` in a name
             # is doubled for psycopg and mysql-connector.
             yield Execute(dialect.prepare(sql)[0])
+        yield RememberTable(table.name, table)
 
     @classmethod
     def _drop_table_plan(cls, if_exists: bool, dialect: Dialect) -> Plan[None]:
-        yield Execute(dialect.prepare(drop_table_sql(cls._meta().table, dialect, if_exists))[0])
+        table = cls._meta().table
+        yield Execute(dialect.prepare(drop_table_sql(table, dialect, if_exists))[0])
+        yield RememberTable(table, None)
 
 
 _SCALAR_KEYS = frozenset({int, str})

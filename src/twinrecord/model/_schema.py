@@ -273,7 +273,6 @@ def table_definition(meta: ModelMeta) -> ddl.TableDef:
         tuple(foreign_keys),
         frozenset(given),
     )
-    ddl.register_table(definition)
     return definition
 
 

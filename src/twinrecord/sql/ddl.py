@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -108,20 +108,21 @@ def foreign_key_name(table: str, column: str, target_table: str) -> str:
 
 
 # ---- what errors need: names from what the database reports ---------------------------------
-_TABLES: dict[str, TableDef] = {}
-
-
-def register_table(table: TableDef) -> None:
-    """Remember a table's declared names, so errors that report columns (SQLite) can be
-    answered with them. The latest declaration of a table name wins."""
-    _TABLES[table.name] = table
+# `known` maps table names to the definitions create_table() used on one backend (the
+# backend keeps it), so two applications in one process with a table of the same name
+# never answer for each other.
+KnownTables = Mapping[str, TableDef]
 
 
 def unique_name_for(
-    table: str, columns: Sequence[str], primary_key: bool, dialect: Dialect | str
+    table: str,
+    columns: Sequence[str],
+    primary_key: bool,
+    dialect: Dialect | str,
+    known_tables: KnownTables,
 ) -> str:
     """The name of the unique constraint (or key) of `table` over `columns`."""
-    known = _TABLES.get(table)
+    known = known_tables.get(table)
     if primary_key:
         return fit_name(f"pk_{table}", dialect)
     wanted = tuple(columns)
@@ -137,15 +138,17 @@ def unique_name_for(
     return fit_name(index_name(table, wanted, unique=True), dialect)
 
 
-def foreign_key_name_for(tables: Iterable[str], dialect: Dialect | str) -> str | None:
+def foreign_key_name_for(
+    tables: Iterable[str], dialect: Dialect | str, known_tables: KnownTables
+) -> str | None:
     """The one foreign key a statement on `tables` can have violated (its own, or one
     pointing at it), or None when there are several candidates or none."""
     names: set[str] = set()
     for table in tables:
-        known = _TABLES.get(table)
+        known = known_tables.get(table)
         if known is not None:
             names.update(known.fit(fk.name, dialect) for fk in known.foreign_keys)
-        for other in _TABLES.values():
+        for other in known_tables.values():
             names.update(
                 other.fit(fk.name, dialect) for fk in other.foreign_keys if fk.target_table == table
             )
