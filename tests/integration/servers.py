@@ -359,6 +359,81 @@ class MariaDBServer:
         return self.url(name)
 
 
+# ---- PgBouncer ----------------------------------------------------------------------------
+
+
+class PgBouncer:
+    """PgBouncer (Debian's `pgbouncer`) in front of a PostgreSQL server, on a free loopback
+    port, in `pool_mode = transaction`: server connections are shared between clients
+    from one transaction to the next. `pool_size` server connections per database, so
+    clients outnumber them and really share. Logs in to the server as `postgres`
+    whatever the client says (`auth_type = any`)."""
+
+    def __init__(self, server: PostgresServer, pool_size: int = 4) -> None:
+        self.program = shutil.which("pgbouncer") or (
+            "/usr/sbin/pgbouncer" if os.path.exists("/usr/sbin/pgbouncer") else None)
+        if self.program is None:
+            raise ServerUnavailable("pgbouncer not found: apt-get install pgbouncer")
+        self.server = server
+        self.account = _Account("postgres")
+        self.base_dir = tempfile.mkdtemp(prefix="twinrecord-pgbouncer-")
+        self.account.own(self.base_dir)
+        self.port = free_port()
+        self.host = "127.0.0.1"
+        self.log_file = os.path.join(self.base_dir, "pgbouncer.log")
+        self.ini = os.path.join(self.base_dir, "pgbouncer.ini")
+        with open(self.ini, "w", encoding="utf-8") as handle:
+            handle.write(
+                "[databases]\n"
+                f"* = host={server.host} port={server.port} user={server.user}\n"
+                "[pgbouncer]\n"
+                f"listen_addr = {self.host}\n"
+                f"listen_port = {self.port}\n"
+                "unix_socket_dir =\n"
+                "auth_type = any\n"
+                "pool_mode = transaction\n"
+                f"default_pool_size = {pool_size}\n"
+                "max_client_conn = 1000\n"
+                f"logfile = {self.log_file}\n"
+                f"pidfile = {os.path.join(self.base_dir, 'pgbouncer.pid')}\n"
+            )
+        self.account.own(self.ini)
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        as_root = os.geteuid() == 0
+        self._process = subprocess.Popen(
+            [self.program, self.ini], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, user=self.account.uid if as_root else None,
+            group=self.account.gid if as_root else None)
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise ServerUnavailable(f"pgbouncer exited at start:\n{_tail(self.log_file)}")
+            if _port_open(self.port):
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise ServerUnavailable(f"pgbouncer did not listen in {STARTUP_TIMEOUT}s")
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.base_dir, ignore_errors=True)
+
+    def url(self, database: str) -> str:
+        return f"postgresql://postgres@{self.host}:{self.port}/{database}"
+
+
 # ---- session fixtures ----------------------------------------------------------------------
 
 
@@ -410,3 +485,18 @@ def postgres_replication() -> Iterator[tuple[PostgresServer, PostgresServer]]:
             standby.destroy()
     finally:
         primary.destroy()
+
+
+@pytest.fixture(scope="session")
+def pgbouncer() -> Iterator[PgBouncer]:
+    """PgBouncer in transaction pooling mode in front of a private PostgreSQL of its own
+    (not `private_postgres`, which other tests restart); both stopped at the end."""
+    server = _started(PostgresServer.create)
+    try:
+        bouncer = _started(lambda: PgBouncer(server))
+        try:
+            yield bouncer
+        finally:
+            bouncer.destroy()
+    finally:
+        server.destroy()

@@ -1,6 +1,7 @@
 """docs/replicas.md's samples run as written: its `# sync` blocks as one program, its
 `# async` blocks as one coroutine, both against a private PostgreSQL primary with its
-streaming standby as the replica (DATABASE_URL / REPLICA_URL)."""
+streaming standby as the replica (DATABASE_URL / REPLICA_URL) and a PgBouncer in
+transaction pooling mode (PGBOUNCER_URL)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from .servers import postgres_replication
+from .servers import pgbouncer, postgres_replication
 
-__all__ = ["postgres_replication"]  # the session fixture, used by name
+__all__ = ["pgbouncer", "postgres_replication"]  # the session fixtures, used by name
+NAMES = ("DATABASE_URL", "REPLICA_URL", "PGBOUNCER_URL")
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "replicas.md"
 
 
@@ -28,13 +30,15 @@ def blocks(kind: str) -> str:
 
 
 @pytest.fixture
-def urls(postgres_replication: Any) -> Iterator[None]:
+def urls(postgres_replication: Any, pgbouncer: Any) -> Iterator[None]:
     primary, standby = postgres_replication
     database = f"twinrecord_doc_{secrets.token_hex(4)}"
     primary.create_database(database)
-    saved = {name: os.environ.get(name) for name in ("DATABASE_URL", "REPLICA_URL")}
+    pgbouncer.server.create_database(database)
+    saved = {name: os.environ.get(name) for name in NAMES}
     os.environ["DATABASE_URL"] = primary.url(database)
     os.environ["REPLICA_URL"] = standby.url(database)
+    os.environ["PGBOUNCER_URL"] = pgbouncer.url(database)
     try:
         yield
     finally:
@@ -43,8 +47,9 @@ def urls(postgres_replication: Any) -> Iterator[None]:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
-        with primary.connect() as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        for server in (primary, pgbouncer.server):
+            with server.connect() as connection:
+                connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 def test_sync_samples_run(urls: None) -> None:

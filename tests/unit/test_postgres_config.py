@@ -214,3 +214,40 @@ def test_native_sql_of_a_large_statement() -> None:
     sql = "INSERT INTO t (a, b) VALUES " + ", ".join(["(%s, %s)"] * 5000)
     native = native_sql(sql)
     assert native.endswith(b"($9999, $10000)") and b"%" not in native
+
+
+# ---- pgbouncer=True (docs/replicas.md) ------------------------------------------------------
+def test_pgbouncer_never_prepares_and_sends_no_options() -> None:
+    from twinrecord.backends.postgres._core import connect_arguments, pgbouncer_setup
+
+    config = PostgresConfig.from_url("postgresql://app@bouncer:6432/app?pgbouncer=true")
+    assert config.pgbouncer is True and config.prepare_threshold is None
+    arguments = connect_arguments(config)
+    assert "options" not in arguments                    # PgBouncer refuses it
+    sql, params = pgbouncer_setup(config)  # type: ignore[misc]
+    assert sql == "SELECT set_config(%s, %s, false)" and params == ["TimeZone", "UTC"]
+    zoned = PostgresConfig(database="app", pgbouncer=True,
+                           server_settings={"timezone": "Europe/Paris", "DateStyle": "ISO"})
+    assert pgbouncer_setup(zoned) == (
+        "SELECT set_config(%s, %s, false), set_config(%s, %s, false)",
+        ["timezone", "Europe/Paris", "DateStyle", "ISO"],
+    )
+    assert pgbouncer_setup(PostgresConfig(database="app")) is None
+
+
+def test_pgbouncer_refuses_what_transaction_pooling_would_lose() -> None:
+    with pytest.raises(ConfigurationError, match="statement_timeout.*ALTER ROLE"):
+        PostgresConfig(database="app", pgbouncer=True, statement_timeout=5)
+    with pytest.raises(ConfigurationError, match="'search_path'"):
+        PostgresConfig(database="app", pgbouncer=True, server_settings={"search_path": "x"})
+    with pytest.raises(ConfigurationError, match="options"):
+        PostgresConfig(database="app", pgbouncer=True, options={"options": "-c geqo=off"})
+
+
+def test_pgbouncer_transactions_name_their_isolation_level() -> None:
+    from twinrecord.backends.postgres import AsyncPostgresBackend, PostgresBackend
+
+    config = PostgresConfig(database="app", pgbouncer=True, isolation_level="repeatable read")
+    assert PostgresBackend(config).default_isolation == "REPEATABLE READ"
+    assert AsyncPostgresBackend(config).default_isolation == "REPEATABLE READ"
+    assert PostgresBackend(PostgresConfig(database="app")).default_isolation is None

@@ -85,6 +85,9 @@ class BackendBase(Generic[ConfigT]):
 
     # The server's flavor and version, read once (API.md §13.7).
     server: Server | None = None
+    # The level BEGIN names when a transaction asks for none (None: the session's
+    # default, set at connect; PostgreSQL behind PgBouncer has no session to set it on).
+    default_isolation: str | None = None
 
     def _server_of(self, connection: Any) -> Server:
         """Flavor and version from an open connection (no round trip on any driver)."""
@@ -318,7 +321,8 @@ class SyncBackend(BackendBase[ConfigT]):
         """Commit on normal exit, roll back on any exception; nested blocks are savepoints."""
         if self._guards_loop and running_loop() is not None:
             self._blocking_call()
-        frame = run(enter_plan(self._tx, self.dialect, isolation_level, self.new_lock), self)
+        level = self.default_isolation if isolation_level is None else isolation_level
+        frame = run(enter_plan(self._tx, self.dialect, level, self.new_lock), self)
         wrote_before = self._writes_seen()
         try:
             yield
@@ -486,7 +490,8 @@ class AsyncBackend(BackendBase[ConfigT]):
         """
         import asyncio
 
-        frame = await arun(enter_plan(self._tx, self.dialect, isolation_level, self.new_lock), self)
+        level = self.default_isolation if isolation_level is None else isolation_level
+        frame = await arun(enter_plan(self._tx, self.dialect, level, self.new_lock), self)
         wrote_before = self._writes_seen()
         # This task now holds a transaction on the database: sync calls on it must refuse.
         held = None

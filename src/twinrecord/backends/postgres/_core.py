@@ -32,6 +32,11 @@ from ...errors import (
 from .._config import ServerConfig, mask_url, parse_server_url
 
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+# The server parameters PgBouncer keeps per client and sets again on whichever server
+# connection the client's next transaction gets: the only session state that survives
+# transaction pooling.
+PGBOUNCER_TRACKED = ("client_encoding", "datestyle", "timezone",
+                     "standard_conforming_strings", "application_name")
 # psycopg's C implementation reports the status as a plain int: compare by value.
 _IDLE = int(pq.TransactionStatus.IDLE)
 _RECOVERABLE = frozenset({int(pq.TransactionStatus.INTRANS), int(pq.TransactionStatus.INERROR)})
@@ -45,6 +50,13 @@ class PostgresConfig(ServerConfig):
     `options` passes any other libpq connection parameter (`{'target_session_attrs':
     'read-write'}`); `server_settings` sets server parameters on every connection
     (`{'search_path': 'app', 'synchronous_commit': 'off'}`). Timeouts are seconds.
+
+    `pgbouncer=True`: safe behind PgBouncer's transaction pooling, where each
+    transaction (and each statement outside one) may run on another server session.
+    Nothing is prepared (`prepare_threshold` None); no `options` startup parameter
+    (PgBouncer refuses it); TimeZone is set with `set_config()`, which PgBouncer tracks
+    per client; transactions name their isolation level in BEGIN instead of relying on
+    the session's default. Settings PgBouncer cannot carry are refused here.
     """
 
     host: str = "127.0.0.1"
@@ -55,6 +67,7 @@ class PostgresConfig(ServerConfig):
     application_name: str = "twinrecord"
     sslmode: str | None = None
     prepare_threshold: int | None = 5  # psycopg prepares a statement on its 5th run; None: never
+    pgbouncer: bool = False  # behind PgBouncer's transaction pooling (see above)
     server_settings: dict[str, Any] = dataclasses.field(default_factory=dict)
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -66,6 +79,30 @@ class PostgresConfig(ServerConfig):
             raise ConfigurationError(
                 f"sslmode {self.sslmode!r} is not one of {', '.join(SSL_MODES)}"
             )
+        if self.pgbouncer:
+            self._check_pgbouncer()
+
+    def _check_pgbouncer(self) -> None:
+        """Refuse what transaction pooling would silently lose; never prepare."""
+        self.prepare_threshold = None  # a prepared statement lives in one server session
+        problems = []
+        if self.statement_timeout is not None:
+            problems.append(
+                "statement_timeout is a session setting PgBouncer does not carry between "
+                "server connections: set it on the role (ALTER ROLE app SET "
+                "statement_timeout = '5s') or use PgBouncer's query_timeout"
+            )
+        lost = [name for name in self.server_settings if name.lower() not in PGBOUNCER_TRACKED]
+        if lost:
+            problems.append(
+                f"server_settings {', '.join(map(repr, lost))}: PgBouncer carries only "
+                f"{', '.join(PGBOUNCER_TRACKED)} between server connections; set the others "
+                "on the role or database (ALTER ROLE app SET search_path = ...)"
+            )
+        if "options" in self.options:
+            problems.append("PgBouncer refuses the `options` startup parameter")
+        if problems:
+            raise ConfigurationError("PostgresConfig(pgbouncer=True): " + "; ".join(problems))
 
     def __repr__(self) -> str:
         text = super().__repr__()
@@ -119,6 +156,8 @@ def connect_arguments(config: PostgresConfig) -> dict[str, Any]:
     if config.sslmode is not None:
         arguments["sslmode"] = config.sslmode
     arguments.update(config.options)
+    if config.pgbouncer:
+        return arguments  # settings are sent by `pgbouncer_setup` after connecting
     settings = session_settings(config)
     if config.statement_timeout is not None:
         settings["statement_timeout"] = f"{round(config.statement_timeout * 1000)}ms"
@@ -146,6 +185,20 @@ def session_settings(config: PostgresConfig) -> dict[str, Any]:
                 del settings[known]
         settings[name] = value
     return settings
+
+
+def pgbouncer_setup(config: PostgresConfig) -> tuple[str, list[str]] | None:
+    """Behind PgBouncer: the statement setting the session's parameters on a new
+    connection (only those PgBouncer tracks per client, checked by the config)."""
+    if not config.pgbouncer:
+        return None
+    settings = {
+        name: value for name, value in session_settings(config).items()
+        if name.lower() in PGBOUNCER_TRACKED
+    }
+    calls = ", ".join("set_config(%s, %s, false)" for _ in settings)
+    params = [str(part) for item in settings.items() for part in item]
+    return f"SELECT {calls}", params
 
 
 def _escape_option(value: Any) -> str:

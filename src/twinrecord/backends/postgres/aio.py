@@ -30,6 +30,7 @@ from ._core import (
     aping,
     connect_arguments,
     connection_message,
+    pgbouncer_setup,
     translate_error,
 )
 
@@ -49,6 +50,9 @@ class AsyncPostgresBackend(AsyncBackend[PostgresConfig]):
         super().__init__(config)
         config = self.config
         self._arguments = connect_arguments(config)
+        self._setup = pgbouncer_setup(config)
+        # Behind PgBouncer no session default survives: BEGIN names the level.
+        self.default_isolation = config.isolation_level if config.pgbouncer else None
         self._pools: dict[asyncio.AbstractEventLoop, LoopPool] = {}
         self._pools_lock = threading.Lock()
         # The pool used last: one attribute read, so threads running loops never mix them up.
@@ -94,6 +98,13 @@ class AsyncPostgresBackend(AsyncBackend[PostgresConfig]):
         except psycopg.Error as error:
             message = connection_message(error, self.config, connecting=True)
             raise ConnectionNotEstablished(message) from error
+        if self._setup is not None:
+            try:
+                await connection.execute(*self._setup)
+            except psycopg.Error as error:
+                await connection.close()
+                message = connection_message(error, self.config, connecting=True)
+                raise ConnectionNotEstablished(message) from error
         return _Session(connection, pool)
 
     def pool_stats(self) -> dict[str, int]:

@@ -26,6 +26,7 @@ from ._core import (
     _Session,
     connect_arguments,
     connection_message,
+    pgbouncer_setup,
     ping,
     translate_error,
 )
@@ -46,6 +47,9 @@ class PostgresBackend(SyncBackend[PostgresConfig]):
         super().__init__(config)
         config = self.config
         self._arguments = connect_arguments(config)
+        self._setup = pgbouncer_setup(config)
+        # Behind PgBouncer no session default survives: BEGIN names the level.
+        self.default_isolation = config.isolation_level if config.pgbouncer else None
         self._pool = self._new_pool()
         self._warm = config.pool_min_size == 0
         _BACKENDS.add(self)
@@ -81,6 +85,13 @@ class PostgresBackend(SyncBackend[PostgresConfig]):
         except psycopg.Error as error:
             message = connection_message(error, self.config, connecting=True)
             raise ConnectionNotEstablished(message) from error
+        if self._setup is not None:
+            try:
+                connection.execute(*self._setup)
+            except psycopg.Error as error:
+                connection.close()
+                message = connection_message(error, self.config, connecting=True)
+                raise ConnectionNotEstablished(message) from error
         return _Session(connection)
 
     def acquire(self) -> _Session:
