@@ -236,7 +236,7 @@ def test_pgbouncer_never_prepares_and_sends_no_options() -> None:
 
 
 def test_pgbouncer_refuses_what_transaction_pooling_would_lose() -> None:
-    with pytest.raises(ConfigurationError, match="statement_timeout.*ALTER ROLE"):
+    with pytest.raises(ConfigurationError, match=r"statement_timeout.*ALTER ROLE"):
         PostgresConfig(database="app", pgbouncer=True, statement_timeout=5)
     with pytest.raises(ConfigurationError, match="'search_path'"):
         PostgresConfig(database="app", pgbouncer=True, server_settings={"search_path": "x"})
