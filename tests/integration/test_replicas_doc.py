@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import secrets
 import textwrap
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from typing import Any
 import pytest
 
 from .servers import pgbouncer, postgres_replication
+from .test_docs_samples import parse_page
 
 __all__ = ["pgbouncer", "postgres_replication"]  # the session fixtures, used by name
 NAMES = ("DATABASE_URL", "REPLICA_URL", "PGBOUNCER_URL")
@@ -24,8 +24,9 @@ PAGE = Path(__file__).resolve().parents[2] / "docs" / "replicas.md"
 
 
 def blocks(kind: str) -> str:
-    found = re.findall(r"```python\n# " + kind + r"\n(.*?)```", PAGE.read_text(), re.S)
-    assert found, f"docs/{PAGE.name} has no `# {kind}` samples"
+    """The page's blocks of one kind (its tabs), read as the docs-sample test reads them."""
+    found = [b.source for b in parse_page(PAGE.read_text(), PAGE.name) if b.kind == kind]
+    assert found, f"docs/{PAGE.name} has no {kind} samples"
     return "\n".join(found)
 
 
