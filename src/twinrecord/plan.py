@@ -8,6 +8,9 @@ are shells that pick the driver.
 
 from __future__ import annotations
 
+import asyncio
+import random
+import time
 from collections.abc import Callable, Coroutine, Generator, Sequence
 from inspect import isawaitable
 from typing import Any, ClassVar, Protocol, TypeVar
@@ -185,6 +188,13 @@ class InTransaction(Request):
                 if retries <= 0:
                     raise
                 retries -= 1
+                time.sleep(_backoff(self.retries, retries))
+
+
+def _backoff(allowed: int, left: int) -> float:
+    """Seconds to wait before a retry: a random share of a step growing with each
+    attempt, so victims of one deadlock do not meet again at once."""
+    return random.uniform(0, 0.005 * (allowed - left))
 
 
 class RememberTable(Request):
@@ -227,6 +237,7 @@ async def _run_in_async_transaction(request: InTransaction, backend: PlanBackend
             if retries <= 0:
                 raise
             retries -= 1
+            await asyncio.sleep(_backoff(request.retries, retries))
 
 
 def run(plan: Plan[T], backend: PlanBackend) -> T:

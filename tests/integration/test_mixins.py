@@ -622,3 +622,25 @@ async def test_expression_queries_and_updates_honour_the_mixins(db):
     assert fresh.views == 1 and fresh.updated_at > stamp
     deleted = await db(Note.query().with_deleted().where({"id": gone.id}).one())
     assert deleted.views == 0
+
+
+async def test_expression_update_bumps_the_version_without_a_check(db):
+    Ledger = locked_model(db, "revision")
+    await db.create(Ledger)
+    ledger = await db(Ledger.create(amount=1))
+    other = await db(Ledger.create(amount=7))
+    query = Ledger.query().where(Ledger.c.id == ledger.id)
+    assert await db(query.update({"amount": Ledger.c.amount + 10})) == 1
+    # a query the plain compiler cannot express (limit): rows chosen by key, bumped too
+    limited = Ledger.query().where(Ledger.c.amount > 100).order_by("id").limit(1)
+    assert await db(limited.update({"amount": 0})) == 0
+    assert await db(Ledger.query().order_by("-id").limit(1).update({"amount": Ledger.c.amount * 2})) == 1
+    rows = await db(Ledger.backend().fetch_all("SELECT amount, revision FROM ledgers ORDER BY id"))
+    assert rows == [{"amount": 11, "revision": 1}, {"amount": 14, "revision": 1}]
+    ledger.amount = 2
+    with pytest.raises(StaleObjectError):
+        await db(ledger.save())  # every loaded copy went stale
+    fresh = await db(Ledger.find_one(other.id))
+    # the change setting the version itself is taken as given
+    assert await db(Ledger.query().where(Ledger.c.id == other.id).update({"revision": Ledger.c.revision + 5})) == 1
+    assert (await db(Ledger.find_one(other.id))).revision == fresh.revision + 5

@@ -92,6 +92,17 @@ def test_case_update_casts_on_postgres_only():
     )
 
 
+def test_case_update_with_a_composite_key():
+    statement = CaseUpdate("seats", ("hall", "number"), ("price",), (2,), ("",), 2,
+                           bump=("v",), returning=True)
+    assert compile_case_update(statement, SQLITE) == (
+        'UPDATE "seats" SET "price" = CASE WHEN "hall" = ? AND "number" = ? THEN ? '
+        'WHEN "hall" = ? AND "number" = ? THEN ? ELSE "price" END, "v" = "v" + 1 '
+        'WHERE ("hall" = ? AND "number" = ?) OR ("hall" = ? AND "number" = ?) '
+        'RETURNING "hall", "number"'
+    )
+
+
 class SoftPost(SoftDeleteMixin, BaseActiveRecord):
     __table_name__ = "soft_posts"
     id: Optional[int] = None

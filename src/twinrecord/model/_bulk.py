@@ -10,7 +10,7 @@ position: RETURNING promises no order.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..errors import ConfigurationError, IntegrityError, RecordNotUnique, StaleObjectError
@@ -18,10 +18,12 @@ from ..plan import Execute, FetchRows, InTransaction, Plan
 from ..sql.bulk import CaseUpdate, ConflictInsert, compile_case_update, compile_conflict_insert
 from ..sql.ddl import column_type_sql
 from ..sql.dialect import Dialect
-from ..sql.statements import ColumnTest, Ident, Select, compile_select
+from ..sql.statements import AllOf, ColumnTest, Ident, Select, compile_select
 from ._mixins import Features, now, stamp_inserts
 
 MAX_ROWS_PER_STATEMENT = 1000
+# Concurrent bulk writes over overlapping keys can deadlock: the victim's call is redone.
+ROLLBACK_RETRIES = 10
 _DUPLICATE_KEY = 1062  # MySQL/MariaDB ER_DUP_ENTRY
 
 
@@ -95,6 +97,47 @@ def _stamps(records: list[Any], features: Features | None) -> list[tuple[Any, An
     return [(r.__dict__["created_at"], r.__dict__["updated_at"]) for r in records]
 
 
+def _states(records: list[Any]) -> list[tuple[dict[str, Any], Any, Any]]:
+    """Each record's values and save state, to put back when an attempt is undone."""
+    states = []
+    for record in records:
+        private = record._private()
+        states.append((dict(record.__dict__), private["_snapshot"], private.get("_previously_new")))
+    return states
+
+
+def _put_back(records: list[Any], states: list[tuple[dict[str, Any], Any, Any]]) -> None:
+    for record, (values, snapshot, previously_new) in zip(records, states):
+        record.__dict__.clear()
+        record.__dict__.update(values)
+        private = record._private()
+        private["_snapshot"] = snapshot
+        private["_previously_new"] = previously_new
+
+
+def _atomic(batch: list[Any], make: Callable[[], Plan[int]]) -> Plan[int]:
+    """Run `make()`'s plan in one transaction (a savepoint inside an open one); when the
+    server rolls the outermost one back (a deadlock, a serialization failure), run it
+    again from the start. Records go back to how the call found them before a retry
+    and when the call fails: a rolled-back row leaves no key or clean state behind."""
+    states = _states(batch)
+    attempts = 0
+
+    def attempt() -> Plan[int]:
+        nonlocal attempts
+        if attempts:
+            _put_back(batch, states)
+        attempts += 1
+        return make()
+
+    try:
+        done: int = yield InTransaction(attempt, retries=ROLLBACK_RETRIES)
+    except BaseException:
+        _put_back(batch, states)
+        raise
+    return done
+
+
 # ---- insert_many(on_conflict='ignore') -------------------------------------------------------
 def insert_many_plan(
     model: type[Any],
@@ -126,11 +169,10 @@ def insert_ignore_plan(
     before = _stamps(batch, features)
     stamp_inserts(batch, features)
 
-    def attempt() -> Plan[int]:
-        return _insert_ignore(model, batch, unique, dialect)
-
     try:
-        inserted: int = yield InTransaction(attempt)
+        inserted = yield from _atomic(
+            batch, lambda: _insert_ignore(model, batch, unique, dialect)
+        )
     except BaseException:
         _unstamp(batch, before, features)
         raise
@@ -268,11 +310,10 @@ def upsert_plan(
     before = _stamps(batch, features)
     stamp_inserts(batch, features)
 
-    def attempt() -> Plan[int]:
-        return _upsert(model, batch, unique, overwrite, features, dialect)
-
     try:
-        upserted: int = yield InTransaction(attempt)
+        upserted = yield from _atomic(
+            batch, lambda: _upsert(model, batch, unique, overwrite, features, dialect)
+        )
     except BaseException:
         _unstamp(batch, before, features)
         raise
@@ -374,8 +415,6 @@ def _select_by(meta: Any, unique: tuple[str, ...], chunk: list[Any], dialect: Di
         params = [meta.write(unique[0], r.__dict__[unique[0]], dialect) for r in chunk]
     else:
         tests = tuple(ColumnTest(meta.sql_column(c), "eq") for c in unique)
-        from ..sql.statements import AllOf
-
         where = tuple(("OR", AllOf(tests)) for _ in chunk)
         params = [meta.write(c, r.__dict__[c], dialect) for r in chunk for c in unique]
     select = Select(table=meta.table, columns=meta.select_columns, where=where)
@@ -413,11 +452,6 @@ def update_many_plan(
                 "(use insert_many)"
             )
     batch = model._validated_batch(batch, "update_many")
-    if len(meta.primary_key) != 1:
-        raise ConfigurationError(
-            f"{model.__name__}.update_many() needs a single-column primary key; "
-            f"it has {meta.primary_key}"
-        )
     features = model._features_of_model()
     lock = features.lock if features else None
     chosen = _columns(model, fields, "fields") if fields is not None else None
@@ -430,11 +464,25 @@ def update_many_plan(
     if not writes:
         return 0
 
-    def attempt() -> Plan[int]:
-        return _update_many(model, writes, features, dialect)
+    records = [record for record, _ in writes]
+    return (yield from _atomic(records, lambda: _update_many(model, writes, features, dialect)))
 
-    matched: int = yield InTransaction(attempt)
-    return matched
+
+def _key_where(meta: Any, keys: int) -> Any:
+    """WHERE of `keys` primary keys: `k IN (...)`, or `(k1 = ? AND k2 = ?) OR ...`."""
+    columns = meta.sql_names(meta.primary_key)
+    if len(columns) == 1:
+        return (("AND", ColumnTest(columns[0], "in", keys)),)
+    tests = AllOf(tuple(ColumnTest(c, "eq") for c in columns))
+    return tuple(("OR", tests) for _ in range(keys))
+
+
+def _read_keys(meta: Any, rows: list[Any], dialect: Dialect) -> list[tuple[Any, ...]]:
+    """The primary keys at the start of each row, as the fields hold them."""
+    readers = [meta.reader_for(k, dialect) for k in meta.primary_key]
+    return [
+        tuple(v if f is None or v is None else f(v) for v, f in zip(row, readers)) for row in rows
+    ]
 
 
 def _update_many(
@@ -444,32 +492,33 @@ def _update_many(
     dialect: Dialect,
 ) -> Plan[int]:
     meta = model._meta()
-    key = meta.primary_key[0]
+    primary = meta.primary_key
     lock = features.lock if features else None
     stamp_column = "updated_at" if features and features.timestamps else None
     instant = now()
     matched = 0
-    per_statement = max(1, dialect.max_params // (2 * len(meta.columns) + 2))
+    per_record = len(meta.columns) * (len(primary) + 1) + len(primary)
+    per_statement = max(1, (dialect.max_params - 1) // per_record)
     for chunk in _chunks(writes, min(per_statement, MAX_ROWS_PER_STATEMENT)):
-        keys = [record._stored_key()[0] for record, _ in chunk]
-        written_keys = [meta.write(key, k, dialect) for k in keys]
+        keys = [record._stored_key() for record, _ in chunk]
+        written_keys = [
+            tuple(meta.write(c, v, dialect) for c, v in zip(primary, key)) for key in keys
+        ]
+        flat_keys = [v for key in written_keys for v in key]
         present: set[Any] | None = None
         if lock or not dialect.supports_returning:
-            listed = (Ident(meta.sql_column(key)),) + (
+            listed = tuple(Ident(c) for c in meta.sql_names(primary)) + (
                 (Ident(meta.sql_column(lock)),) if lock else ()
             )
             select = Select(
-                table=meta.table,
-                columns=listed,
-                where=(("AND", ColumnTest(meta.sql_column(key), "in", len(keys))),),
-                for_update=True,
+                table=meta.table, columns=listed, where=_key_where(meta, len(keys)), for_update=True
             )
-            rows = yield FetchRows(compile_select(select, dialect)[0], written_keys)
-            reader = meta.reader_for(key, dialect)
-            versions = {(reader(r[0]) if reader else r[0]): (r[1] if lock else None) for r in rows}
+            rows = yield FetchRows(compile_select(select, dialect)[0], flat_keys)
+            read = _read_keys(meta, rows, dialect)
+            versions = {k: (r[len(primary)] if lock else None) for k, r in zip(read, rows)}
             if lock:
                 stale = [
-                    k
+                    k if len(k) > 1 else k[0]
                     for (record, _), k in zip(chunk, keys)
                     if versions.get(k, object()) != record.__dict__[lock]
                 ]
@@ -488,18 +537,19 @@ def _update_many(
             count = 0
             for (record, cols), written_key in zip(chunk, written_keys):
                 if column in cols:
-                    params += [written_key, meta.write(column, record.__dict__[column], dialect)]
+                    params += [*written_key, meta.write(column, record.__dict__[column], dialect)]
                     count += 1
             cases.append(count)
         params += [meta.write(c, instant, dialect) for c in stamp]
-        params += written_keys
+        params += flat_keys
         casts = tuple(
             column_type_sql(meta.types[c], dialect) if dialect.name == "postgresql" else ""
             for c in columns
         )
+        names = meta.sql_names(primary)
         statement = CaseUpdate(
             meta.table,
-            meta.sql_column(key),
+            names[0] if len(names) == 1 else names,
             meta.sql_names(columns),
             tuple(cases),
             casts,
@@ -511,8 +561,7 @@ def _update_many(
         sql = compile_case_update(statement, dialect)
         if present is None:
             rows = yield FetchRows(sql, params)
-            reader = meta.reader_for(key, dialect)
-            present = {(reader(r[0]) if reader else r[0]) for r in rows}
+            present = set(_read_keys(meta, rows, dialect))
         else:
             yield Execute(sql, params)
         for (record, cols), k in zip(chunk, keys):

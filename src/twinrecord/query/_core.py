@@ -677,10 +677,13 @@ class QueryCore(LanguageMixin, Generic[M]):
         changes = self._checked_changes(changes)
         if self._modern or computed:
             features = self._model._features_of_model()
-            if features is not None and features.timestamps and touch:
+            if features is not None:
                 named = {k.field if isinstance(k, Column) else k for k in changes}
-                if "updated_at" not in named:
+                if features.timestamps and touch and "updated_at" not in named:
                     changes = {**changes, "updated_at": now()}
+                if features.lock and features.lock not in named:
+                    # OptimisticLockMixin: bumped without a check (§17), as on the plain path.
+                    changes = {**changes, features.lock: getattr(self._model.c, features.lock) + 1}
             return (yield from self._modern_update_plan(changes, dialect))
         columns = tuple(meta.check_column(c) for c in changes)
         changes, bump = mixin_changes(self._model, dict(zip(columns, changes.values())), touch)

@@ -76,14 +76,17 @@ def compile_conflict_insert(insert: ConflictInsert, dialect: Dialect) -> str:
 class CaseUpdate(NamedTuple):
     """`UPDATE t SET c = CASE k WHEN ? THEN ? ... ELSE c END, ... WHERE k IN (?, ...)`.
 
-    `cases[i]` is how many WHEN branches column `columns[i]` has; `casts[i]` the SQL
-    type its values are cast to ('' for none: PostgreSQL needs them, its parameters
-    being untyped inside CASE). `stamp` columns take one extra parameter, `bump`
-    columns are incremented; `returning`: the key, where RETURNING exists.
+    `key`: the primary key column, or a tuple of columns for a composite key (then
+    `CASE WHEN k1 = ? AND k2 = ? THEN ? ...` and `WHERE (k1 = ? AND k2 = ?) OR ...`, each
+    key taking one value per column). `cases[i]` is how many WHEN branches column
+    `columns[i]` has; `casts[i]` the SQL type its values are cast to ('' for none:
+    PostgreSQL needs them, its parameters being untyped inside CASE). `stamp` columns
+    take one extra parameter, `bump` columns are incremented; `returning`: the key,
+    where RETURNING exists.
     """
 
     table: str
-    key: str
+    key: str | tuple[str, ...]
     columns: tuple[str, ...]
     cases: tuple[int, ...]
     casts: tuple[str, ...]
@@ -97,16 +100,23 @@ class CaseUpdate(NamedTuple):
 @lru_cache(maxsize=512)
 def compile_case_update(update: CaseUpdate, dialect: Dialect) -> str:
     q = dialect.quote
-    key = q(update.key)
+    key_columns = (update.key,) if isinstance(update.key, str) else update.key
+    quoted = [q(c) for c in key_columns]
+    if len(quoted) == 1:
+        case, when = f"CASE {quoted[0]}", "WHEN ?"
+        where = f"{quoted[0]} IN ({', '.join('?' * update.keys)})"
+    else:
+        case, when = "CASE", "WHEN " + " AND ".join(f"{c} = ?" for c in quoted)
+        one = "(" + " AND ".join(f"{c} = ?" for c in quoted) + ")"
+        where = " OR ".join([one] * update.keys)
     sets = []
     for column, count, cast in zip(update.columns, update.cases, update.casts):
         value = f"CAST(? AS {cast})" if cast else "?"
-        branches = " ".join([f"WHEN ? THEN {value}"] * count)
-        sets.append(f"{q(column)} = CASE {key} {branches} ELSE {q(column)} END")
+        branches = " ".join([f"{when} THEN {value}"] * count)
+        sets.append(f"{q(column)} = {case} {branches} ELSE {q(column)} END")
     sets += [f"{q(c)} = ?" for c in update.stamp]
     sets += [f"{q(c)} = {q(c)} + 1" for c in update.bump]
-    keys = ", ".join("?" * update.keys)
-    sql = f"UPDATE {q(update.table)} SET {', '.join(sets)} WHERE {key} IN ({keys})"
+    sql = f"UPDATE {q(update.table)} SET {', '.join(sets)} WHERE {where}"
     if update.returning and dialect.supports_returning:
-        sql += f" RETURNING {key}"
+        sql += " RETURNING " + ", ".join(quoted)
     return dialect.prepare(sql)[0]
