@@ -62,10 +62,17 @@ TEMPORARY_EXCLUSIONS: dict[str, str] = {
 # Pages whose samples need servers of their own, run by a test of their own instead.
 RUN_ELSEWHERE: dict[str, str] = {
     "replicas.md": "tests/integration/test_replicas_doc.py (a PostgreSQL primary and its standby)",
+    "fastapi.md": "tests/integration/test_fastapi_app.py (excerpts of examples/fastapi_app, "
+    "checked verbatim; the sync sample runs there)",
+    "testing.md": "tests/integration/test_testing_plugin.py (the page's conftest and tests run "
+    "as a user's project, in a pytest of their own)",
 }
 
 # Blocks that are shown but not run: (page, the reason after `# not run:`).
-NOT_RUN: set[tuple[str, str]] = set()
+NOT_RUN: set[tuple[str, str]] = {
+    # a fixture override; test_testing_plugin.py overrides the same fixtures for real
+    ("testing.md", "a conftest.py fragment (tests/integration/test_testing_plugin.py does this)"),
+}
 
 DEFAULT_SERVERS = {"sync": ("sqlite",), "async": ("postgres", "mysql")}
 FENCE = re.compile(r"^(?P<indent> *)(?P<fence>`{3,}|~{3,})\s*(?P<lang>[\w+-]*)[^\n]*$")
