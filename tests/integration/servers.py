@@ -267,7 +267,11 @@ class MariaDBServer:
         "--collation-server=utf8mb4_unicode_ci",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, options: Sequence[str] = ()) -> None:
+        """`options`: more server options (a replication role: log-bin, server-id)."""
+        self.options = [o for o in self.OPTIONS
+                        if not (o == "--skip-log-bin" and any(x.startswith("--log-bin") for x in options))]
+        self.options += list(options)
         self.server_program, installer = _mariadb_programs()
         self.account = _Account("mysql")
         self.base_dir = tempfile.mkdtemp(prefix="twinrecord-mariadb-")
@@ -292,7 +296,7 @@ class MariaDBServer:
         argv = [
             self.server_program, "--no-defaults", f"--datadir={self.data_dir}",
             f"--port={self.port}", f"--socket={self.socket}", f"--pid-file={self.pid_file}",
-            f"--log-error={self.log_file}", f"--user={user}", *self.OPTIONS,
+            f"--log-error={self.log_file}", f"--user={user}", *self.options,
         ]
         self._process = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -357,6 +361,30 @@ class MariaDBServer:
         finally:
             connection.close()
         return self.url(name)
+
+
+def mariadb_replica_pair() -> tuple[MariaDBServer, MariaDBServer]:
+    """A private MariaDB primary (binary log, server_id 1) and a replica of it (server_id
+    2) replicating everything from the primary's first binlog event by GTID; both
+    running. The replica's applier can be paused (`STOP SLAVE SQL_THREAD`)."""
+    primary = _started(lambda: MariaDBServer(["--server-id=1", "--log-bin=binlog",
+                                              "--binlog-format=ROW"]))
+    try:
+        replica = _started(lambda: MariaDBServer(["--server-id=2", "--skip-slave-start"]))
+    except BaseException:
+        primary.destroy()
+        raise
+    connection = replica.connect()
+    try:
+        cursor = connection.cursor()
+        cursor.execute(
+            "CHANGE MASTER TO MASTER_HOST=%s, MASTER_PORT=%s, MASTER_USER='root', "
+            "MASTER_PASSWORD='', MASTER_USE_GTID=slave_pos, MASTER_CONNECT_RETRY=1",
+            (primary.host, primary.port))
+        cursor.execute("START SLAVE")
+    finally:
+        connection.close()
+    return primary, replica
 
 
 # ---- PgBouncer ----------------------------------------------------------------------------
@@ -500,3 +528,15 @@ def pgbouncer() -> Iterator[PgBouncer]:
             bouncer.destroy()
     finally:
         server.destroy()
+
+
+@pytest.fixture(scope="session")
+def mariadb_replication() -> Iterator[tuple[MariaDBServer, MariaDBServer]]:
+    """A private MariaDB primary and its replica (mariadb_replica_pair), stopped and
+    removed at the end. A test that stops the replica starts it again."""
+    primary, replica = mariadb_replica_pair()
+    try:
+        yield primary, replica
+    finally:
+        replica.destroy()
+        primary.destroy()
