@@ -72,3 +72,32 @@ def test_the_errors_page_names_every_error() -> None:
     ]
     missing = [name for name in classes if f"| `{name}` |" not in page]
     assert not missing, f"docs/errors.md's table lacks {missing}"
+
+
+def test_the_api_reference_covers_every_public_name() -> None:
+    """Each name in `twinrecord.__all__` is rendered by a `::: path` of docs/reference/
+    (itself, the class it aliases, or the module it lives in)."""
+    import importlib
+
+    import twinrecord
+
+    documented: list[object] = []
+    for page in ROOT.joinpath("docs", "reference").glob("*.md"):
+        for line in page.read_text().splitlines():
+            if not line.startswith("::: "):
+                continue
+            path = line[4:].strip()
+            try:
+                documented.append(importlib.import_module(path))
+                continue
+            except ImportError:
+                pass
+            module, _, name = path.rpartition(".")
+            documented.append(getattr(importlib.import_module(module), name))
+    modules = {getattr(m, "__name__", None) for m in documented if isinstance(m, type(twinrecord))}
+
+    def covered(value: object) -> bool:
+        return any(value is d for d in documented) or getattr(value, "__module__", None) in modules
+
+    missing = [name for name in twinrecord.__all__ if not covered(getattr(twinrecord, name))]
+    assert not missing, f"add these public names to docs/reference/*.md: {missing}"
