@@ -29,7 +29,7 @@ from pydantic.fields import FieldInfo
 
 from .backends import BackendBase, BaseConfig
 from .errors import ConfigurationError, RecordInvalid, RecordNotFound, RecordNotUnique
-from .model._configure import Refused, kinds_of
+from .model._configure import SLOT, Refused, kinds_of
 from .model._mixins import features_of
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -117,7 +117,7 @@ def lifespan(
 async def close_backends(model: type[Any]) -> None:
     """Close the pools of every kind `model` is configured with (sync and async)."""
     for kind in kinds_of(model):
-        backend = model.__dict__.get(f"__twinrecord_{kind}_backend__")
+        backend = model.__dict__.get(SLOT[kind])
         if backend is None or isinstance(backend, Refused):
             continue
         await _maybe_await(backend.close())

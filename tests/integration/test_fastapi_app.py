@@ -13,6 +13,7 @@ import contextlib
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -287,3 +288,61 @@ def test_fastapi_page_sync_sample_runs(tmp_path, monkeypatch):
     [code] = [code for tab, code in fastapi_page_blocks() if tab == "sync"]
     monkeypatch.chdir(tmp_path)
     exec(compile(code, "docs/fastapi.md", "exec", dont_inherit=True), {"__name__": "doc_fastapi"})
+
+
+async def test_combined_model_lifespan_inner_and_request_transaction(blog_url):
+    """A combined model (sync first): the dependency uses its async face; `inner` runs
+    inside the lifespan; an HTTPException after a write rolls the write back; shutdown
+    closes both kinds' pools."""
+    from fastapi import FastAPI, HTTPException
+
+    from twinrecord import AsyncBaseActiveRecord, BaseActiveRecord
+    from twinrecord.fastapi import lifespan, transaction
+
+    class Shared(BaseActiveRecord, AsyncBaseActiveRecord):
+        pass
+
+    class Tag(Shared):
+        __table_name__ = "tags"
+        id: Optional[int] = None
+        label: str
+
+    order: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def inner(app: FastAPI) -> AsyncIterator[None]:
+        order.append("inner up")
+        yield
+        order.append("inner down")
+
+    app = FastAPI(lifespan=lifespan(Shared, blog_url, create_tables=[Tag], inner=inner))
+
+    @app.post("/tags/{label}", dependencies=[transaction(Shared)])
+    async def add(label: str, fail: bool = False) -> dict:
+        await Tag.aio.create(label=label)
+        if fail:
+            raise HTTPException(400, "changed my mind")
+        return {"ok": True}
+
+    @app.get("/tags")
+    async def labels() -> list[str]:
+        return [t.label for t in await Tag.aio.query().order_by("label").all()]
+
+    async with app.router.lifespan_context(app):
+        assert order == ["inner up"]
+        await Tag.aio.query().delete()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            assert (await client.post("/tags/a")).status_code == 200
+            assert (await client.post("/tags/b", params={"fail": True})).status_code == 400
+            assert (await client.get("/tags")).json() == ["a"]
+            Tag.drop_table()  # the sync face, configured by the same lifespan
+    assert order == ["inner up", "inner down"]
+    # Both kinds' pools were closed: no session of this database is left on the server.
+    admin = _admin_connection("postgres")
+    try:
+        cursor = admin.cursor()
+        cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (BLOG_DATABASE,))
+        assert cursor.fetchone()[0] == 0
+    finally:
+        admin.close()
