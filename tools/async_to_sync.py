@@ -40,6 +40,15 @@ RENAMES = {
     "AsyncIterator": "Iterator",
     "AsyncBackend": "SyncBackend",
     "arun": "run",
+    "astream": "stream",
+    "AsyncPlanStream": "PlanStream",
+    "AsyncRecordStream": "RecordStream",
+    "__aiter__": "__iter__",
+    "__anext__": "__next__",
+    "__aenter__": "__enter__",
+    "__aexit__": "__exit__",
+    "StopAsyncIteration": "StopIteration",
+    "aclose": "close",
     "aio": "sync",
     "asynchronous": "synchronous",
 }
@@ -94,7 +103,10 @@ def _async_only(source: str) -> str:
     edits: list[Edit] = []
     for node in ast.walk(ast.parse(source)):
         for field in ("body", "orelse", "finalbody", "handlers"):
-            for statement in getattr(node, field, []):
+            statements = getattr(node, field, [])
+            if not isinstance(statements, list):
+                continue  # an expression's `body` (IfExp, Lambda)
+            for statement in statements:
                 if not isinstance(statement, ast.stmt):
                     continue
                 if not ASYNC_MARK.search(lines[statement.lineno - 1]):
@@ -178,7 +190,9 @@ def _rename(source: str) -> str:
         elif token.type == tokenize.COMMENT:
             edits.append((start, end, _reword(token.string)))
         elif token.type == tokenize.STRING:
-            value = ast.literal_eval(token.string) if token.string[-1] in "'\"" else None
+            prefix = token.string[: len(token.string) - len(token.string.lstrip("rRbBuUfF"))]
+            plain = token.string[-1] in "'\"" and "f" not in prefix.lower()
+            value = ast.literal_eval(token.string) if plain else None  # f-strings: never
             if (line, column) in docstrings:
                 edits.append((start, end, _reword(token.string)))
             elif isinstance(value, str) and value in STRINGS:

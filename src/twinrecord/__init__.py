@@ -39,8 +39,8 @@ from .model._events import (
 from .model._mixins import OptimisticLockMixin, SoftDeleteMixin, TimestampMixin, UUIDMixin
 from .model._schema import Column, ForeignKey, Index
 from .query._sources import cte, exists
-from .query.aio import AsyncActiveQuery
-from .query.sync import ActiveQuery
+from .query.aio import AsyncActiveQuery, AsyncRecordStream
+from .query.sync import ActiveQuery, RecordStream
 from .relations import (
     AsyncBelongsTo,
     AsyncHasMany,
@@ -68,6 +68,7 @@ __all__ = [
     "AsyncBelongsTo",
     "AsyncHasMany",
     "AsyncHasOne",
+    "AsyncRecordStream",
     "BaseActiveRecord",
     "BelongsTo",
     "BlockingCallInEventLoop",
@@ -90,6 +91,7 @@ __all__ = [
     "RecordInvalid",
     "RecordNotFound",
     "RecordNotUnique",
+    "RecordStream",
     "RelationNotFound",
     "SerializationFailure",
     "SoftDeleteMixin",

@@ -12,7 +12,7 @@ import asyncio
 import random
 import time
 from collections.abc import Callable, Coroutine, Generator, Sequence
-from inspect import isawaitable
+from inspect import GEN_CREATED, getgeneratorstate, isawaitable
 from typing import Any, ClassVar, Protocol, TypeVar
 
 T = TypeVar("T")
@@ -273,6 +273,162 @@ async def arun(plan: Plan[T], backend: PlanBackend) -> T:
             request = plan.send(result)
     except StopIteration as done:
         return done.value  # type: ignore[no-any-return]
+
+
+# ---- streams: plans that hand out batches --------------------------------------------------
+class Emit(Request):
+    """A batch a stream plan hands out; the plan resumes when the next one is asked for."""
+
+    __slots__ = ("batch",)
+
+    def __init__(self, batch: list[Any]) -> None:
+        self.batch = batch
+
+
+class StreamClosed(BaseException):  # a signal, like GeneratorExit
+    """Thrown into a stream plan at its `yield Emit(...)` when the stream is closed early:
+    the plan cleans up (its requests still run) and returns. A BaseException, so no
+    `except Exception` in between swallows it."""
+
+
+class StreamAbandoned(StreamClosed):
+    """An async stream found unclosed at garbage collection: no I/O can be awaited, so
+    the plan may yield only requests whose `perform` is synchronous on both kinds
+    (`abandons = True`), e.g. discarding its connection."""
+
+
+class PlanStream:
+    """Drives a stream plan synchronously: `next_batch()` until None, then it is done;
+    `close()` throws StreamClosed into an unfinished plan and runs its cleanup."""
+
+    __slots__ = ("_backend", "_plan", "done")
+
+    def __init__(self, plan: Plan[None], backend: PlanBackend) -> None:
+        self._plan = plan
+        self._backend = backend
+        self.done = False
+
+    @property
+    def started(self) -> bool:
+        return getgeneratorstate(self._plan) != GEN_CREATED
+
+    def next_batch(self) -> list[Any] | None:
+        if self.done:
+            return None
+        return self._drive(lambda: next(self._plan))
+
+    def close(self) -> None:
+        if self.done:
+            return
+        if getgeneratorstate(self._plan) == GEN_CREATED:  # never started: nothing held
+            self.done = True
+            self._plan.close()
+            return
+        self._drive(lambda: self._plan.throw(StreamClosed()))
+
+    def _drive(self, first: Callable[[], Request]) -> list[Any] | None:
+        plan, backend = self._plan, self._backend
+        try:
+            request = first()
+            while type(request) is not Emit:
+                try:
+                    result = request.perform(backend)
+                except BaseException as error:
+                    request = plan.throw(error)
+                    continue
+                request = plan.send(result)
+        except StopIteration:
+            self.done = True
+            return None
+        except BaseException:
+            self.done = True
+            raise
+        return request.batch
+
+
+class AsyncPlanStream:
+    """`PlanStream` on the event loop, plus `abandon()` for garbage collection."""
+
+    __slots__ = ("_backend", "_plan", "done")
+
+    def __init__(self, plan: Plan[None], backend: PlanBackend) -> None:
+        self._plan = plan
+        self._backend = backend
+        self.done = False
+
+    @property
+    def started(self) -> bool:
+        return getgeneratorstate(self._plan) != GEN_CREATED
+
+    async def next_batch(self) -> list[Any] | None:
+        if self.done:
+            return None
+        return await self._drive(None)
+
+    async def aclose(self) -> None:
+        if self.done:
+            return
+        if not self.started:
+            self.done = True
+            self._plan.close()
+            return
+        await self._drive(StreamClosed())
+
+    async def _drive(self, signal: BaseException | None) -> list[Any] | None:
+        plan, backend = self._plan, self._backend
+        try:
+            request = next(plan) if signal is None else plan.throw(signal)
+            while type(request) is not Emit:
+                try:
+                    result = request.perform(backend)
+                    if type(request) is not CallHook or isawaitable(result):
+                        result = await result  # type: ignore[misc]  # an I/O request's
+                except BaseException as error:
+                    request = plan.throw(error)
+                    continue
+                request = plan.send(result)
+        except StopIteration:
+            self.done = True
+            return None
+        except BaseException:
+            self.done = True
+            raise
+        return request.batch
+
+    def abandon(self) -> None:
+        """Finish the plan without awaiting (garbage collection, perhaps with no loop):
+        throw StreamAbandoned and perform what it yields, synchronously."""
+        if self.done:
+            return
+        self.done = True
+        plan, backend = self._plan, self._backend
+        if not self.started:
+            plan.close()
+            return
+        try:
+            request = plan.throw(StreamAbandoned())
+            while True:
+                if not getattr(request, "abandons", False):
+                    plan.close()
+                    return
+                try:
+                    result = request.perform(backend)
+                except BaseException as error:
+                    request = plan.throw(error)
+                    continue
+                request = plan.send(result)
+        except (StopIteration, StreamClosed):
+            return
+
+
+def stream(plan: Plan[None], backend: PlanBackend) -> PlanStream:
+    """A stream plan's batches, driven synchronously."""
+    return PlanStream(plan, backend)
+
+
+def astream(plan: Plan[None], backend: PlanBackend) -> AsyncPlanStream:
+    """A stream plan's batches, driven on the event loop."""
+    return AsyncPlanStream(plan, backend)
 
 
 def _refuse_awaitable(result: object, request: Request) -> None:

@@ -6,7 +6,7 @@ from typing import Any, assert_type
 
 from models import AsyncPost, AsyncUser
 
-from twinrecord import AsyncActiveQuery
+from twinrecord import AsyncActiveQuery, AsyncRecordStream
 
 
 async def queries() -> None:
@@ -29,6 +29,19 @@ async def terminals() -> None:
     assert_type(await query.update({"age": 1}), int)
     assert_type(await query.delete(), int)
     assert_type(query.to_sql(), tuple[str, list[Any]])
+
+
+async def streams() -> None:
+    stream = AsyncUser.query().where(AsyncUser.c.age >= 18).iterate(batch_size=500)
+    assert_type(stream, AsyncRecordStream[AsyncUser])
+    async for user in stream:
+        assert_type(user, AsyncUser)
+    async with AsyncUser.query().with_("posts").iterate() as users:
+        assert_type(users, AsyncRecordStream[AsyncUser])
+        async for each in users:
+            assert_type(each, AsyncUser)
+    async for direct in AsyncUser.query():  # an async query iterates as iterate() does
+        assert_type(direct, AsyncUser)
 
 
 async def aggregates() -> None:

@@ -6,7 +6,7 @@ from typing import assert_type
 
 from models import AsyncFirst, AsyncPost, Post, SyncFirst
 
-from twinrecord import ActiveQuery, AsyncActiveQuery
+from twinrecord import ActiveQuery, AsyncActiveQuery, AsyncRecordStream, RecordStream
 
 
 async def sync_first() -> None:
@@ -26,6 +26,9 @@ async def sync_first() -> None:
     async with SyncFirst.aio.transaction():
         pass
     assert_type(SyncFirst.sync.query(), ActiveQuery[SyncFirst])
+    assert_type(SyncFirst.query().iterate(), RecordStream[SyncFirst])
+    async with SyncFirst.aio.query().iterate() as rows:
+        assert_type(rows, AsyncRecordStream[SyncFirst])
 
 
 async def async_first() -> None:
@@ -42,3 +45,6 @@ async def async_first() -> None:
     assert_type(record.sync.save(), int)
     with AsyncFirst.sync.transaction():
         pass
+    assert_type(AsyncFirst.query().iterate(10), AsyncRecordStream[AsyncFirst])
+    for each in AsyncFirst.sync.query().iterate():
+        assert_type(each, AsyncFirst)

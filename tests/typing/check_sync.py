@@ -6,7 +6,7 @@ from typing import Any, assert_type
 
 from models import Post, Profile, User
 
-from twinrecord import ActiveQuery
+from twinrecord import ActiveQuery, RecordStream
 from twinrecord.sql.expressions import Condition
 
 
@@ -40,6 +40,16 @@ def terminals() -> None:
     assert_type(query.update({"age": 1}), int)
     assert_type(query.delete(), int)
     assert_type(query.to_sql(), tuple[str, list[Any]])
+
+
+def streams() -> None:
+    stream = User.query().where(User.c.age >= 18).iterate(batch_size=500)
+    assert_type(stream, RecordStream[User])
+    for user in stream:
+        assert_type(user, User)
+    with User.query().with_("posts").iterate() as users:
+        assert_type(users, RecordStream[User])
+        assert_type(next(users), User)
 
 
 def aggregates() -> None:

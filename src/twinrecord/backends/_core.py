@@ -34,6 +34,7 @@ from ._blocking import (
 )
 from ._config import BaseConfig
 from ._replicas import ReplicaSet
+from ._stream import ended_error
 from ._transaction import TransactionState, enter_plan, exit_plan
 
 log = logging.getLogger("twinrecord.sql")
@@ -345,7 +346,7 @@ class SyncBackend(BackendBase[ConfigT]):
         state = self._tx.get()
         if state is not None:
             with state.lock:
-                if state.closed or state.failure is not None:
+                if state.blocking_stream is not None or state.closed or state.failure is not None:
                     state.check_open()
                 try:
                     return self._perform(op, state.connection, sql, params, *extra)
@@ -386,6 +387,43 @@ class SyncBackend(BackendBase[ConfigT]):
             raise self.note_failure(failure, connection) from error  # type: ignore[arg-type]
         self.log_statement(sql, params, started, affected=affected_rows(op, result, extra))
         return result
+
+    # ---- streams (API.md §14; the plan is backends/_stream.py) ----------------------------
+    def run_stream(
+        self, op: Callable[..., Any], lease: Any, sql: str, params: Sequence[Any]
+    ) -> Any:
+        """A stream's cursor step on its connection: its own, or its transaction's (then
+        checked and serialised like any statement of that transaction)."""
+        if self._guards_loop and running_loop() is not None:
+            self._blocking_call()
+        state = lease.state
+        if state is None:
+            return self._perform(op, lease.connection, sql, params, lease)
+        with state.lock:
+            if lease.ended:
+                raise ended_error()
+            if state.closed or state.failure is not None:
+                state.check_open(stream_ok=True)
+            try:
+                return self._perform(op, state.connection, sql, params, lease)
+            except BaseException as error:
+                state.doom(error)
+                raise
+
+    def _open_cursor(self, connection: Any, sql: str, params: Sequence[Any], lease: Any) -> None:
+        raise NotImplementedError
+
+    def _fetch_batch(
+        self, connection: Any, sql: str, params: Sequence[Any], lease: Any
+    ) -> list[Row]:
+        raise NotImplementedError
+
+    def _close_cursor(self, connection: Any, sql: str, params: Sequence[Any], lease: Any) -> None:
+        raise NotImplementedError
+
+    def forget(self, connection: Any) -> None:
+        """Drop a checked-out connection (the async kind's twin does it without I/O)."""
+        self.release(connection, discard=True)
 
     # ---- raw SQL API (`?` placeholders) ----------------------------------------------
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> int:
@@ -516,7 +554,7 @@ class AsyncBackend(BackendBase[ConfigT]):
         state = self._tx.get()
         if state is not None:
             async with state.lock:
-                if state.closed or state.failure is not None:
+                if state.blocking_stream is not None or state.closed or state.failure is not None:
                     state.check_open()
                 try:
                     return await self._perform(op, state.connection, sql, params, *extra)
@@ -573,6 +611,46 @@ class AsyncBackend(BackendBase[ConfigT]):
             raise await self.note_failure(failure, connection) from error  # type: ignore[arg-type]
         self.log_statement(sql, params, started, affected=affected_rows(op, result, extra))
         return result
+
+    # ---- streams (API.md §14; the plan is backends/_stream.py) ----------------------------
+    async def run_stream(
+        self, op: Callable[..., Any], lease: Any, sql: str, params: Sequence[Any]
+    ) -> Any:
+        """A stream's cursor step on its connection: its own, or its transaction's (then
+        checked and serialised like any statement of that transaction)."""
+        state = lease.state
+        if state is None:
+            return await self._perform(op, lease.connection, sql, params, lease)
+        async with state.lock:
+            if lease.ended:
+                raise ended_error()
+            if state.closed or state.failure is not None:
+                state.check_open(stream_ok=True)
+            try:
+                return await self._perform(op, state.connection, sql, params, lease)
+            except BaseException as error:
+                state.doom(error)
+                raise
+
+    async def _open_cursor(
+        self, connection: Any, sql: str, params: Sequence[Any], lease: Any
+    ) -> None:
+        raise NotImplementedError
+
+    async def _fetch_batch(
+        self, connection: Any, sql: str, params: Sequence[Any], lease: Any
+    ) -> list[Row]:
+        raise NotImplementedError
+
+    async def _close_cursor(
+        self, connection: Any, sql: str, params: Sequence[Any], lease: Any
+    ) -> None:
+        raise NotImplementedError
+
+    def forget(self, connection: Any) -> None:
+        """Drop a checked-out connection without awaiting anything (an async stream
+        collected unclosed): its socket is closed and its pool slot freed (driver hook)."""
+        raise NotImplementedError
 
     # ---- raw SQL API (`?` placeholders) ----------------------------------------------
     async def execute(self, sql: str, params: Sequence[Any] | None = None) -> int:

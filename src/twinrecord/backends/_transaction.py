@@ -35,7 +35,17 @@ def current_owner() -> object:
 class TransactionState:
     """The connection a transaction holds, who may use it, and whether it is doomed."""
 
-    __slots__ = ("closed", "connection", "depth", "failure", "fatal", "lock", "owner")
+    __slots__ = (
+        "blocking_stream",
+        "closed",
+        "connection",
+        "depth",
+        "failure",
+        "fatal",
+        "lock",
+        "owner",
+        "streams",
+    )
 
     def __init__(self, connection: Any, lock: Any) -> None:
         self.connection = connection
@@ -49,9 +59,14 @@ class TransactionState:
         # The server ended the whole transaction (deadlock, serialization failure), the
         # connection is lost, or a statement was interrupted: no savepoint can undo that.
         self.fatal = False
+        # Streams reading on this connection (closed when the transaction ends), and the
+        # one whose unread result blocks it (MySQL/MariaDB): statements are refused.
+        self.streams: list[Any] = []
+        self.blocking_stream: Any = None
 
-    def check_open(self) -> None:
-        """Refuse a statement in a finished or doomed transaction (before sending it)."""
+    def check_open(self, stream_ok: bool = False) -> None:
+        """Refuse a statement in a finished or doomed transaction, or on a connection a
+        stream blocks (before sending it)."""
         if self.closed:
             raise TransactionError(
                 "this task or thread was started inside a transaction that has since "
@@ -66,6 +81,10 @@ class TransactionState:
                 "`transaction()` block (it rolls back); to continue after an expected "
                 "error, catch it around a nested `transaction()` (a savepoint)."
             ) from failure
+        if self.blocking_stream is not None and not stream_ok:
+            from ._stream import stream_open_error
+
+            raise stream_open_error()
 
     def doom(self, error: BaseException) -> None:
         """Record a statement that failed on this transaction's connection."""
@@ -200,6 +219,11 @@ def exit_plan(frame: Frame, failed: bool) -> Generator[Request, Any, None]:
     When the block failed, its own exception propagates: a failing ROLLBACK (TO
     SAVEPOINT) after the server already ended the transaction never replaces it.
     """
+    state = frame.state
+    if state.streams:
+        from ._stream import close_streams_plan
+
+        yield from close_streams_plan(state, state.depth if frame.savepoint else 0)
     if frame.savepoint is not None:
         yield from _leave_savepoint(frame, failed)
     else:

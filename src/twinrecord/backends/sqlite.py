@@ -255,6 +255,30 @@ class SQLiteBackend(SyncBackend[SQLiteConfig]):
         return list(range(last - row_count + 1, last + 1))
 
 
+    # ---- stream primitives: the statement stepped a batch at a time --------------------------
+    def _open_cursor(
+        self, connection: sqlite3.Connection, sql: str, params: Sequence[Any], lease: Any
+    ) -> None:
+        cursor = connection.cursor()
+        cursor.execute(sql, params)
+        lease.cursor = cursor
+        lease.names = [d[0] for d in cursor.description or ()]
+        lease.fetch_sql = f"/* next {lease.batch_size} rows */ {sql}"
+
+    def _fetch_batch(
+        self, connection: sqlite3.Connection, sql: str, params: Sequence[Any], lease: Any
+    ) -> list[Row]:
+        rows: list[Row] = lease.cursor.fetchmany(lease.batch_size)
+        if len(rows) < lease.batch_size:
+            lease.exhausted = True
+        return rows
+
+    def _close_cursor(
+        self, connection: sqlite3.Connection, sql: str, params: Sequence[Any], lease: Any
+    ) -> None:
+        lease.cursor.close()  # resets the statement
+
+
 def _constraint_name(
     message: str, error_name: str, sql: str, known_tables: KnownTables
 ) -> str | None:

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any, Generic, NoReturn, Self, TypeVar
 
 from ..backends._replicas import check_role
+from ..backends._stream import stream_plan
 from ..errors import ConfigurationError, RecordNotFound, StatementInvalid
 from ..model._meta import ModelMeta
 from ..model._mixins import mixin_changes, now
@@ -124,7 +125,10 @@ class QueryCore(LanguageMixin, Generic[M]):
         return twin
 
     def __repr__(self) -> str:
-        sql, _ = compile_select(self._select(), SQLITE)
+        try:  # SQLite's spelling: known without a configured backend
+            sql, _ = self._to_sql(SQLITE)
+        except Exception as error:  # e.g. a feature SQLite lacks (§13.7)
+            sql = f"(not shown: {type(error).__name__})"
         return f"<{type(self).__name__} {self._model.__name__}: {sql}>"
 
     def _conditions_text(self) -> str:
@@ -498,6 +502,37 @@ class QueryCore(LanguageMixin, Generic[M]):
             yield from self._load_eager_plan(records, dialect)
         return records
 
+    def _stream_plan(self, dialect: Dialect, batch_size: int) -> Plan[None]:
+        """iterate(): what all() returns, `batch_size` rows at a time (API.md §14)."""
+        meta = self._meta
+        named = False
+        if self._modern:
+            server = yield from self._server_plan(dialect)
+            if self._columns:
+                named = True
+                sql, params = self._modern_sql(dialect, server, self._shape(), self._pairs())
+            else:
+                shape = self._shape(columns=tuple(meta.select_columns))
+                sql, params = self._modern_sql(dialect, server, shape, self._pairs())
+        else:
+            named = bool(self._columns)
+            sql, params = self._to_sql(dialect)
+        eager = bool(self._eager)
+
+        def batch_plan(names: list[str], rows: list[Any]) -> Plan[list[Any]]:
+            records: list[Any]
+            if not named:
+                records = meta.hydrate(rows, dialect, stateful=eager)
+            elif self._modern:
+                records = self._hydrate_with_extras(names, rows, dialect)
+            else:
+                records = _hydrate_named_with_extras(meta, names, rows, dialect)
+            if eager and records:
+                yield from self._load_eager_plan(records, dialect)
+            return records
+
+        yield from stream_plan(dialect, sql, params, batch_size, batch_plan, eager)
+
     def _load_eager_plan(self, records: list[M], dialect: Dialect) -> Plan[None]:
         yield from eager_load_plan(self._model, records, self._eager, dialect)
 
@@ -851,6 +886,12 @@ def _bound(compiled: tuple[str, int], values: list[Any]) -> tuple[str, list[Any]
             [type(v).__name__ for v in values],
         )
     return sql, values
+
+
+def checked_batch_size(batch_size: object) -> int:
+    if type(batch_size) is not int or batch_size < 1:
+        raise ConfigurationError(f"iterate() takes a batch_size of 1 or more; got {batch_size!r}")
+    return batch_size
 
 
 def _non_negative(count: int | None, method: str) -> int | None:

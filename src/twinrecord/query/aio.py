@@ -4,14 +4,17 @@ terminal methods drive its plans with `arun`.
 
 from __future__ import annotations
 
+import asyncio  # ASYNC
+import warnings
 from collections.abc import Mapping
-from typing import Any, Self, overload
+from types import TracebackType
+from typing import Any, Generic, Self, overload
 
 from ..backends import AsyncBackend
 from ..model._configure import backend_of
-from ..plan import Awaited, arun
+from ..plan import AsyncPlanStream, Awaited, arun, astream
 from ..sql.dialect import Dialect
-from ._core import AsyncQueryCore, M
+from ._core import AsyncQueryCore, M, checked_batch_size
 
 
 class AsyncActiveQuery(AsyncQueryCore[M]):
@@ -35,6 +38,17 @@ class AsyncActiveQuery(AsyncQueryCore[M]):
     async def all(self) -> list[M]:
         backend = self._reader()
         return await arun(self._all_plan(backend.dialect), backend)
+
+    def iterate(self, batch_size: int = 1000) -> AsyncRecordStream[M]:
+        """What all() returns, read `batch_size` rows at a time through a cursor (API.md
+        §14). A plain call on both kinds: loop over the stream, and enter it as a context
+        manager when the loop may stop early (it closes at once on leaving)."""
+        backend = self._backend()
+        plan = self._stream_plan(backend.dialect, checked_batch_size(batch_size))
+        return AsyncRecordStream(astream(plan, backend), self)
+
+    def __aiter__(self) -> AsyncRecordStream[M]:  # ASYNC
+        return self.iterate()  # ASYNC
 
     async def one(self) -> M | None:
         backend = self._reader()
@@ -173,3 +187,85 @@ class AsyncActiveQuery(AsyncQueryCore[M]):
         if self._chains_aggregate(alias):
             return self._add_aggregate("MAX", column, alias, distinct)
         return self._scalar("MAX", column, distinct)
+
+
+class AsyncRecordStream(Generic[M]):
+    """A single-pass stream of records (API.md §14): an iterator that is also a context
+    manager, closing it (cursor closed, connection given back) on leaving."""
+
+    __slots__ = ("__weakref__", "_batch", "_driver", "_position", "_query")
+
+    def __init__(self, driver: AsyncPlanStream, query: Any) -> None:
+        self._driver = driver
+        self._query = query
+        self._batch: list[M] = []
+        self._position = 0
+
+    def __repr__(self) -> str:
+        state = "closed" if self._driver.done else "open"
+        return f"<{type(self).__name__} ({state}) of {self._query!r}>"
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> M:
+        position, batch = self._position, self._batch
+        if position < len(batch):
+            self._position = position + 1
+            return batch[position]
+        self._batch = []
+        fetched: list[M] | None = await self._driver.next_batch()
+        if not fetched:
+            raise StopAsyncIteration
+        self._batch, self._position = fetched, 1
+        return fetched[0]
+
+    async def aclose(self) -> None:
+        """Close the cursor and give the connection back (nothing if already closed)."""
+        self._batch = []
+        if True:  # ASYNC
+            if not self._driver.done:
+                # Cleanup finishes even if this task is cancelled while waiting for it.
+                await asyncio.shield(self._driver.aclose())
+        else:
+            self._driver.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __del__(self) -> None:
+        driver = self._driver
+        if driver.done or not driver.started:
+            return
+        if True:  # ASYNC
+            # Python does not close an async iterator left early: its connection is
+            # discarded now (nothing can be awaited here) and the user told.
+            try:
+                driver.abandon()
+            finally:
+                warnings.warn(
+                    f"an async stream of {self._query!r} was garbage-collected unclosed; "
+                    "its connection was discarded. Use `async with query.iterate() as "
+                    "rows:` for loops that may stop early",
+                    ResourceWarning,
+                    source=self,
+                    stacklevel=2,
+                )
+        else:
+            try:
+                driver.close()  # CPython: at once when a loop left early drops the stream
+            except Exception as error:
+                warnings.warn(
+                    f"closing a stream of {self._query!r} at garbage collection failed: "
+                    f"{error!r}",
+                    ResourceWarning,
+                    stacklevel=2,
+                )

@@ -6,14 +6,16 @@ terminal methods drive its plans with `run`.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
-from typing import Any, Self, overload
+from types import TracebackType
+from typing import Any, Generic, Self, overload
 
 from ..backends import SyncBackend
 from ..model._configure import backend_of
-from ..plan import run
+from ..plan import PlanStream, run, stream
 from ..sql.dialect import Dialect
-from ._core import M, QueryCore
+from ._core import M, QueryCore, checked_batch_size
 
 
 class ActiveQuery(QueryCore[M]):
@@ -37,6 +39,14 @@ class ActiveQuery(QueryCore[M]):
     def all(self) -> list[M]:
         backend = self._reader()
         return run(self._all_plan(backend.dialect), backend)
+
+    def iterate(self, batch_size: int = 1000) -> RecordStream[M]:
+        """What all() returns, read `batch_size` rows at a time through a cursor (API.md
+        §14). A plain call on both kinds: loop over the stream, and enter it as a context
+        manager when the loop may stop early (it closes at once on leaving)."""
+        backend = self._backend()
+        plan = self._stream_plan(backend.dialect, checked_batch_size(batch_size))
+        return RecordStream(stream(plan, backend), self)
 
     def one(self) -> M | None:
         backend = self._reader()
@@ -157,3 +167,64 @@ class ActiveQuery(QueryCore[M]):
         if self._chains_aggregate(alias):
             return self._add_aggregate("MAX", column, alias, distinct)
         return self._scalar("MAX", column, distinct)
+
+
+class RecordStream(Generic[M]):
+    """A single-pass stream of records (API.md §14): an iterator that is also a context
+    manager, closing it (cursor closed, connection given back) on leaving."""
+
+    __slots__ = ("__weakref__", "_batch", "_driver", "_position", "_query")
+
+    def __init__(self, driver: PlanStream, query: Any) -> None:
+        self._driver = driver
+        self._query = query
+        self._batch: list[M] = []
+        self._position = 0
+
+    def __repr__(self) -> str:
+        state = "closed" if self._driver.done else "open"
+        return f"<{type(self).__name__} ({state}) of {self._query!r}>"
+
+    def __iter__(self) -> Self:
+        return self
+
+    def __next__(self) -> M:
+        position, batch = self._position, self._batch
+        if position < len(batch):
+            self._position = position + 1
+            return batch[position]
+        self._batch = []
+        fetched: list[M] | None = self._driver.next_batch()
+        if not fetched:
+            raise StopIteration
+        self._batch, self._position = fetched, 1
+        return fetched[0]
+
+    def close(self) -> None:
+        """Close the cursor and give the connection back (nothing if already closed)."""
+        self._batch = []
+        self._driver.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        driver = self._driver
+        if driver.done or not driver.started:
+            return
+        try:
+            driver.close()  # CPython: at once when a loop left early drops the stream
+        except Exception as error:
+            warnings.warn(
+                f"closing a stream of {self._query!r} at garbage collection failed: {error!r}",
+                ResourceWarning,
+                stacklevel=2,
+            )

@@ -110,6 +110,11 @@ class Dialect:
     row_lock: str = " FOR UPDATE"  # what SELECT ... FOR UPDATE appends
     offset_only: str = " OFFSET ?"  # OFFSET without a LIMIT
     empty_insert: str = " DEFAULT VALUES"  # an INSERT of a row with no column given
+    # Streams (API.md §14): the transaction a stream of its own opens first (PostgreSQL's
+    # named cursors live in one), and whether an unread result blocks its connection.
+    stream_begin: str | None = None
+    stream_cursor: str = "{sql}"  # the statement that opens a stream's cursor
+    stream_blocks_connection: bool = False
 
     # ---- identifiers and placeholders -------------------------------------------------
     def quote(self, identifier: str) -> str:
@@ -293,6 +298,8 @@ POSTGRES = Dialect(
     identifier_quote='"',
     supports_returning=True,
     max_params=65535,
+    stream_begin="BEGIN READ ONLY",
+    stream_cursor='DECLARE "{name}" NO SCROLL CURSOR WITHOUT HOLD FOR {sql}',
     ddl_types={
         t.INT: "BIGINT",
         t.STR: "TEXT",
@@ -323,6 +330,7 @@ MYSQL = MySQLDialect(
     native_nulls_order=False,
     offset_only=" LIMIT 18446744073709551615 OFFSET ?",  # MySQL needs a LIMIT: the largest
     empty_insert=" () VALUES ()",
+    stream_blocks_connection=True,
     ddl_types={
         t.INT: "BIGINT",
         t.STR: "LONGTEXT",

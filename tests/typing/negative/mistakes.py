@@ -24,5 +24,11 @@ def wrong_types() -> None:
     print(posts, count, users)
 
 
+async def stream_misuse() -> None:
+    await AsyncUser.query().iterate()  # expect: misc reportGeneralTypeIssues
+    users: list[AsyncUser] = list(AsyncUser.query().iterate())  # expect: call-overload reportArgumentType
+    print(users)
+
+
 async def sync_result_awaited() -> None:
     await User.query().count()  # expect: misc reportGeneralTypeIssues

@@ -376,6 +376,63 @@ class AsyncMySQLBackend(AsyncBackend[MySQLConfig]):
         await self._rows(session, result)
         return int(result["insert_id"])
 
+    # ---- stream primitives: an unbuffered result read from the socket a batch at a time --
+    async def _open_cursor(
+        self, session: Session, sql: str, params: Sequence[Any], lease: Any
+    ) -> None:
+        result = await self._run(session, sql, params)
+        lease.cursor = "columns" in result
+        lease.names = [column[0] for column in result.get("columns", ())]
+        lease.fetch_sql = f"/* next {lease.batch_size} rows */ {sql}"
+        if not lease.cursor:
+            await self._rows(session, result)
+
+    async def _fetch_batch(
+        self, session: Session, sql: str, params: Sequence[Any], lease: Any
+    ) -> list[Row]:
+        if not lease.cursor:
+            lease.exhausted = True
+            return []
+        return await self._read(session, lease, lease.batch_size)
+
+    async def _read(self, session: Session, lease: Any, count: int) -> list[Row]:
+        """Up to `count` rows of the stream's result (the rest stays on the socket)."""
+        connection = session.connection
+        try:
+            rows, eof = await connection.get_rows(count=count)
+            if eof is not None:
+                if connection.have_next_result:
+                    await self._skip_more_results(session)
+                session.busy = False
+                session.no_backslash = bool(eof.get("status_flag", 0) & _NO_BACKSLASH)
+                lease.exhausted = True
+        except Exception as error:
+            session.busy = False
+            session.dead = True  # rows left unread: the protocol is out of step
+            raise error
+        except BaseException:
+            session.dead = True
+            raise
+        return list(rows)
+
+    async def _close_cursor(
+        self, session: Session, sql: str, params: Sequence[Any], lease: Any
+    ) -> None:
+        """Read and drop the rows left (inside a transaction, which holds the connection)."""
+        while lease.cursor and not lease.exhausted:
+            await self._read(session, lease, 10_000)
+
+    def forget(self, connection: Session) -> None:
+        """Abort the session's socket now and free its pool slot (no await, any thread);
+        the server ends the session when its next write fails."""
+        connection.busy = False
+        connection.dead = True
+        _abort(connection.connection)
+        for entry in list(self._pools.values()):
+            if entry.pool is connection.pool:
+                entry.sessions.discard(connection)
+        connection.pool.forget(connection)
+
 
 # What mysql_real_escape_string escapes, applied to text before it is encoded; with
 # NO_BACKSLASH_ESCAPES a backslash is an ordinary character and only ' is doubled.

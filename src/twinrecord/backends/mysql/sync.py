@@ -363,6 +363,59 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
         self._execute(session, sql, params)
         return int(session.driver.insert_id())
 
+    # ---- stream primitives: an unbuffered result read from the socket a batch at a time --
+    def _open_cursor(self, session: Session, sql: str, params: Sequence[Any], lease: Any) -> None:
+        lease.cursor = self._send(session, sql, params) == _ROWS
+        lease.names = [field[4] for field in session.driver.fetch_fields()] if lease.cursor else []
+        lease.fetch_sql = f"/* next {lease.batch_size} rows */ {sql}"
+
+    def _fetch_batch(
+        self, session: Session, sql: str, params: Sequence[Any], lease: Any
+    ) -> list[Row]:
+        if not lease.cursor:
+            lease.exhausted = True
+            return []
+        driver = session.driver
+        rows: list[Row] = []
+        append, fetch = rows.append, driver.fetch_row
+        try:
+            for _ in range(lease.batch_size):
+                row = fetch()
+                if row is None:
+                    self._end_result(session, lease)
+                    break
+                append(row)
+        except Exception as error:
+            session.dead = True  # rows left unread: the protocol is out of step
+            _raise_as_driver_error(error)
+        except BaseException:
+            session.dead = True
+            raise
+        return rows
+
+    def _end_result(self, session: Session, lease: Any) -> None:
+        session.driver.free_result()
+        if session.driver.more_results():
+            self._skip_more_results(session)
+        session.busy = False
+        lease.exhausted = True
+
+    def _close_cursor(self, session: Session, sql: str, params: Sequence[Any], lease: Any) -> None:
+        """Read and drop the rows left (inside a transaction, which holds the connection)."""
+        if not lease.cursor or lease.exhausted:
+            return
+        fetch = session.driver.fetch_row
+        try:
+            while fetch() is not None:
+                pass
+        except Exception as error:
+            session.dead = True
+            _raise_as_driver_error(error)
+        except BaseException:
+            session.dead = True
+            raise
+        self._end_result(session, lease)
+
 
 # Every live sync backend, so a forked child can give each a pool of its own.
 _BACKENDS: weakref.WeakSet[MySQLBackend] = weakref.WeakSet()

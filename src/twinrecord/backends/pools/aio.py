@@ -190,6 +190,22 @@ class AsyncPool(Generic[C]):
             waiter.set_result(conn)
         return True
 
+    def forget(self, conn: C) -> None:
+        """Take a checked-out connection off the books without closing it (no await):
+        its owner has closed it already, e.g. at garbage collection, maybe off the loop.
+        Its slot is freed on the pool's loop."""
+        if self._out.pop(id(conn), None) is None:
+            return
+        loop = self._loop
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if loop is None or running is loop:
+            self._free_slot()
+        elif not loop.is_closed():
+            loop.call_soon_threadsafe(self._free_slot)
+
     def connection(self) -> AbstractAsyncContextManager[C]:
         """`async with pool.connection() as conn:` acquires and releases `conn`.
 

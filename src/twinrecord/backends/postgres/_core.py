@@ -432,3 +432,24 @@ async def _arun(session: _Session, sql: str, params: Sequence[Any]) -> Any:
             raise
     await session.cursor.execute("DEALLOCATE ALL")
     return await session.cursor.execute(query, params)
+
+
+# ---- streams: named cursors (API.md §14) -------------------------------------------------
+# Sent unprepared: each stream's cursor has a name of its own, so preparing its FETCH
+# would fill the session's prepared statements with one-use entries.
+def declare_statement(lease: Any, sql: str) -> bytes:
+    """DECLARE the stream's cursor (WITHOUT HOLD: it lives in the current transaction);
+    `sql` is the query (the DECLARE around it, as logged, is rebuilt here so the query's
+    translation to `$n` placeholders stays cached)."""
+    head = f'DECLARE "{lease.name}" NO SCROLL CURSOR WITHOUT HOLD FOR '.encode()
+    lease.fetch_sql = f'FETCH FORWARD {int(lease.batch_size)} FROM "{lease.name}"'
+    lease.close_sql = f'CLOSE "{lease.name}"'
+    return head + (_NATIVE.get(lease.sql) or native_sql(lease.sql))
+
+
+def fetch_statement(lease: Any) -> bytes:
+    return str(lease.fetch_sql).encode()
+
+
+def close_statement(lease: Any) -> bytes:
+    return str(lease.close_sql).encode()

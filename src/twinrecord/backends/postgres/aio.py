@@ -28,8 +28,11 @@ from ._core import (
     _rowcount,
     _Session,
     aping,
+    close_statement,
     connect_arguments,
     connection_message,
+    declare_statement,
+    fetch_statement,
     pgbouncer_setup,
     translate_error,
 )
@@ -195,6 +198,40 @@ class AsyncPostgresBackend(AsyncBackend[PostgresConfig]):
     ) -> list[Any]:
         cursor = await _arun(connection, sql, params)
         return [row[0] for row in await cursor.fetchall()]
+
+    # ---- stream primitives: a named cursor, FETCHed a batch at a time ------------------------
+    async def _open_cursor(
+        self, connection: _Session, sql: str, params: Sequence[Any], lease: Any
+    ) -> None:
+        await connection.cursor.execute(declare_statement(lease, sql), params, prepare=False)
+        lease.cursor = lease.name
+
+    async def _fetch_batch(
+        self, connection: _Session, sql: str, params: Sequence[Any], lease: Any
+    ) -> list[Row]:
+        cursor = await connection.cursor.execute(fetch_statement(lease), prepare=False)
+        rows: list[Row] = await cursor.fetchall()
+        if lease.names is None:
+            lease.names = _columns(cursor)
+        if len(rows) < lease.batch_size:
+            lease.exhausted = True
+        return rows
+
+    async def _close_cursor(
+        self, connection: _Session, sql: str, params: Sequence[Any], lease: Any
+    ) -> None:
+        await connection.cursor.execute(close_statement(lease), prepare=False)
+
+    def forget(self, connection: _Session) -> None:
+        """Close the session's socket now and free its pool slot (no await, any thread)."""
+        try:
+            connection.connection.pgconn.finish()
+        except Exception:  # already gone
+            pass
+        for entry in list(self._pools.values()):
+            if entry.pool is connection.pool:
+                entry.sessions.discard(connection)
+        connection.pool.forget(connection)
 
 
 class LoopPool:

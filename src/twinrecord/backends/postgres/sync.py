@@ -24,8 +24,11 @@ from ._core import (
     _rowcount,
     _run,
     _Session,
+    close_statement,
     connect_arguments,
     connection_message,
+    declare_statement,
+    fetch_statement,
     pgbouncer_setup,
     ping,
     translate_error,
@@ -153,6 +156,29 @@ class PostgresBackend(SyncBackend[PostgresConfig]):
         self, connection: _Session, sql: str, params: Sequence[Any], row_count: int
     ) -> list[Any]:
         return [row[0] for row in _run(connection, sql, params).fetchall()]
+
+    # ---- stream primitives: a named cursor, FETCHed a batch at a time ------------------------
+    def _open_cursor(
+        self, connection: _Session, sql: str, params: Sequence[Any], lease: Any
+    ) -> None:
+        connection.cursor.execute(declare_statement(lease, sql), params, prepare=False)
+        lease.cursor = lease.name
+
+    def _fetch_batch(
+        self, connection: _Session, sql: str, params: Sequence[Any], lease: Any
+    ) -> list[Row]:
+        cursor = connection.cursor.execute(fetch_statement(lease), prepare=False)
+        rows: list[Row] = cursor.fetchall()
+        if lease.names is None:
+            lease.names = _columns(cursor)
+        if len(rows) < lease.batch_size:
+            lease.exhausted = True
+        return rows
+
+    def _close_cursor(
+        self, connection: _Session, sql: str, params: Sequence[Any], lease: Any
+    ) -> None:
+        connection.cursor.execute(close_statement(lease), prepare=False)
 
 
 def _close_session(session: _Session) -> None:
