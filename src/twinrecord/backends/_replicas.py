@@ -83,7 +83,8 @@ class ReplicaSet:
             if until is not None:
                 if until > now:
                     continue
-                del self._down_until[index]  # its time is up: try it again
+                # Its time is up: try it again (pop: two threads may get here at once).
+                self._down_until.pop(index, None)
             chosen.append(self.replicas[index])
         return chosen
 
