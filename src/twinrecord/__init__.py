@@ -49,7 +49,7 @@ from .relations import (
     HasMany,
     HasOne,
 )
-from .sql.expressions import func
+from .sql.expressions import excluded, func
 from .sql.fragments import raw
 
 # The batteries-included names are the same classes: relations and every query
@@ -113,6 +113,7 @@ __all__ = [
     "before_update",
     "before_validate",
     "cte",
+    "excluded",
     "exists",
     "func",
     "raw",

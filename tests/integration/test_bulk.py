@@ -16,13 +16,16 @@ from twinrecord import (
     Column,
     ConfigurationError,
     ForeignKey,
+    Index,
     IntegrityError,
     OptimisticLockMixin,
     RecordInvalid,
     RecordNotUnique,
     SoftDeleteMixin,
     StaleObjectError,
+    StatementInvalid,
     TimestampMixin,
+    excluded,
 )
 
 
@@ -184,6 +187,69 @@ async def test_upsert_many_collision_on_another_key_rolls_back(db):
     assert rows == [{"email": "a@x", "handle": "taken"}]
     # the rolled-back rows leave no key or saved state on the records
     assert all(r.is_new_record and r.id is None for r in records)
+
+
+def page_model(db, *mixins):
+    class Page(*mixins, db.Base):
+        __table_name__ = "bulk_pages"
+        __indexes__ = (Index("site_id", "path", unique=True),)
+        id: Optional[int] = None
+        site_id: int
+        path: Annotated[str, Column(max_length=100)]
+        hits: int = 0
+        title: str = ""
+        note: str = ""
+
+    return Page
+
+
+async def test_upsert_many_update_expressions_with_excluded(db):
+    Page = page_model(db)
+    await db.create(Page)
+    await db(Page.insert_many([Page(site_id=1, path="/a", hits=5, title="A", note="kept"),
+                               Page(site_id=1, path="/b", hits=1, title="B")]))
+    records = [Page(site_id=1, path="/a", hits=2, title="A2"),
+               Page(site_id=1, path="/c", hits=7, title="C")]
+    update = {Page.c.hits: Page.c.hits + excluded(Page.c.hits),  # keys: columns or names
+              "title": excluded("title") + "!", "note": "merged"}
+    assert await db(Page.upsert_many(records, unique_by=("site_id", "path"), update=update)) == 2
+    rows = await db(Page.backend().fetch_all(
+        "SELECT path, hits, title, note FROM bulk_pages ORDER BY path"))
+    assert [tuple(r.values()) for r in rows] == [
+        ("/a", 7, "A2!", "merged"), ("/b", 1, "B", ""), ("/c", 7, "C", "")]
+    a, c = records  # each record holds its row as stored
+    assert (a.hits, a.title, a.note, a.is_dirty) == (7, "A2!", "merged", False)
+    assert (c.hits, c.title, c.note) == (7, "C", "") and isinstance(c.id, int)
+
+
+async def test_upsert_many_update_expressions_apply_the_mixins(db):
+    Page = page_model(db, TimestampMixin, OptimisticLockMixin)
+    await db.create(Page)
+    old = await db(Page.create(site_id=1, path="/a", hits=1))
+    update = {"hits": Page.c.hits + excluded(Page.c.hits)}
+    again = Page(site_id=1, path="/a", hits=1)
+    await db(Page.upsert_many([again], unique_by=("site_id", "path"), update=update))
+    assert (again.hits, again.lock_version, again.created_at) == (2, 1, old.created_at)
+    assert again.updated_at > old.updated_at
+
+
+async def test_excluded_is_refused_outside_an_upsert_and_bad_updates_send_nothing(db):
+    Page = page_model(db)
+    await db.create(Page)
+    with pytest.raises(StatementInvalid, match="upsert_many"):
+        await db(Page.query().where(Page.c.hits == excluded(Page.c.hits)).all())
+    with pytest.raises(StatementInvalid, match="upsert_many"):
+        await db(Page.query().update({"hits": excluded("hits")}))
+    with pytest.raises(StatementInvalid, match="excluded"):
+        excluded("hits; DROP TABLE x")
+    records = [Page(site_id=1, path="/a")]
+    with pytest.raises(ConfigurationError, match="on_conflict='ignore'"):
+        await db(Page.upsert_many(records, unique_by=("site_id", "path"), update={}))
+    with pytest.raises(ConfigurationError, match="nope"):
+        await db(Page.upsert_many(records, unique_by=("site_id", "path"), update={"nope": 1}))
+    with pytest.raises(RecordInvalid):
+        await db(Page.upsert_many(records, unique_by=("site_id", "path"), update={"hits": "x"}))
+    assert await db(Page.query().count()) == 0 and records[0].is_new_record
 
 
 async def test_upsert_many_applies_timestamps_and_bumps_the_lock(db):
@@ -369,29 +435,39 @@ async def test_bulk_paths_fire_no_events(db):
 async def test_race_twenty_concurrent_upserts_on_overlapping_keys(db):
     if db.backend_name == "sqlite":
         pytest.skip("races run on the servers (PostgreSQL, MariaDB)")
-    User = user_model(db, "bulk_race")
-    await db.create(User)
+
+    class Counter(db.Base):
+        __table_name__ = "bulk_race"
+        id: Optional[int] = None
+        email: Annotated[str, Column(unique=True, max_length=100)]
+        hits: int = 0
+        last: int = -1
+
+    await db.create(Counter)
     # victims found in 50 ms, not the default second (PgBouncer cannot carry the setting)
     if db.backend_name == "postgres" and not getattr(db.backend.config, "pgbouncer", False):
         config = dataclasses.replace(db.backend.config, server_settings={"deadlock_timeout": "50ms"})
-        User.configure(config, type(db.backend))
-    # Caller i upserts keys i..i+9 (overlapping); odd callers list them backwards, so
-    # the servers see lock orders cross and pick deadlock victims, whose calls are redone.
+        Counter.configure(config, type(db.backend))
+    # Caller i counts one hit on keys i..i+9 (overlapping); odd callers list them
+    # backwards, so the servers see lock orders cross and pick deadlock victims, whose
+    # calls are redone whole. A serial application counts each key once per caller.
+    update = {"hits": Counter.c.hits + excluded(Counter.c.hits), "last": excluded("last")}
+
     def batch(i):
         keys = range(i, i + 10) if i % 2 == 0 else range(i + 9, i - 1, -1)
-        return [User(email=f"k{k:02d}@x", name="same", plan="same") for k in keys]
+        return [Counter(email=f"k{k:02d}@x", hits=1, last=i) for k in keys]
 
     if db.is_async:
         outcomes = await asyncio.gather(
-            *(User.upsert_many(batch(i), unique_by="email", update=("name", "plan"))
-              for i in range(20)), return_exceptions=True)
+            *(Counter.upsert_many(batch(i), unique_by="email", update=update) for i in range(20)),
+            return_exceptions=True)
     else:
         barrier = threading.Barrier(20)
 
         def call(i):
             barrier.wait()
             try:
-                return User.upsert_many(batch(i), unique_by="email", update=("name", "plan"))
+                return Counter.upsert_many(batch(i), unique_by="email", update=update)
             except Exception as error:
                 return error
 
@@ -399,8 +475,11 @@ async def test_race_twenty_concurrent_upserts_on_overlapping_keys(db):
             outcomes = list(pool.map(call, range(20)))
     assert [o for o in outcomes if isinstance(o, BaseException)] == []
     assert outcomes == [10] * 20
-    rows = await _rows(db, User, "bulk_race")
-    assert rows == [(f"k{k:02d}@x", "same", "same") for k in range(29)]
-    if User.backend() is not db.backend:
-        await db(User.backend().close())
-
+    rows = await db(Counter.backend().fetch_all("SELECT email, hits, last FROM bulk_race ORDER BY email"))
+    expected_hits = [min(k, 19) - max(0, k - 9) + 1 for k in range(29)]
+    assert [(r["email"], r["hits"]) for r in rows] == [
+        (f"k{k:02d}@x", n) for k, n in zip(range(29), expected_hits)]
+    # each key's last writer is one of the callers covering it
+    assert all(max(0, k - 9) <= r["last"] <= min(k, 19) for k, r in enumerate(rows))
+    if Counter.backend() is not db.backend:
+        await db(Counter.backend().close())

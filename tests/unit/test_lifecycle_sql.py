@@ -120,3 +120,44 @@ def test_soft_delete_filter_wraps_the_whole_condition():
     assert sql.endswith('AND "soft_posts"."deleted_at" IS NOT NULL')
     sql, _ = query.with_deleted()._to_sql(SQLITE)
     assert "deleted_at\" IS" not in sql
+
+
+def test_excluded_spelt_per_database():
+    import pytest
+
+    from twinrecord import StatementInvalid, excluded
+    from twinrecord.sql.compiler import compile_upsert_sets
+    from twinrecord.sql.features import Server
+
+    class Page(BaseActiveRecord):
+        __table_name__ = "pages"
+        id: Optional[int] = None
+        hits: int = 0
+
+    shapes = ((Page.c.hits + excluded(Page.c.hits) * 2).shape,)
+    assert compile_upsert_sets(shapes, POSTGRES, Server("postgresql"), False) == (
+        ('"pages"."hits" + (EXCLUDED."hits" * ?)',), (0,))
+    assert compile_upsert_sets(shapes, SQLITE, Server("sqlite"), False)[0] == (
+        '"pages"."hits" + (EXCLUDED."hits" * ?)',)
+    assert compile_upsert_sets(shapes, MYSQL, Server("mysql", (8, 0, 36)), True)[0] == (
+        "`pages`.`hits` + (new.`hits` * ?)",)
+    assert compile_upsert_sets(shapes, MYSQL, Server("mariadb", (10, 11)), False)[0] == (
+        "`pages`.`hits` + (VALUES(`hits`) * ?)",)
+    with pytest.raises(StatementInvalid, match="upsert_many"):
+        QueryCore(Page).where(Page.c.hits > excluded("hits"))._to_sql(SQLITE)
+
+
+def test_upsert_with_computed_sets_and_mariadb_returning():
+    statement = ConflictInsert("pages", ("path", "hits"), 1, "update", target=("path",),
+                               computed=(("hits", '"pages"."hits" + EXCLUDED."hits"'),),
+                               stamp=("updated_at",), returning=("id",))
+    assert compile_conflict_insert(statement, SQLITE) == (
+        'INSERT INTO "pages" ("path", "hits") VALUES (?, ?) ON CONFLICT ("path") DO UPDATE '
+        'SET "hits" = "pages"."hits" + EXCLUDED."hits", "updated_at" = ? RETURNING "id"'
+    )
+    mariadb = statement._replace(computed=(("hits", "`pages`.`hits` + VALUES(`hits`)"),),
+                                 server_returning=True)
+    assert compile_conflict_insert(mariadb, MYSQL) == (
+        "INSERT INTO `pages` (`path`, `hits`) VALUES (%s, %s) ON DUPLICATE KEY UPDATE "
+        "`hits` = `pages`.`hits` + VALUES(`hits`), `updated_at` = %s RETURNING `id`"
+    )

@@ -10,14 +10,20 @@ position: RETURNING promises no order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ..errors import ConfigurationError, IntegrityError, RecordNotUnique, StaleObjectError
-from ..plan import Execute, FetchRows, InTransaction, Plan
+from ..plan import Execute, FetchRows, InTransaction, Plan, ReadServer
+from ..query._items import write_values
+from ..sql import features as features_of_server
 from ..sql.bulk import CaseUpdate, ConflictInsert, compile_case_update, compile_conflict_insert
+from ..sql.compiler import compile_upsert_sets
 from ..sql.ddl import column_type_sql
 from ..sql.dialect import Dialect
+from ..sql.expressions import Column, Computed, Expr, from_raw
+from ..sql.features import Server
+from ..sql.fragments import RawSQL
 from ..sql.statements import AllOf, ColumnTest, Ident, Select, compile_select
 from ._mixins import Features, now, stamp_inserts
 
@@ -322,7 +328,9 @@ def upsert_plan(
 
 def _update_columns(
     model: type[Any], features: Features | None, unique: tuple[str, ...], update: Any
-) -> tuple[str, ...]:
+) -> tuple[tuple[str, ...], tuple[tuple[str, Expr], ...]]:
+    """What the update branch overwrites: columns taking the proposed value, and
+    (column, expression) pairs computed by the database (`update={...}`)."""
     meta = model._meta()
     if update is None:
         kept = (
@@ -332,48 +340,82 @@ def _update_columns(
         )
         if features:
             kept |= {c for c in (features.deleted, features.lock) if c}
-        return tuple(c for c in meta.columns if c not in kept)
-    if isinstance(update, dict):
-        raise ConfigurationError(
-            f"{model.__name__}.upsert_many(update={{...}}): expressions in update are not "
-            "supported yet; give a tuple of column names"
-        )
+        return tuple(c for c in meta.columns if c not in kept), ()
+    if isinstance(update, Mapping):
+        if not update:
+            raise ConfigurationError(
+                f"{model.__name__}.upsert_many(update={{}}): nothing to overwrite on conflict; "
+                "use insert_many(records, on_conflict='ignore') to skip colliding rows"
+            )
+        return (), tuple(_computed(model, key, value) for key, value in update.items())
     columns = tuple(update) if not isinstance(update, str) else (update,)
     if not columns:
         raise ConfigurationError(
             f"{model.__name__}.upsert_many(update=()): nothing to overwrite on conflict; use "
             "insert_many(records, on_conflict='ignore') to skip colliding rows"
         )
-    return _columns(model, columns, "update")
+    return _columns(model, columns, "update"), ()
+
+
+def _computed(model: type[Any], key: Any, value: Any) -> tuple[str, Expr]:
+    """One `update={column: expression}` entry: the column's field and an expression
+    (a plain value is validated as assigning it would be, and bound)."""
+    meta = model._meta()
+    if isinstance(key, Column):
+        if key.table != meta.table:
+            raise ConfigurationError(
+                f"{model.__name__}.upsert_many(update={{...}}) sets its own columns; "
+                f"{key.table}.{key.name} belongs to another table"
+            )
+        key = key.field
+    (field,) = _columns(model, (key,), "update key")
+    if isinstance(value, RawSQL):
+        value = from_raw(value)
+    if not isinstance(value, Expr):
+        value = Computed(("?",), ((meta.validated(field, value), meta.types[field]),))
+    return field, value
 
 
 def _upsert(
     model: type[Any],
     batch: list[Any],
     unique: tuple[str, ...],
-    overwrite: tuple[str, ...],
+    overwrite_spec: tuple[tuple[str, ...], tuple[tuple[str, Expr], ...]],
     features: Features | None,
     dialect: Dialect,
 ) -> Plan[int]:
     meta = model._meta()
+    overwrite, computed = overwrite_spec
+    server: Server = (yield ReadServer(dialect)) or features_of_server.newest(dialect)
     mysql = dialect.name == "mysql"
-    row_alias = False
-    if mysql:
-        version = yield FetchRows("SELECT VERSION()", [])
-        row_alias = _mysql_row_alias(str(version[0][0]))
+    row_alias = server.flavor == "mysql" and server.at_least(8, 0, 19)
+    # RETURNING is internal (§13.7): PostgreSQL/SQLite, and MariaDB's INSERT; MySQL
+    # reads the rows back by unique_by.
+    returns_rows = not mysql or server.flavor == "mariadb"
+    fields = {field for field, _ in computed}
+    sets_sql, order = compile_upsert_sets(
+        tuple(e.shape for _, e in computed), dialect, server, row_alias
+    )
+    computed_sets = tuple(zip(meta.sql_names([f for f, _ in computed]), sets_sql))
+    computed_values = write_values([pair for _, e in computed for pair in e.values], dialect)
+    computed_values = [computed_values[i] for i in order]
     stamp = (
         ("updated_at",)
-        if features and features.timestamps and "updated_at" not in overwrite
+        if features
+        and features.timestamps
+        and "updated_at" not in overwrite
+        and "updated_at" not in fields
         else ()
     )
-    bump = (features.lock,) if features and features.lock else ()
+    bump = (features.lock,) if features and features.lock and features.lock not in fields else ()
     instant = now()
     for wants_key, group in _key_groups(meta, batch):
         columns, _ = meta.insert_spec(wants_key, dialect)
         update = tuple(c for c in overwrite if c in columns)
-        if not update and not stamp and not bump:
+        if not update and not computed and not stamp and not bump:
             update = tuple(c for c in unique if c in columns)[:1]  # a no-op keeps RETURNING
-        statement_rows = _rows_per_statement(len(columns), dialect, extra=1)
+        extra = 1 + len(computed_values)
+        statement_rows = _rows_per_statement(len(columns), dialect, extra=extra)
         for chunk in _chunks(group, statement_rows):
             statement = ConflictInsert(
                 meta.table,
@@ -386,25 +428,20 @@ def _upsert(
                 bump=meta.sql_names(bump),
                 returning=meta.sql_names(meta.columns),
                 row_alias=row_alias,
+                computed=computed_sets,
+                server_returning=returns_rows,
             )
             params = _params(meta, chunk, columns, dialect)
+            params += computed_values
             params += [meta.write(c, instant, dialect) for c in stamp]
             sql = compile_conflict_insert(statement, dialect)
-            if mysql:
+            if not returns_rows:
                 yield Execute(sql, params)
                 rows = yield from _select_by(meta, unique, chunk, dialect)
             else:
                 rows = yield FetchRows(sql, params)
             _take_rows(model, chunk, meta.hydrate(rows, dialect), unique)
     return len(batch)
-
-
-def _mysql_row_alias(version: str) -> bool:
-    """MySQL 8.0.19+ takes `AS new`; MariaDB rejects it (and keeps VALUES())."""
-    if "mariadb" in version.lower():
-        return False
-    numbers = [int(part) for part in version.split("-")[0].split(".")[:3] if part.isdigit()]
-    return tuple(numbers) >= (8, 0, 19)
 
 
 def _select_by(meta: Any, unique: tuple[str, ...], chunk: list[Any], dialect: Dialect) -> Plan[Any]:

@@ -21,7 +21,9 @@ class ConflictInsert(NamedTuple):
     the proposed values, sets `stamp` columns to one extra parameter (sent after the
     rows' values) and increments `bump` columns. `target`: the conflict columns (empty:
     any unique key, for 'ignore'). `returning`: columns RETURNING gives back, where
-    the database has it.
+    the database has it (MariaDB's INSERT has it: `server_returning`). `computed`:
+    (column, SQL) pairs for 'update', the SQL an expression compiled with `?` for its
+    values (sent after the rows' values, before the stamps').
     """
 
     table: str
@@ -34,6 +36,8 @@ class ConflictInsert(NamedTuple):
     bump: tuple[str, ...] = ()
     returning: tuple[str, ...] = ()
     row_alias: bool = False  # MySQL 8: `AS new` instead of VALUES(c)
+    computed: tuple[tuple[str, str], ...] = ()
+    server_returning: bool = False
     node: str = "conflict_insert"
 
 
@@ -57,18 +61,20 @@ def compile_conflict_insert(insert: ConflictInsert, dialect: Dialect) -> str:
             f"{q(c)} = new.{q(c)}" if insert.row_alias else f"{q(c)} = VALUES({q(c)})"
             for c in insert.update
         ]
+        sets += [f"{q(c)} = {expression}" for c, expression in insert.computed]
         sets += [f"{q(c)} = ?" for c in insert.stamp]
         sets += [f"{q(c)} = {q(c)} + 1" for c in insert.bump]
         sql = f"INSERT INTO {table} ({columns}) VALUES {values}{alias}"
         sql += " ON DUPLICATE KEY UPDATE " + ", ".join(sets)
     else:
         sets = [f"{q(c)} = EXCLUDED.{q(c)}" for c in insert.update]
+        sets += [f"{q(c)} = {expression}" for c, expression in insert.computed]
         sets += [f"{q(c)} = ?" for c in insert.stamp]
         sets += [f"{q(c)} = {table}.{q(c)} + 1" for c in insert.bump]
         target = ", ".join(q(c) for c in insert.target)
         sql = f"INSERT INTO {table} ({columns}) VALUES {values}"
         sql += f" ON CONFLICT ({target}) DO UPDATE SET " + ", ".join(sets)
-    if insert.returning and dialect.supports_returning:
+    if insert.returning and (dialect.supports_returning or insert.server_returning):
         sql += " RETURNING " + ", ".join(q(c) for c in insert.returning)
     return dialect.prepare(sql)[0]
 

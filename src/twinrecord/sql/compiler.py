@@ -129,13 +129,34 @@ def bind(compiled: Compiled, values: list[Any]) -> list[Any]:
     return values if order is None else [values[i] for i in order]
 
 
-class _Context:
-    __slots__ = ("dialect", "order", "server")
+@lru_cache(maxsize=512)
+def compile_upsert_sets(
+    sets: tuple[Shape, ...], dialect: Dialect, server: features.Server, row_alias: bool
+) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """The SQL of the expressions an upsert's update sets (with `?` placeholders, for
+    the statement to prepare) and the order their values take. `excluded(c)` is spelt
+    per database: `EXCLUDED.c`, MySQL's row alias `new.c`, or MariaDB's `VALUES(c)`."""
+    ctx = _Context(dialect, server, "new" if row_alias else "VALUES")
+    if dialect.name != "mysql":
+        ctx.excluded = "EXCLUDED"
+    base = 0
+    parts = []
+    for shape in sets:
+        parts.append(_x(shape, ctx, base))
+        base += count(shape)
+    return tuple(parts), tuple(ctx.order)
 
-    def __init__(self, dialect: Dialect, server: features.Server) -> None:
+
+class _Context:
+    __slots__ = ("dialect", "excluded", "order", "server")
+
+    def __init__(
+        self, dialect: Dialect, server: features.Server, excluded: str | None = None
+    ) -> None:
         self.dialect = dialect
         self.server = server
         self.order: list[int] = []
+        self.excluded = excluded  # how the proposed row is named (upserts only)
 
     def param(self, index: int) -> str:
         self.order.append(index)
@@ -446,7 +467,7 @@ def _order_sql(shape: Shape, ctx: _Context, base: int) -> str:
 
 
 # ---- expressions --------------------------------------------------------------------------
-_ATOMIC = frozenset({"col", "?", "func", "count_all", "subq", "exists", "cast", "over"})
+_ATOMIC = frozenset({"col", "?", "func", "count_all", "subq", "exists", "cast", "over", "excluded"})
 _CAST_MYSQL = {
     t.INT: "SIGNED",
     t.BOOL: "SIGNED",
@@ -546,7 +567,21 @@ def _x(shape: Shape, ctx: _Context, base: int) -> str:
         return f"({_statement_sql(shape[1], ctx, base)})"
     if tag == "exists":
         return f"EXISTS ({_statement_sql(shape[1], ctx, base)})"
+    if tag == "excluded":
+        return _excluded_sql(shape[1], ctx)
     raise StatementInvalid(f"unknown expression node {tag!r}")
+
+
+def _excluded_sql(column: str, ctx: _Context) -> str:
+    name = ctx.dialect.quote(column)
+    if ctx.excluded is None:
+        raise StatementInvalid(
+            f"excluded({column!r}) is the value proposed for a row in "
+            "upsert_many(update={...}); it means nothing in other statements. Nothing was sent."
+        )
+    if ctx.excluded == "VALUES":
+        return f"VALUES({name})"
+    return f"{ctx.excluded}.{name}"
 
 
 def _wrap(shape: Shape, sql: str) -> str:

@@ -498,6 +498,20 @@ def aggregate_result_type(func_name: str, argument: t.ColumnType) -> t.ColumnTyp
     return _FLOAT
 
 
+def excluded(column: Any) -> Computed:
+    """The value proposed for a row's `column` in `upsert_many(update={...})` (API.md
+    §15): `EXCLUDED.c` on PostgreSQL/SQLite, `new.c` on MySQL 8.0.19+, `VALUES(c)` on
+    MariaDB. `column` is a model column (`Page.c.hits`) or a column name; anywhere
+    else than an upsert's update it is refused when compiled."""
+    if isinstance(column, Column):
+        return Computed(("excluded", column.name), (), column.type, column.reads)
+    if isinstance(column, str) and column.isidentifier():
+        return Computed(("excluded", column))
+    raise StatementInvalid(
+        f"excluded() takes a model column (Page.c.hits) or a column name; got {column!r}"
+    )
+
+
 def from_raw(fragment: RawSQL) -> Condition:
     """`raw(sql, params)` where an expression goes: its values bound, in order."""
     return Condition(("raw", fragment.sql), tuple((v, None) for v in fragment.params))
