@@ -18,6 +18,7 @@ from twinrecord import (
     OptimisticLockMixin,
     SoftDeleteMixin,
     StaleObjectError,
+    StatementInvalid,
     TimestampMixin,
     UUIDMixin,
     after_update,
@@ -644,3 +645,78 @@ async def test_expression_update_bumps_the_version_without_a_check(db):
     # the change setting the version itself is taken as given
     assert await db(Ledger.query().where(Ledger.c.id == other.id).update({"revision": Ledger.c.revision + 5})) == 1
     assert (await db(Ledger.find_one(other.id))).revision == fresh.revision + 5
+
+
+# ---- joins to a soft-deleting model ----------------------------------------------------------
+async def _writers(db):
+    from typing import ClassVar
+
+    from twinrecord import HasMany
+
+    class Writer(db.Base):
+        __table_name__ = "soft_writers"
+        id: Optional[int] = None
+        name: str
+        pieces: ClassVar[HasMany[Piece]] = HasMany(foreign_key="writer_id", model="Piece")
+
+    class Piece(SoftDeleteMixin, db.Base):
+        __table_name__ = "soft_pieces"
+        id: Optional[int] = None
+        writer_id: int
+        title: str
+
+    Writer.pieces.model = Piece
+    await db.create(Writer, Piece)
+    ann = await db(Writer.create(name="ann"))  # one live piece, one deleted
+    bob = await db(Writer.create(name="bob"))  # only a deleted piece
+    await db(Piece.create(writer_id=ann.id, title="live"))
+    for writer in (ann, bob):
+        await db((await db(Piece.create(writer_id=writer.id, title="dead"))).delete())
+    return Writer, Piece
+
+
+async def _names(db, query):
+    return sorted(tuple(r.values()) for r in await db(query.to_dicts()))
+
+
+async def test_joins_to_a_soft_deleting_model_leave_deleted_rows_out(db):
+    from twinrecord import aliased
+
+    Writer, Piece = await _writers(db)
+    pairs = lambda q: q.select(Writer.c.name, Piece.c.title)  # noqa: E731
+    live = [("ann", "live")]
+    assert await _names(db, pairs(Writer.query().join("pieces"))) == live
+    assert await _names(db, pairs(Writer.query().inner_join(
+        Piece, on=Piece.c.writer_id == Writer.c.id))) == live
+    p = aliased(Piece, "p")
+    assert await _names(db, Writer.query().inner_join(p, on=p.c.writer_id == Writer.c.id)
+                        .select(Writer.c.name, p.c.title)) == live
+    # in ON, not WHERE: a LEFT JOIN keeps the writer whose pieces are all deleted
+    assert await _names(db, pairs(Writer.query().left_join("pieces"))) == [
+        ("ann", "live"), ("bob", None)]
+    # with_deleted() lifts the joins' filters too (the writer model has none of its own)
+    assert len(await db(pairs(Writer.query().join("pieces").with_deleted()).to_dicts())) == 3
+    sql, _ = Writer.query().join("pieces").to_sql()
+    assert "deleted_at" in sql and "IS NULL" in sql
+
+
+async def test_joins_written_as_sql_leave_deleted_rows_out(db):
+    Writer, Piece = await _writers(db)
+    cols = "soft_writers.name, soft_pieces.title"
+    table_on = Writer.query().inner_join("soft_pieces", on="soft_pieces.writer_id = soft_writers.id")
+    assert await _names(db, table_on.select(cols)) == [("ann", "live")]
+    clause = Writer.query().join(
+        "LEFT JOIN soft_pieces AS sp ON sp.writer_id = soft_writers.id -- a comment\n")
+    assert await _names(db, clause.select("soft_writers.name, sp.title")) == [
+        ("ann", "live"), ("bob", None)]
+    assert await db(Writer.query().join(
+        "JOIN soft_pieces ON soft_pieces.writer_id = soft_writers.id OR 1 = 1").count()) == 2
+    assert await db(Writer.query().join(
+        "JOIN soft_pieces ON soft_pieces.writer_id = soft_writers.id").with_deleted().count()) == 3
+    with pytest.raises(StatementInvalid, match="one join per call"):
+        Writer.query().join("JOIN soft_writers w2 ON w2.id = soft_writers.id "
+                            "JOIN soft_pieces ON soft_pieces.writer_id = w2.id")
+    rows = await db(Writer.backend().fetch_all(  # raw SQL is never filtered
+        "SELECT soft_pieces.title FROM soft_writers JOIN soft_pieces "
+        "ON soft_pieces.writer_id = soft_writers.id"))
+    assert len(rows) == 3

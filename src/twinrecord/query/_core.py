@@ -413,15 +413,16 @@ class QueryCore(LanguageMixin, Generic[M]):
         return Aggregate(name, aggregate.column, aggregate.alias, aggregate.distinct)
 
     def with_deleted(self) -> Self:
-        """Include soft-deleted rows (SoftDeleteMixin)."""
+        """Include soft-deleted rows (SoftDeleteMixin): the model's and joined tables'."""
         return self._scoped("all")
 
     def only_deleted(self) -> Self:
-        """Only soft-deleted rows (SoftDeleteMixin)."""
+        """Only the model's soft-deleted rows (joined tables stay filtered to live rows)."""
         return self._scoped("deleted")
 
     def _scoped(self, scope: str) -> Self:
-        if self._meta.soft_delete is None:
+        lifts_joins = scope == "all" and self._soft_joins
+        if self._meta.soft_delete is None and not lifts_joins:
             raise ConfigurationError(
                 f"{self._model.__name__} has no SoftDeleteMixin: with_deleted() and "
                 "only_deleted() apply to soft-deleting models only"
@@ -447,7 +448,7 @@ class QueryCore(LanguageMixin, Generic[M]):
             table=self._meta.table,
             columns=columns,
             where=self._scoped_where(),
-            joins=self._joins,
+            joins=self._scoped_joins(),
             group_by=self._group_by,
             having=self._having,
             order_by=self._order_by,

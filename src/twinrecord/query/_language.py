@@ -30,6 +30,13 @@ from ..sql.expressions import Computed, Condition, Expr, Labeled, Ordering
 from ..sql.placeholders import check_single_statement
 from ..sql.statements import Ident, Raw
 from ._items import Item, check_keys, read_rows, reader_of, reverse_order, write_values
+from ._soft_joins import (
+    SoftJoin,
+    clause_filter,
+    filtered_joins,
+    model_filter,
+    table_filter,
+)
 from ._sources import Cte, DerivedTable
 
 _MARIADB_RECURSION_TRUNCATED = 1931
@@ -52,6 +59,7 @@ class LanguageMixin:
     _distinct_on: tuple[Any, ...] = ()
     _distinct_on_values: tuple[Any, ...] = ()
     _joined: tuple[tuple[tuple[str, ...], Any, str], ...] = ()  # (names, meta, table name)
+    _soft_joins: tuple[SoftJoin, ...] = ()  # joins reaching soft-deleting tables
 
     # provided by QueryCore
     _model: Any
@@ -70,6 +78,7 @@ class LanguageMixin:
     _distinct: bool
     _for_update: bool
     _eager: tuple[Any, ...]
+    _deleted_scope: str
 
     def _copy(self) -> Self:
         raise NotImplementedError
@@ -97,6 +106,7 @@ class LanguageMixin:
             return self.inner_join(clause, on=on, alias=alias)
         check_single_statement(clause)
         query = self._copy()
+        query._soft_joins = self._soft_joins + clause_filter(self._model, clause, len(self._joins))
         query._joins = self._joins + (clause,)
         return query
 
@@ -128,9 +138,17 @@ class LanguageMixin:
                 )
             if isinstance(on, str) and alias is None and kind in ("INNER", "LEFT"):
                 query = self._copy()  # the plain §4 form, unchanged
+                words = target.split()
+                query._soft_joins = self._soft_joins + table_filter(
+                    self._model, words[0], len(self._joins), words[-1]
+                )
                 query._joins = self._joins + (f"{kind} JOIN {target} ON {on}",)
                 return query
-            return self._add_join(kind, SourceShape("table", target, alias), on, (), (), None)
+            query = self._add_join(kind, SourceShape("table", target, alias), on, (), (), None)
+            query._soft_joins = self._soft_joins + table_filter(
+                self._model, target, len(self._joins), alias or target
+            )
+            return query
         source, pairs, ctes, meta = _join_source(target, alias)
         if on is None:
             raise StatementInvalid(
@@ -150,6 +168,7 @@ class LanguageMixin:
         query._join_values = self._join_values + tuple(pairs) + on_pairs
         if meta is not None:
             query._joined = self._joined + (((name,), meta, name),)
+            query._soft_joins = self._soft_joins + model_filter(meta, len(self._joins), name)
         query._modern = True
         return query
 
@@ -187,6 +206,10 @@ class LanguageMixin:
         query._joins = self._joins + joins
         query._join_values = self._join_values + pairs
         query._joined = self._joined + joined
+        filters = list(self._soft_joins)
+        for offset, (_, meta, table) in enumerate(joined):
+            filters += model_filter(meta, len(self._joins) + offset, table)
+        query._soft_joins = tuple(filters)
         query._modern = True
         return query
 
@@ -374,7 +397,7 @@ class LanguageMixin:
     ) -> QueryShape:
         if columns is None:
             columns = self._columns or self._default_columns()
-        joins = self._joins
+        joins = self._scoped_joins()
         if joins:
             joins = tuple(
                 j if isinstance(j, JoinShape) else JoinShape("RAW", SourceShape("table", j))
@@ -396,6 +419,13 @@ class LanguageMixin:
             self._for_update,
             tuple(c.shape for c in self._ctes) if hoist and self._ctes else (),
         )
+
+    def _scoped_joins(self) -> tuple[Any, ...]:
+        """The joins, those reaching soft-deleting tables filtered to live rows unless
+        `with_deleted()` lifted every filter."""
+        if not self._soft_joins or self._deleted_scope == "all":
+            return self._joins
+        return filtered_joins(self._joins, self._soft_joins)
 
     def _meta_source(self) -> SourceShape:
         found: SourceShape | None = self._meta._specs.get("source")
