@@ -53,11 +53,8 @@ from .harness import MYSQL_URL, POSTGRES_URL, require_server
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 # Pages whose samples are being made runnable by the helper that owns them; remove a
-# page from here when its samples run (the lifecycle work: events, mixins, bulk).
-TEMPORARY_EXCLUSIONS: dict[str, str] = {
-    page: "TEMPORARY: the lifecycle helper is making this page's samples runnable"
-    for page in ("events.md", "mixins.md", "bulk.md")
-}
+# page from here when its samples run.
+TEMPORARY_EXCLUSIONS: dict[str, str] = {}
 
 # Pages whose samples need servers of their own, run by a test of their own instead.
 RUN_ELSEWHERE: dict[str, str] = {

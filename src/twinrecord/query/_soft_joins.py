@@ -112,7 +112,8 @@ def filtered_joins(joins: tuple[Any, ...], filters: tuple[SoftJoin, ...]) -> tup
         join = changed[position]
         if isinstance(join, JoinShape):
             live = ("null", ("col", table, column), False)
-            changed[position] = join._replace(on=live if join.on is None else ("and", join.on, live))
+            on = live if join.on is None else ("and", join.on, live)
+            changed[position] = join._replace(on=on)
         else:  # SQL text: the condition parenthesised, on lines of its own (a `--` comment)
             match = _ONE_JOIN.match(join)
             if match is None:
