@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import pytest
@@ -174,3 +175,9 @@ def test_foreign_key_to_a_table_name_uses_its_models_key() -> None:
 
     (fk,) = City._meta().table_definition().foreign_keys
     assert (fk.target_table, fk.target_column, fk.on_update) == ("ddl_countries", "code", "cascade")
+
+
+def test_every_dialect_has_ddl_rules_and_the_builders_never_test_a_name() -> None:
+    assert {ddl.rules(d) for d in (POSTGRES, MYSQL, SQLITE)} == set(ddl.RULES.values())
+    source = Path(ddl.__file__).read_text()
+    assert "dialect.name ==" not in source and "dialect.name !=" not in source

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from ..errors import ConfigurationError, RecordInvalid, RecordNotFound
 from ..plan import Execute, FetchRows, FetchTable, Insert, Plan, RememberTable
 from ..query._core import QueryCore
-from ..sql.ddl import TRANSACTIONAL_DDL, create_table_statements, drop_table_sql
+from ..sql.ddl import create_table_statements, drop_table_sql, rules
 from ..sql.dialect import Dialect
 from ..sql.statements import (
     ColumnTest,
@@ -500,7 +500,7 @@ _SCALAR_KEYS = frozenset({int, str})
 def ddl_transaction(backend: Any) -> Any:
     """A transaction around a table's DDL where the database has transactional DDL (so
     a failed index leaves no half-made table), else nothing (MySQL commits each one)."""
-    if backend.dialect.name in TRANSACTIONAL_DDL:
+    if rules(backend.dialect).transactional:
         return backend.transaction()
     return nullcontext()
 
