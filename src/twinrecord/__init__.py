@@ -39,6 +39,7 @@ from .model._events import (
 from .model._mixins import OptimisticLockMixin, SoftDeleteMixin, TimestampMixin, UUIDMixin
 from .model._schema import Column, ForeignKey, Index
 from .query._sources import cte, exists
+from .query._state import Grouped, Ungrouped
 from .query.aio import AsyncActiveQuery, AsyncRecordStream
 from .query.sync import ActiveQuery, RecordStream
 from .relations import (
@@ -49,7 +50,7 @@ from .relations import (
     HasMany,
     HasOne,
 )
-from .sql.expressions import excluded, func
+from .sql.expressions import ColumnExpr, Condition, excluded, func
 from .sql.fragments import raw
 
 # The batteries-included names are the same classes: relations and every query
@@ -74,12 +75,15 @@ __all__ = [
     "BlockingCallInEventLoop",
     "BlockingCallWarning",
     "Column",
+    "ColumnExpr",
+    "Condition",
     "ConfigurationError",
     "ConnectionNotEstablished",
     "DatabaseError",
     "Deadlocked",
     "FeatureNotSupported",
     "ForeignKey",
+    "Grouped",
     "HasMany",
     "HasOne",
     "Index",
@@ -101,6 +105,7 @@ __all__ = [
     "TransactionError",
     "TransactionRollbackError",
     "UUIDMixin",
+    "Ungrouped",
     "after_delete",
     "after_insert",
     "after_save",

@@ -6,14 +6,14 @@ from typing import Any, assert_type
 
 from models import AsyncPost, AsyncUser
 
-from twinrecord import AsyncActiveQuery, AsyncRecordStream
+from twinrecord import AsyncActiveQuery, AsyncRecordStream, Grouped
 
 
 async def queries() -> None:
     query = AsyncUser.query()
     assert_type(query, AsyncActiveQuery[AsyncUser])
     assert_type(query.where("age > ?", (30,)).order_by("-name").limit(2), AsyncActiveQuery[AsyncUser])
-    assert_type(query.with_("posts").group_by("name"), AsyncActiveQuery[AsyncUser])
+    assert_type(query.with_("posts").group_by("name"), AsyncActiveQuery[AsyncUser, Grouped])
 
 
 async def terminals() -> None:
@@ -46,12 +46,20 @@ async def streams() -> None:
 
 async def aggregates() -> None:
     query = AsyncUser.query()
-    assert_type(query.count("id", "n"), AsyncActiveQuery[AsyncUser])
+    assert_type(await query.count(), int)
+    assert_type(await query.max("age"), Any)
+    assert_type(await query.avg(AsyncUser.c.age), Any)
+    assert_type(query.count("id", "n"), AsyncActiveQuery[AsyncUser, Grouped])
+    assert_type(query.sum(AsyncUser.c.age, "total"), AsyncActiveQuery[AsyncUser, Grouped])
+    grouped = query.group_by("name")
+    assert_type(grouped.count(), AsyncActiveQuery[AsyncUser, Grouped])
+    assert_type(grouped.min("age"), AsyncActiveQuery[AsyncUser, Grouped])
+    assert_type(query.count("id", "n").count(), AsyncActiveQuery[AsyncUser, Grouped])
     assert_type(
-        await query.group_by("name").count("id", "n").avg("age", "mean").aggregate(),
+        await grouped.count("id", "n").avg("age", "mean").aggregate(),
         list[dict[str, Any]],
     )
-    assert_type(await query.max("age"), Any)
+    assert_type(await grouped.count().aggregate(), list[dict[str, Any]])
 
 
 async def records() -> None:

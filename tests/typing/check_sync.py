@@ -6,8 +6,7 @@ from typing import Any, assert_type
 
 from models import Post, Profile, User
 
-from twinrecord import ActiveQuery, RecordStream
-from twinrecord.sql.expressions import Condition
+from twinrecord import ActiveQuery, ColumnExpr, Condition, Grouped, RecordStream
 
 
 def queries() -> None:
@@ -19,12 +18,15 @@ def queries() -> None:
     assert_type(query.distinct().join("JOIN posts ON posts.user_id = users.id"), ActiveQuery[User])
     assert_type(query.inner_join("posts", "posts.user_id = users.id"), ActiveQuery[User])
     assert_type(query.left_join("posts", "posts.user_id = users.id"), ActiveQuery[User])
-    assert_type(query.group_by("name").having("COUNT(*) > ?", (1,)), ActiveQuery[User])
+    assert_type(query.group_by("name").having("COUNT(*) > ?", (1,)), ActiveQuery[User, Grouped])
     assert_type(query.with_("posts", ("profile", lambda q: q)), ActiveQuery[User])
     assert_type(query.for_update(), ActiveQuery[User])
     assert_type(query.where_not(name="a"), ActiveQuery[User])
     assert_type(query.where(User.c.age >= 18).order_by(User.c.name.desc()), ActiveQuery[User])
+    assert_type(User.c.age, ColumnExpr)
     assert_type(User.c.age >= 18, Condition)
+    assert_type((User.c.age >= 18) & ~(User.c.name == "a"), Condition)
+    assert_type(User.c.name.in_(["a", "b"]) | User.c.age.between(1, 9), Condition)
 
 
 def terminals() -> None:
@@ -54,12 +56,27 @@ def streams() -> None:
 
 def aggregates() -> None:
     query = User.query()
-    assert_type(query.count("id", "n"), ActiveQuery[User])
-    assert_type(query.count(alias="n"), ActiveQuery[User])
-    assert_type(query.sum("age", "total").avg("age", "mean"), ActiveQuery[User])
-    assert_type(query.min("age", "low").max("age", "high"), ActiveQuery[User])
-    assert_type(query.group_by("name").count("id", "n").aggregate(), list[dict[str, Any]])
+    # Plain query, no alias: runs at once (scalar).
+    assert_type(query.count(), int)
+    assert_type(query.count("id", distinct=True), int)
     assert_type(query.sum("age"), Any)
+    assert_type(query.avg(User.c.age), Any)
+    assert_type(query.where("age > ?", (1,)).min("age"), Any)
+    assert_type(query.max("age"), Any)
+    # An alias: chains, and the query now aggregates.
+    assert_type(query.count("id", "n"), ActiveQuery[User, Grouped])
+    assert_type(query.count(alias="n"), ActiveQuery[User, Grouped])
+    assert_type(query.sum("age", "total").avg("age", "mean"), ActiveQuery[User, Grouped])
+    assert_type(query.min("age", "low").max("age", "high"), ActiveQuery[User, Grouped])
+    # Grouped (or already aggregating), no alias: chains too (keyed count, <func>_<column>).
+    grouped = query.group_by("name")
+    assert_type(grouped, ActiveQuery[User, Grouped])
+    assert_type(grouped.count(), ActiveQuery[User, Grouped])
+    assert_type(grouped.where("age > ?", (1,)).sum("age"), ActiveQuery[User, Grouped])
+    assert_type(query.count("id", "n").max("age"), ActiveQuery[User, Grouped])
+    assert_type(grouped.count("id", "n").aggregate(), list[dict[str, Any]])
+    assert_type(grouped.avg("age").aggregate(), list[dict[str, Any]])
+    assert_type(query.aggregate(), list[dict[str, Any]])
 
 
 def records() -> None:

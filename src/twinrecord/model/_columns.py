@@ -1,6 +1,6 @@
 """`Model.c` and `aliased()`: a model's columns as expressions (API.md §12).
 
-Rule: the only place a model's fields become `sql.expressions.Column`s; the SQL layer
+Rule: the only place a model's fields become `sql.expressions.ColumnExpr`s; the SQL layer
 stays ignorant of models.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import ConfigurationError
-from ..sql.expressions import Column
+from ..sql.expressions import ColumnExpr
 
 
 class ColumnSet:
@@ -21,11 +21,12 @@ class ColumnSet:
         self._model_name = meta.name
         self._table = table
         self._columns = tuple(
-            Column(table, meta.sql_column(name), meta.types[name], name) for name in meta.columns
+            ColumnExpr(table, meta.sql_column(name), meta.types[name], name)
+            for name in meta.columns
         )
         self.__dict__.update({column.field: column for column in self._columns})
 
-    def __getattr__(self, name: str) -> Column:
+    def __getattr__(self, name: str) -> ColumnExpr:
         if name.startswith("__"):
             raise AttributeError(name)
         raise AttributeError(
@@ -33,7 +34,7 @@ class ColumnSet:
             f"are: {', '.join(c.field for c in self._columns)}"
         )
 
-    def __iter__(self) -> Iterator[Column]:
+    def __iter__(self) -> Iterator[ColumnExpr]:
         return iter(self._columns)
 
     def __len__(self) -> int:

@@ -8,16 +8,21 @@ import asyncio  # ASYNC
 import warnings
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Generic, Self, overload
+from typing import Any, Generic, Self, cast, overload
 
 from ..backends import AsyncBackend
 from ..model._configure import backend_of
 from ..plan import AsyncPlanStream, Awaited, arun, astream
 from ..sql.dialect import Dialect
+from ..sql.expressions import Expr
 from ._core import AsyncQueryCore, M, checked_batch_size
+from ._state import G, Grouped, Ungrouped
+
+# What an aggregate takes as its column: a name or an expression (API.md §12).
+Aggregated = str | Expr
 
 
-class AsyncActiveQuery(AsyncQueryCore[M]):
+class AsyncActiveQuery(AsyncQueryCore[M], Generic[M, G]):
     """A query on an asynchronous model: await the methods that touch the database."""
 
     def _backend(self) -> AsyncBackend[Any]:
@@ -102,91 +107,176 @@ class AsyncActiveQuery(AsyncQueryCore[M]):
         backend = self._reader()
         return await arun(self._aggregate_plan(backend.dialect), backend)
 
-    async def _scalar(self, func: str, column: str, distinct: bool) -> Any:
+    async def _scalar(self, func: str, column: Aggregated, distinct: bool) -> Any:
         backend = self._reader()
         return await arun(self._scalar_plan(func, column, distinct, backend.dialect), backend)
 
-    # Aggregates: with an alias (or on a grouped/aggregating query) they chain and
-    # return the query; otherwise they run at once for the value.
+    def group_by(self, *columns: Any) -> AsyncActiveQuery[M, Grouped]:  # type: ignore[override]
+        """Group keys: column references (`'department'`), checked here, expressions,
+        or raw() SQL. Aggregates on the grouped query chain (API.md §4)."""
+        return cast(AsyncActiveQuery[M, Grouped], super().group_by(*columns))
+
+    # Aggregates: with an alias, or on a grouped/aggregating query, they chain and
+    # return the query (`Grouped`); otherwise they run at once for the value.
+
     @overload
     def count(
-        self, column: str = "*", alias: None = None, distinct: bool = False
+        self: AsyncActiveQuery[M, Grouped],
+        column: Aggregated = "*",
+        alias: str | None = None,
+        distinct: bool = False,
+    ) -> AsyncActiveQuery[M, Grouped]: ...
+    @overload
+    def count(
+        self: AsyncActiveQuery[M, Ungrouped],
+        column: Aggregated = "*",
+        alias: None = None,
+        distinct: bool = False,
     ) -> Awaited[int]: ...
     @overload
-    def count(self, column: str, alias: str, distinct: bool = False) -> Self: ...
-    @overload
-    def count(self, column: str = "*", *, alias: str, distinct: bool = False) -> Self: ...
+    def count(
+        self, column: Aggregated, alias: str, distinct: bool = False
+    ) -> AsyncActiveQuery[M, Grouped]: ...
     @overload
     def count(
-        self, column: str = "*", alias: str | None = None, distinct: bool = False
-    ) -> Self | Awaited[int]: ...
+        self, column: Aggregated = "*", *, alias: str, distinct: bool = False
+    ) -> AsyncActiveQuery[M, Grouped]: ...
+    @overload
     def count(
-        self, column: str = "*", alias: str | None = None, distinct: bool = False
-    ) -> Self | Awaited[int]:
+        self, column: Aggregated = "*", alias: str | None = None, distinct: bool = False
+    ) -> AsyncActiveQuery[M, Grouped] | Awaited[int]: ...
+    def count(
+        self, column: Aggregated = "*", alias: str | None = None, distinct: bool = False
+    ) -> AsyncActiveQuery[M, Grouped] | Awaited[int]:
         if self._chains_aggregate(alias):
-            return self._add_aggregate("COUNT", column, alias, distinct)
+            query = self._add_aggregate("COUNT", column, alias, distinct)
+            return cast(AsyncActiveQuery[M, Grouped], query)
         value: Awaited[int] = self._scalar("COUNT", column, distinct)
         return value
 
     @overload
-    def sum(self, column: str, alias: None = None, distinct: bool = False) -> Awaited[Any]: ...
-    @overload
-    def sum(self, column: str, alias: str, distinct: bool = False) -> Self: ...
+    def sum(
+        self: AsyncActiveQuery[M, Grouped],
+        column: Aggregated,
+        alias: str | None = None,
+        distinct: bool = False,
+    ) -> AsyncActiveQuery[M, Grouped]: ...
     @overload
     def sum(
-        self, column: str, alias: str | None = None, distinct: bool = False
-    ) -> Self | Awaited[Any]: ...
+        self: AsyncActiveQuery[M, Ungrouped],
+        column: Aggregated,
+        alias: None = None,
+        distinct: bool = False,
+    ) -> Awaited[Any]: ...
+    @overload
     def sum(
-        self, column: str, alias: str | None = None, distinct: bool = False
-    ) -> Self | Awaited[Any]:
+        self, column: Aggregated, alias: str, distinct: bool = False
+    ) -> AsyncActiveQuery[M, Grouped]: ...
+    @overload
+    def sum(
+        self, column: Aggregated, alias: str | None = None, distinct: bool = False
+    ) -> AsyncActiveQuery[M, Grouped] | Awaited[Any]: ...
+    def sum(
+        self, column: Aggregated, alias: str | None = None, distinct: bool = False
+    ) -> AsyncActiveQuery[M, Grouped] | Awaited[Any]:
         if self._chains_aggregate(alias):
-            return self._add_aggregate("SUM", column, alias, distinct)
-        return self._scalar("SUM", column, distinct)
+            query = self._add_aggregate("SUM", column, alias, distinct)
+            return cast(AsyncActiveQuery[M, Grouped], query)
+        value: Awaited[Any] = self._scalar("SUM", column, distinct)
+        return value
 
-    @overload
-    def avg(self, column: str, alias: None = None, distinct: bool = False) -> Awaited[Any]: ...
-    @overload
-    def avg(self, column: str, alias: str, distinct: bool = False) -> Self: ...
     @overload
     def avg(
-        self, column: str, alias: str | None = None, distinct: bool = False
-    ) -> Self | Awaited[Any]: ...
+        self: AsyncActiveQuery[M, Grouped],
+        column: Aggregated,
+        alias: str | None = None,
+        distinct: bool = False,
+    ) -> AsyncActiveQuery[M, Grouped]: ...
+    @overload
     def avg(
-        self, column: str, alias: str | None = None, distinct: bool = False
-    ) -> Self | Awaited[Any]:
+        self: AsyncActiveQuery[M, Ungrouped],
+        column: Aggregated,
+        alias: None = None,
+        distinct: bool = False,
+    ) -> Awaited[Any]: ...
+    @overload
+    def avg(
+        self, column: Aggregated, alias: str, distinct: bool = False
+    ) -> AsyncActiveQuery[M, Grouped]: ...
+    @overload
+    def avg(
+        self, column: Aggregated, alias: str | None = None, distinct: bool = False
+    ) -> AsyncActiveQuery[M, Grouped] | Awaited[Any]: ...
+    def avg(
+        self, column: Aggregated, alias: str | None = None, distinct: bool = False
+    ) -> AsyncActiveQuery[M, Grouped] | Awaited[Any]:
         if self._chains_aggregate(alias):
-            return self._add_aggregate("AVG", column, alias, distinct)
-        return self._scalar("AVG", column, distinct)
+            query = self._add_aggregate("AVG", column, alias, distinct)
+            return cast(AsyncActiveQuery[M, Grouped], query)
+        value: Awaited[Any] = self._scalar("AVG", column, distinct)
+        return value
 
     @overload
-    def min(self, column: str, alias: None = None, distinct: bool = False) -> Awaited[Any]: ...
-    @overload
-    def min(self, column: str, alias: str, distinct: bool = False) -> Self: ...
+    def min(
+        self: AsyncActiveQuery[M, Grouped],
+        column: Aggregated,
+        alias: str | None = None,
+        distinct: bool = False,
+    ) -> AsyncActiveQuery[M, Grouped]: ...
     @overload
     def min(
-        self, column: str, alias: str | None = None, distinct: bool = False
-    ) -> Self | Awaited[Any]: ...
+        self: AsyncActiveQuery[M, Ungrouped],
+        column: Aggregated,
+        alias: None = None,
+        distinct: bool = False,
+    ) -> Awaited[Any]: ...
+    @overload
     def min(
-        self, column: str, alias: str | None = None, distinct: bool = False
-    ) -> Self | Awaited[Any]:
+        self, column: Aggregated, alias: str, distinct: bool = False
+    ) -> AsyncActiveQuery[M, Grouped]: ...
+    @overload
+    def min(
+        self, column: Aggregated, alias: str | None = None, distinct: bool = False
+    ) -> AsyncActiveQuery[M, Grouped] | Awaited[Any]: ...
+    def min(
+        self, column: Aggregated, alias: str | None = None, distinct: bool = False
+    ) -> AsyncActiveQuery[M, Grouped] | Awaited[Any]:
         if self._chains_aggregate(alias):
-            return self._add_aggregate("MIN", column, alias, distinct)
-        return self._scalar("MIN", column, distinct)
+            query = self._add_aggregate("MIN", column, alias, distinct)
+            return cast(AsyncActiveQuery[M, Grouped], query)
+        value: Awaited[Any] = self._scalar("MIN", column, distinct)
+        return value
 
     @overload
-    def max(self, column: str, alias: None = None, distinct: bool = False) -> Awaited[Any]: ...
-    @overload
-    def max(self, column: str, alias: str, distinct: bool = False) -> Self: ...
+    def max(
+        self: AsyncActiveQuery[M, Grouped],
+        column: Aggregated,
+        alias: str | None = None,
+        distinct: bool = False,
+    ) -> AsyncActiveQuery[M, Grouped]: ...
     @overload
     def max(
-        self, column: str, alias: str | None = None, distinct: bool = False
-    ) -> Self | Awaited[Any]: ...
+        self: AsyncActiveQuery[M, Ungrouped],
+        column: Aggregated,
+        alias: None = None,
+        distinct: bool = False,
+    ) -> Awaited[Any]: ...
+    @overload
     def max(
-        self, column: str, alias: str | None = None, distinct: bool = False
-    ) -> Self | Awaited[Any]:
+        self, column: Aggregated, alias: str, distinct: bool = False
+    ) -> AsyncActiveQuery[M, Grouped]: ...
+    @overload
+    def max(
+        self, column: Aggregated, alias: str | None = None, distinct: bool = False
+    ) -> AsyncActiveQuery[M, Grouped] | Awaited[Any]: ...
+    def max(
+        self, column: Aggregated, alias: str | None = None, distinct: bool = False
+    ) -> AsyncActiveQuery[M, Grouped] | Awaited[Any]:
         if self._chains_aggregate(alias):
-            return self._add_aggregate("MAX", column, alias, distinct)
-        return self._scalar("MAX", column, distinct)
+            query = self._add_aggregate("MAX", column, alias, distinct)
+            return cast(AsyncActiveQuery[M, Grouped], query)
+        value: Awaited[Any] = self._scalar("MAX", column, distinct)
+        return value
 
 
 class AsyncRecordStream(Generic[M]):

@@ -9,16 +9,21 @@ from __future__ import annotations
 import warnings
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Generic, Self, overload
+from typing import Any, Generic, Self, cast, overload
 
 from ..backends import SyncBackend
 from ..model._configure import backend_of
 from ..plan import PlanStream, run, stream
 from ..sql.dialect import Dialect
+from ..sql.expressions import Expr
 from ._core import M, QueryCore, checked_batch_size
+from ._state import G, Grouped, Ungrouped
+
+# What an aggregate takes as its column: a name or an expression (API.md §12).
+Aggregated = str | Expr
 
 
-class ActiveQuery(QueryCore[M]):
+class ActiveQuery(QueryCore[M], Generic[M, G]):
     """A query on a synchronous model: call the methods that touch the database."""
 
     def _backend(self) -> SyncBackend[Any]:
@@ -100,73 +105,176 @@ class ActiveQuery(QueryCore[M]):
         backend = self._reader()
         return run(self._aggregate_plan(backend.dialect), backend)
 
-    def _scalar(self, func: str, column: str, distinct: bool) -> Any:
+    def _scalar(self, func: str, column: Aggregated, distinct: bool) -> Any:
         backend = self._reader()
         return run(self._scalar_plan(func, column, distinct, backend.dialect), backend)
 
-    # Aggregates: with an alias (or on a grouped/aggregating query) they chain and
-    # return the query; otherwise they run at once for the value.
-    @overload
-    def count(self, column: str = "*", alias: None = None, distinct: bool = False) -> int: ...
-    @overload
-    def count(self, column: str, alias: str, distinct: bool = False) -> Self: ...
-    @overload
-    def count(self, column: str = "*", *, alias: str, distinct: bool = False) -> Self: ...
+    def group_by(self, *columns: Any) -> ActiveQuery[M, Grouped]:  # type: ignore[override]
+        """Group keys: column references (`'department'`), checked here, expressions,
+        or raw() SQL. Aggregates on the grouped query chain (API.md §4)."""
+        return cast(ActiveQuery[M, Grouped], super().group_by(*columns))
+
+    # Aggregates: with an alias, or on a grouped/aggregating query, they chain and
+    # return the query (`Grouped`); otherwise they run at once for the value.
+
     @overload
     def count(
-        self, column: str = "*", alias: str | None = None, distinct: bool = False
-    ) -> Self | int: ...
+        self: ActiveQuery[M, Grouped],
+        column: Aggregated = "*",
+        alias: str | None = None,
+        distinct: bool = False,
+    ) -> ActiveQuery[M, Grouped]: ...
+    @overload
     def count(
-        self, column: str = "*", alias: str | None = None, distinct: bool = False
-    ) -> Self | int:
+        self: ActiveQuery[M, Ungrouped],
+        column: Aggregated = "*",
+        alias: None = None,
+        distinct: bool = False,
+    ) -> int: ...
+    @overload
+    def count(
+        self, column: Aggregated, alias: str, distinct: bool = False
+    ) -> ActiveQuery[M, Grouped]: ...
+    @overload
+    def count(
+        self, column: Aggregated = "*", *, alias: str, distinct: bool = False
+    ) -> ActiveQuery[M, Grouped]: ...
+    @overload
+    def count(
+        self, column: Aggregated = "*", alias: str | None = None, distinct: bool = False
+    ) -> ActiveQuery[M, Grouped] | int: ...
+    def count(
+        self, column: Aggregated = "*", alias: str | None = None, distinct: bool = False
+    ) -> ActiveQuery[M, Grouped] | int:
         if self._chains_aggregate(alias):
-            return self._add_aggregate("COUNT", column, alias, distinct)
+            query = self._add_aggregate("COUNT", column, alias, distinct)
+            return cast(ActiveQuery[M, Grouped], query)
         value: int = self._scalar("COUNT", column, distinct)
         return value
 
     @overload
-    def sum(self, column: str, alias: None = None, distinct: bool = False) -> Any: ...
+    def sum(
+        self: ActiveQuery[M, Grouped],
+        column: Aggregated,
+        alias: str | None = None,
+        distinct: bool = False,
+    ) -> ActiveQuery[M, Grouped]: ...
     @overload
-    def sum(self, column: str, alias: str, distinct: bool = False) -> Self: ...
+    def sum(
+        self: ActiveQuery[M, Ungrouped],
+        column: Aggregated,
+        alias: None = None,
+        distinct: bool = False,
+    ) -> Any: ...
     @overload
-    def sum(self, column: str, alias: str | None = None, distinct: bool = False) -> Self | Any: ...
-    def sum(self, column: str, alias: str | None = None, distinct: bool = False) -> Self | Any:
+    def sum(
+        self, column: Aggregated, alias: str, distinct: bool = False
+    ) -> ActiveQuery[M, Grouped]: ...
+    @overload
+    def sum(
+        self, column: Aggregated, alias: str | None = None, distinct: bool = False
+    ) -> ActiveQuery[M, Grouped] | Any: ...
+    def sum(
+        self, column: Aggregated, alias: str | None = None, distinct: bool = False
+    ) -> ActiveQuery[M, Grouped] | Any:
         if self._chains_aggregate(alias):
-            return self._add_aggregate("SUM", column, alias, distinct)
-        return self._scalar("SUM", column, distinct)
+            query = self._add_aggregate("SUM", column, alias, distinct)
+            return cast(ActiveQuery[M, Grouped], query)
+        value: Any = self._scalar("SUM", column, distinct)
+        return value
 
     @overload
-    def avg(self, column: str, alias: None = None, distinct: bool = False) -> Any: ...
+    def avg(
+        self: ActiveQuery[M, Grouped],
+        column: Aggregated,
+        alias: str | None = None,
+        distinct: bool = False,
+    ) -> ActiveQuery[M, Grouped]: ...
     @overload
-    def avg(self, column: str, alias: str, distinct: bool = False) -> Self: ...
+    def avg(
+        self: ActiveQuery[M, Ungrouped],
+        column: Aggregated,
+        alias: None = None,
+        distinct: bool = False,
+    ) -> Any: ...
     @overload
-    def avg(self, column: str, alias: str | None = None, distinct: bool = False) -> Self | Any: ...
-    def avg(self, column: str, alias: str | None = None, distinct: bool = False) -> Self | Any:
+    def avg(
+        self, column: Aggregated, alias: str, distinct: bool = False
+    ) -> ActiveQuery[M, Grouped]: ...
+    @overload
+    def avg(
+        self, column: Aggregated, alias: str | None = None, distinct: bool = False
+    ) -> ActiveQuery[M, Grouped] | Any: ...
+    def avg(
+        self, column: Aggregated, alias: str | None = None, distinct: bool = False
+    ) -> ActiveQuery[M, Grouped] | Any:
         if self._chains_aggregate(alias):
-            return self._add_aggregate("AVG", column, alias, distinct)
-        return self._scalar("AVG", column, distinct)
+            query = self._add_aggregate("AVG", column, alias, distinct)
+            return cast(ActiveQuery[M, Grouped], query)
+        value: Any = self._scalar("AVG", column, distinct)
+        return value
 
     @overload
-    def min(self, column: str, alias: None = None, distinct: bool = False) -> Any: ...
+    def min(
+        self: ActiveQuery[M, Grouped],
+        column: Aggregated,
+        alias: str | None = None,
+        distinct: bool = False,
+    ) -> ActiveQuery[M, Grouped]: ...
     @overload
-    def min(self, column: str, alias: str, distinct: bool = False) -> Self: ...
+    def min(
+        self: ActiveQuery[M, Ungrouped],
+        column: Aggregated,
+        alias: None = None,
+        distinct: bool = False,
+    ) -> Any: ...
     @overload
-    def min(self, column: str, alias: str | None = None, distinct: bool = False) -> Self | Any: ...
-    def min(self, column: str, alias: str | None = None, distinct: bool = False) -> Self | Any:
+    def min(
+        self, column: Aggregated, alias: str, distinct: bool = False
+    ) -> ActiveQuery[M, Grouped]: ...
+    @overload
+    def min(
+        self, column: Aggregated, alias: str | None = None, distinct: bool = False
+    ) -> ActiveQuery[M, Grouped] | Any: ...
+    def min(
+        self, column: Aggregated, alias: str | None = None, distinct: bool = False
+    ) -> ActiveQuery[M, Grouped] | Any:
         if self._chains_aggregate(alias):
-            return self._add_aggregate("MIN", column, alias, distinct)
-        return self._scalar("MIN", column, distinct)
+            query = self._add_aggregate("MIN", column, alias, distinct)
+            return cast(ActiveQuery[M, Grouped], query)
+        value: Any = self._scalar("MIN", column, distinct)
+        return value
 
     @overload
-    def max(self, column: str, alias: None = None, distinct: bool = False) -> Any: ...
+    def max(
+        self: ActiveQuery[M, Grouped],
+        column: Aggregated,
+        alias: str | None = None,
+        distinct: bool = False,
+    ) -> ActiveQuery[M, Grouped]: ...
     @overload
-    def max(self, column: str, alias: str, distinct: bool = False) -> Self: ...
+    def max(
+        self: ActiveQuery[M, Ungrouped],
+        column: Aggregated,
+        alias: None = None,
+        distinct: bool = False,
+    ) -> Any: ...
     @overload
-    def max(self, column: str, alias: str | None = None, distinct: bool = False) -> Self | Any: ...
-    def max(self, column: str, alias: str | None = None, distinct: bool = False) -> Self | Any:
+    def max(
+        self, column: Aggregated, alias: str, distinct: bool = False
+    ) -> ActiveQuery[M, Grouped]: ...
+    @overload
+    def max(
+        self, column: Aggregated, alias: str | None = None, distinct: bool = False
+    ) -> ActiveQuery[M, Grouped] | Any: ...
+    def max(
+        self, column: Aggregated, alias: str | None = None, distinct: bool = False
+    ) -> ActiveQuery[M, Grouped] | Any:
         if self._chains_aggregate(alias):
-            return self._add_aggregate("MAX", column, alias, distinct)
-        return self._scalar("MAX", column, distinct)
+            query = self._add_aggregate("MAX", column, alias, distinct)
+            return cast(ActiveQuery[M, Grouped], query)
+        value: Any = self._scalar("MAX", column, distinct)
+        return value
 
 
 class RecordStream(Generic[M]):

@@ -16,15 +16,15 @@ from typing import Any
 from ..errors import ConfigurationError
 from ..plan import FetchRows, Plan
 from ..sql.dialect import Dialect
-from ..sql.expressions import Column
+from ..sql.expressions import ColumnExpr
 from ..sql.statements import ColumnTest, Ident, compile_select
 from ._declare import Link, Relation, relation_named
 
 Modifier = Callable[[Any], Any]
 Specs = Iterable[tuple[str, Modifier | None]]
-Groups = dict[Any, list[Any]]      # key -> the targets loaded for it
+Groups = dict[Any, list[Any]]  # key -> the targets loaded for it
 Rows = list[Sequence[Any]]
-MISSING: Any = object()          # "not cached": None is a cached BelongsTo result
+MISSING: Any = object()  # "not cached": None is a cached BelongsTo result
 
 
 def cache_of(record: Any) -> dict[str, tuple[Any, Any]]:
@@ -126,7 +126,7 @@ def load_plan(
         query = _modified_query(link, modifier)
         targets, groups = yield from _fetch_groups(link, query, list(distinct), dialect)
     if link.many:
-        shared = len(distinct) < len(owner_keys)       # one row loaded as several records
+        shared = len(distinct) < len(owner_keys)  # one row loaded as several records
         _fill_many(link.name, records, owner_keys, groups, shared)
     else:
         _fill_one(link.name, records, owner_keys, groups)
@@ -166,7 +166,7 @@ def _fetch_groups(
     writer = keyed_meta.writer_for(link.match_column, dialect)
     values = keys if writer is None else [writer(k) for k in keys]
     before = query._where_values(dialect)
-    after = query._values(dialect)[len(before):]       # having, limit, offset
+    after = query._values(dialect)[len(before) :]  # having, limit, offset
     size = max(1, dialect.max_params - len(before) - len(after))
     rows: Rows = []
     for start in range(0, len(values), size):
@@ -183,18 +183,20 @@ def _fetch_modern(link: Link, query: Any, keys: list[Any], dialect: Dialect) -> 
     a through model added as expressions, the keys in chunks the dialect can bind."""
     meta = link.target._meta()
     columns: list[Any] = [
-        Column(meta.table, meta.sql_column(f), meta.types[f], f) for f in meta.columns
+        ColumnExpr(meta.table, meta.sql_column(f), meta.types[f], f) for f in meta.columns
     ]
     keyed_meta, keyed_table = meta, meta.table
     if link.through is not None:
         keyed_meta = link.through._meta()
         keyed_table = keyed_meta.table
-        on = Column(keyed_table, keyed_meta.sql_column(link.join_column or ""), None) == Column(
-            meta.table, meta.sql_column(link.target_key or ""), None
-        )
+        on = ColumnExpr(
+            keyed_table, keyed_meta.sql_column(link.join_column or ""), None
+        ) == ColumnExpr(meta.table, meta.sql_column(link.target_key or ""), None)
         query = query.inner_join(link.through, on=on)
-        columns.append(Column(keyed_table, keyed_meta.sql_column(link.match_column), None, "_key"))
-    key = Column(
+        columns.append(
+            ColumnExpr(keyed_table, keyed_meta.sql_column(link.match_column), None, "_key")
+        )
+    key = ColumnExpr(
         keyed_table, keyed_meta.sql_column(link.match_column), keyed_meta.types[link.match_column]
     )
     query = query.select(*columns)
@@ -293,7 +295,7 @@ def _fill_many(
         if group is None:
             group = []
         elif shared:
-            group = list(group)     # records of one row must not share one mutable list
+            group = list(group)  # records of one row must not share one mutable list
         private = record._private()
         cache = private["_relations"]
         if cache is None:

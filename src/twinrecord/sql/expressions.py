@@ -326,7 +326,7 @@ class Condition(Expr):
 
 class ColumnRef(Expr):
     """A column by table (or alias, CTE, derived table) and name. Never built itself:
-    `Column` and `SourceColumn` are siblings, so comparing them keeps operand order."""
+    `ColumnExpr` and `SourceColumn` are siblings, so comparing them keeps operand order."""
 
     __slots__ = ("field", "name", "table")
 
@@ -340,10 +340,15 @@ class ColumnRef(Expr):
         self.field = field or name  # the model field it belongs to (its key in dicts)
 
 
-class Column(ColumnRef):
-    """A model table's (or aliased model's) column: `User.c.age`."""
+class ColumnExpr(ColumnRef):
+    """A model table's (or aliased model's) column: `User.c.age` (API.md §21's name;
+    comparisons give a `Condition`)."""
 
     __slots__ = ()
+
+
+# The layer's short name for it (model schema's `twinrecord.Column` is another class).
+Column = ColumnExpr
 
 
 class SourceColumn(ColumnRef):

@@ -32,3 +32,10 @@ async def stream_misuse() -> None:
 
 async def sync_result_awaited() -> None:
     await User.query().count()  # expect: misc reportGeneralTypeIssues
+
+
+async def grouped_aggregates_chain() -> None:
+    # On a grouped query an aggregate without an alias chains: it is no number.
+    n: int = User.query().group_by("name").count()  # expect: assignment reportAssignmentType
+    total: int = AsyncUser.query().group_by("name").count()  # expect: assignment reportAssignmentType
+    print(n, total)
