@@ -7,6 +7,7 @@ from typing import assert_type
 from models import AsyncFirst, AsyncPost, Post, SyncFirst
 
 from twinrecord import ActiveQuery, AsyncActiveQuery, AsyncRecordStream, RecordStream
+from twinrecord.relations._access import AsyncRelationCall
 
 
 async def sync_first() -> None:
@@ -48,3 +49,19 @@ async def async_first() -> None:
     assert_type(AsyncFirst.query().iterate(10), AsyncRecordStream[AsyncFirst])
     for each in AsyncFirst.sync.query().iterate():
         assert_type(each, AsyncFirst)
+
+
+async def relations_of_the_other_kind() -> None:
+    # `record.aio.posts` is not known by name to the checkers; the relation's own faces are.
+    sync_first = SyncFirst(name="a")
+    assert_type(sync_first.posts.aio, AsyncRelationCall[Post, list[Post]])
+    assert_type(await sync_first.posts.aio(), list[Post])
+    assert_type(await sync_first.posts.aio(refresh=True), list[Post])
+    assert_type(sync_first.posts.aio.query(), AsyncActiveQuery[Post])
+    assert_type(await sync_first.posts.aio.query().count(), int)
+    assert_type(sync_first.posts.sync(), list[Post])
+    async_first = AsyncFirst(name="a")
+    assert_type(async_first.posts.sync(), list[AsyncPost])
+    assert_type(async_first.posts.sync.query(), ActiveQuery[AsyncPost])
+    assert_type(async_first.posts.sync.query().all(), list[AsyncPost])
+    assert_type(await async_first.posts.aio(), list[AsyncPost])

@@ -39,6 +39,19 @@ class _Bound(Generic[T, R]):
         """Whether a call would be answered from the cache (no query)."""
         return cached(self.relation.link(), self.record) is not MISSING
 
+    # The relation of the other kind, for combined models (API.md §6): the typed
+    # spelling of `record.aio.posts` / `record.sync.posts`, which the checkers cannot
+    # type (a face does not know its model's relations by name).
+    @property
+    def aio(self) -> AsyncRelationCall[T, R]:
+        """This relation of the same record, async: `await record.posts.aio()`."""
+        return AsyncRelationCall(self.relation, self.record)
+
+    @property
+    def sync(self) -> RelationCall[T, R]:
+        """This relation of the same record, sync: `record.posts.sync()`."""
+        return RelationCall(self.relation, self.record)
+
 
 class RelationCall(_Bound[T, R]):
     """A relation of a sync record: call it to get the related record(s)."""
