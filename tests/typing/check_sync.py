@@ -6,7 +6,8 @@ from typing import Any, assert_type
 
 from models import Post, Profile, User
 
-from twinrecord import ActiveQuery, ColumnExpr, Condition, Grouped, RecordStream
+from twinrecord import ActiveQuery, ColumnExpr, Condition, Grouped, RecordStream, func
+from twinrecord.sql.expressions import Expr, Function
 
 
 def queries() -> None:
@@ -27,6 +28,10 @@ def queries() -> None:
     assert_type(User.c.age >= 18, Condition)
     assert_type((User.c.age >= 18) & ~(User.c.name == "a"), Condition)
     assert_type(User.c.name.in_(["a", "b"]) | User.c.age.between(1, 9), Condition)
+    assert_type(func.lower(User.c.name), Function)
+    assert_type(func.lower(User.c.name).like("%@example.com"), Condition)
+    assert_type(func.count(distinct=True), Function)
+    assert_type(User.c.age + 1, Expr)
 
 
 def terminals() -> None:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from ..errors import StatementInvalid
@@ -91,7 +91,7 @@ class Expr:
         return f"<{type(self).__name__} {self.shape!r}>"
 
     # ---- comparisons -------------------------------------------------------------------
-    def _compare(self, op: str, other: Any) -> Condition:
+    def _compare(self, op: str, other: object) -> Condition:
         if other is None:
             if op in ("=", "<>"):
                 return self._null_test(op == "<>")
@@ -113,22 +113,22 @@ class Expr:
         shape = ("cmp", op, self.shape, right.shape)
         return _combine(Condition, shape, self, right)
 
-    def __eq__(self, other: Any) -> Condition:  # type: ignore[override]
+    def __eq__(self, other: object) -> Condition:  # type: ignore[override]
         return self._compare("=", other)
 
-    def __ne__(self, other: Any) -> Condition:  # type: ignore[override]
+    def __ne__(self, other: object) -> Condition:  # type: ignore[override]
         return self._compare("<>", other)
 
-    def __lt__(self, other: Any) -> Condition:
+    def __lt__(self, other: object) -> Condition:
         return self._compare("<", other)
 
-    def __le__(self, other: Any) -> Condition:
+    def __le__(self, other: object) -> Condition:
         return self._compare("<=", other)
 
-    def __gt__(self, other: Any) -> Condition:
+    def __gt__(self, other: object) -> Condition:
         return self._compare(">", other)
 
-    def __ge__(self, other: Any) -> Condition:
+    def __ge__(self, other: object) -> Condition:
         return self._compare(">=", other)
 
     def _null_test(self, negate: bool) -> Condition:
@@ -144,13 +144,13 @@ class Expr:
             raise StatementInvalid("is_not() takes None (IS NOT NULL); compare values with !=")
         return self._null_test(True)
 
-    def in_(self, values: Any) -> Condition:
+    def in_(self, values: object) -> Condition:
         return self._membership(values, negate=False)
 
-    def not_in(self, values: Any) -> Condition:
+    def not_in(self, values: object) -> Condition:
         return self._membership(values, negate=True)
 
-    def _membership(self, values: Any, negate: bool) -> Condition:
+    def _membership(self, values: object, negate: bool) -> Condition:
         subquery = as_subquery(values)
         if subquery is not None:
             shape = ("in_query", self.shape, subquery.shape[1], negate)
@@ -167,17 +167,17 @@ class Expr:
             window=self.window,
         )
 
-    def between(self, low: Any, high: Any) -> Condition:
+    def between(self, low: object, high: object) -> Condition:
         lo, hi = operand(low, self.type), operand(high, self.type)
         shape = ("between", self.shape, lo.shape, hi.shape)
         return _combine(Condition, shape, self, lo, hi)
 
     # ---- patterns ----------------------------------------------------------------------
-    def like(self, pattern: Any) -> Condition:
+    def like(self, pattern: object) -> Condition:
         right = operand(pattern, None)
         return _combine(Condition, ("like", "like", self.shape, right.shape, False), self, right)
 
-    def ilike(self, pattern: Any) -> Condition:
+    def ilike(self, pattern: object) -> Condition:
         right = operand(pattern, None)
         return _combine(Condition, ("like", "ilike", self.shape, right.shape, False), self, right)
 
@@ -202,7 +202,7 @@ class Expr:
         return self._escaped(text, "%", "%")
 
     # ---- arithmetic --------------------------------------------------------------------
-    def _arith(self, op: str, other: Any, reflected: bool = False) -> Expr:
+    def _arith(self, op: str, other: object, reflected: bool = False) -> Expr:
         right = operand(other, self.type)
         left, right = (right, self) if reflected else (self, right)
         kinds = {left.type.kind if left.type else None, right.type.kind if right.type else None}
@@ -231,50 +231,50 @@ class Expr:
             Computed, ("arith", op, left.shape, right.shape, False), left, right, type=kind
         )
 
-    def __add__(self, other: Any) -> Expr:
+    def __add__(self, other: object) -> Expr:
         return self._arith("+", other)
 
-    def __radd__(self, other: Any) -> Expr:
+    def __radd__(self, other: object) -> Expr:
         return self._arith("+", other, reflected=True)
 
-    def __sub__(self, other: Any) -> Expr:
+    def __sub__(self, other: object) -> Expr:
         return self._arith("-", other)
 
-    def __rsub__(self, other: Any) -> Expr:
+    def __rsub__(self, other: object) -> Expr:
         return self._arith("-", other, reflected=True)
 
-    def __mul__(self, other: Any) -> Expr:
+    def __mul__(self, other: object) -> Expr:
         return self._arith("*", other)
 
-    def __rmul__(self, other: Any) -> Expr:
+    def __rmul__(self, other: object) -> Expr:
         return self._arith("*", other, reflected=True)
 
-    def __truediv__(self, other: Any) -> Expr:
+    def __truediv__(self, other: object) -> Expr:
         return self._arith("/", other)
 
-    def __rtruediv__(self, other: Any) -> Expr:
+    def __rtruediv__(self, other: object) -> Expr:
         return self._arith("/", other, reflected=True)
 
-    def __mod__(self, other: Any) -> Expr:
+    def __mod__(self, other: object) -> Expr:
         return self._arith("%", other)
 
-    def __rmod__(self, other: Any) -> Expr:
+    def __rmod__(self, other: object) -> Expr:
         return self._arith("%", other, reflected=True)
 
     def __neg__(self) -> Expr:
         return Computed(("neg", self.shape), self.values, self.type, None, self.ctes, self.window)
 
     # ---- boolean connectives (conditions only, see Condition) ---------------------------
-    def __and__(self, other: Any) -> Condition:
+    def __and__(self, other: object) -> Condition:
         return _connect("and", self, other)
 
-    def __rand__(self, other: Any) -> Condition:
+    def __rand__(self, other: object) -> Condition:
         return _connect("and", other, self)
 
-    def __or__(self, other: Any) -> Condition:
+    def __or__(self, other: object) -> Condition:
         return _connect("or", self, other)
 
-    def __ror__(self, other: Any) -> Condition:
+    def __ror__(self, other: object) -> Condition:
         return _connect("or", other, self)
 
     def __invert__(self) -> Condition:
@@ -437,14 +437,20 @@ class Function(Expr):
         )
 
 
+class FunctionCall(Protocol):
+    """`func.<name>`: call it with the function's arguments (values are bound)."""
+
+    def __call__(self, *args: object, distinct: bool = False) -> Function: ...
+
+
 class _FunctionFactory:
     """`func.lower(x)`, `func.count()`, `func.sum(x, distinct=True)`, ..."""
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> FunctionCall:
         if name.startswith("__") or not _IDENTIFIER.match(name):
             raise AttributeError(f"func.{name}: a SQL function name must be an identifier")
 
-        def call(*args: Any, distinct: bool = False) -> Function:
+        def call(*args: object, distinct: bool = False) -> Function:
             return make_function(name, args, distinct)
 
         call.__name__ = name
@@ -454,7 +460,7 @@ class _FunctionFactory:
 func = _FunctionFactory()
 
 
-def make_function(name: str, args: Iterable[Any], distinct: bool = False) -> Function:
+def make_function(name: str, args: Iterable[object], distinct: bool = False) -> Function:
     operands = tuple(operand(a, None) for a in args)
     lower = name.lower()
     first = operands[0].type if operands else None
@@ -533,7 +539,7 @@ def column_type_of(python_type: Any) -> t.ColumnType:
     return t.ColumnType(kind, python_type=python_type)
 
 
-def as_subquery(value: Any) -> Expr | None:
+def as_subquery(value: object) -> Expr | None:
     """A query (or a CTE/derived column) used as a value: its one-column subquery."""
     make = getattr(type(value), "__twinrecord_subquery__", None)
     if make is not None:
@@ -543,7 +549,7 @@ def as_subquery(value: Any) -> Expr | None:
     return None
 
 
-def operand(value: Any, like: t.ColumnType | None) -> Expr:
+def operand(value: object, like: t.ColumnType | None) -> Expr:
     """Any value an operator takes, as an expression: a bound value (written as a column of
     type `like` would write it), or a query used as a scalar subquery."""
     if isinstance(value, Expr):
@@ -578,7 +584,7 @@ def _combine(kind: type[E], shape: Shape, *parts: Expr, type: t.ColumnType | Non
     )
 
 
-def _connect(op: str, left: Any, right: Any) -> Condition:
+def _connect(op: str, left: object, right: object) -> Condition:
     left = from_raw(left) if isinstance(left, RawSQL) else left
     right = from_raw(right) if isinstance(right, RawSQL) else right
     if not isinstance(left, Expr) or not isinstance(right, Expr):
@@ -586,13 +592,13 @@ def _connect(op: str, left: Any, right: Any) -> Condition:
     return _combine(Condition, (op, left.shape, right.shape), left, right)
 
 
-def _as_list(value: Any) -> list[Any]:
+def _as_list(value: object) -> list[Any]:
     if value is None:
         return []
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _as_ordering(value: Any) -> Expr:
+def _as_ordering(value: object) -> Expr:
     if isinstance(value, Ordering):
         return value
     return Ordering(operand(value, None), "ASC", None)
