@@ -106,12 +106,18 @@ class RecordSurface:
     @overload
     @classmethod
     def upsert_many(
-        cls: type[SyncKind[M]], records: Iterable[M], unique_by: object = None, update: object = None
+        cls: type[SyncKind[M]],
+        records: Iterable[M],
+        unique_by: object = None,
+        update: object = None,
     ) -> int: ...
     @overload
     @classmethod
     async def upsert_many(
-        cls: type[AsyncKind[M]], records: Iterable[M], unique_by: object = None, update: object = None
+        cls: type[AsyncKind[M]],
+        records: Iterable[M],
+        unique_by: object = None,
+        update: object = None,
     ) -> int: ...
     @overload
     @classmethod
