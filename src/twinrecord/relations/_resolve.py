@@ -30,7 +30,7 @@ def foreign_key_for(class_name: str) -> str:
 
 
 # ---- the related model's name in an annotation ----------------------------------------------
-def annotated_target(annotation: Any) -> type[Any] | str | None:
+def annotated_target(annotation: Any) -> type[object] | str | None:
     """The model named in `ClassVar[HasMany['Post']]`: a class, a name, or None.
 
     Annotations arrive as strings (modules with `from __future__ import annotations`)
@@ -79,7 +79,7 @@ def _dotted_name(node: ast.expr) -> str | None:
 
 
 # ---- forward references ----------------------------------------------------------------
-def resolve_model(ref: type[Any] | str, owner: type[Any], where: str) -> type[Any]:
+def resolve_model(ref: type[object] | str, owner: type[object], where: str) -> type[object]:
     """The model class `ref` names, seen from `owner` (`where` names the declaration).
 
     Candidates are the live model classes with that name having every kind the owner
@@ -113,7 +113,7 @@ def resolve_model(ref: type[Any] | str, owner: type[Any], where: str) -> type[An
     )
 
 
-def _unresolved(ref: str, owner: type[Any], where: str, named: list[type[Any]]) -> str:
+def _unresolved(ref: str, owner: type[object], where: str, named: list[type[object]]) -> str:
     kinds = "/".join(kinds_of(owner)) or "twinrecord"
     message = f"{where}: no {kinds} model named {ref!r} is defined"
     if named:
@@ -122,25 +122,25 @@ def _unresolved(ref: str, owner: type[Any], where: str, named: list[type[Any]]) 
     return message + "; define it, or pass the class itself as model=..."
 
 
-def _closest_base(candidates: list[type[Any]], owner: type[Any]) -> list[type[Any]]:
+def _closest_base(candidates: list[type[object]], owner: type[object]) -> list[type[object]]:
     """Those sharing the owner's nearest base class (a test's or an app's own base)."""
-    def distance(cls: type[Any]) -> int:
+    def distance(cls: type[object]) -> int:
         return next(i for i, base in enumerate(owner.__mro__) if issubclass(cls, base))
 
     nearest = min(distance(c) for c in candidates)
     return [c for c in candidates if distance(c) == nearest]
 
 
-def _same_module(candidates: list[type[Any]], owner: type[Any]) -> list[type[Any]]:
+def _same_module(candidates: list[type[object]], owner: type[object]) -> list[type[object]]:
     return [c for c in candidates if c.__module__ == owner.__module__] or candidates
 
 
-def _same_scope(candidates: list[type[Any]], owner: type[Any]) -> list[type[Any]]:
+def _same_scope(candidates: list[type[object]], owner: type[object]) -> list[type[object]]:
     scope = owner.__qualname__.rpartition(".")[0]
     return [c for c in candidates if c.__qualname__.rpartition(".")[0] == scope] or candidates
 
 
-def _latest_run(candidates: list[type[Any]], owner: type[Any]) -> list[type[Any]]:
+def _latest_run(candidates: list[type[object]], owner: type[object]) -> list[type[object]]:
     """One class statement run several times: its latest run (subclass order) stands."""
     if len({(c.__module__, c.__qualname__) for c in candidates}) == 1:
         return candidates[-1:]
