@@ -28,7 +28,7 @@ class _Bound(Generic[T, R]):
 
     __slots__ = ("record", "relation")
 
-    def __init__(self, relation: Relation[T, R], record: Any) -> None:
+    def __init__(self, relation: Relation[T, R], record: object) -> None:
         self.relation = relation
         self.record = record
 
@@ -93,7 +93,7 @@ class AsyncRelationCall(_Bound[T, R]):
         return relation_query(AsyncActiveQuery(link.target), link, self.record)
 
 
-def relation_query(query: Q, link: Link, record: Any) -> Q:
+def relation_query(query: Q, link: Link, record: object) -> Q:
     """`query` narrowed to the rows `link` gives `record` (for `<relation>_query()`)."""
     key = record.__dict__[link.owner_column]
     if key is None:
