@@ -24,7 +24,7 @@ class ConnectionNotEstablished(DatabaseError):
 class RecordInvalid(DatabaseError):
     """Validation failed before anything was written."""
 
-    def __init__(self, message: str, validation_errors: Sequence[Any] = ()) -> None:
+    def __init__(self, message: str, validation_errors: Sequence[object] = ()) -> None:
         super().__init__(message)
         self._errors = list(validation_errors)
 
@@ -108,12 +108,12 @@ class BlockingCallWarning(RuntimeWarning):
 HIDDEN_VALUE = "<value hidden>"
 
 
-def param_type_names(params: Sequence[Any] | None) -> list[str]:
+def param_type_names(params: Sequence[object] | None) -> list[str]:
     """Type names of parameters: what error messages may show instead of values."""
     return [type(value).__name__ for value in params or ()]
 
 
-def statement_invalid(reason: str, sql: str, params: Sequence[Any] | None) -> StatementInvalid:
+def statement_invalid(reason: str, sql: str, params: Sequence[object] | None) -> StatementInvalid:
     """Build a StatementInvalid whose message shows the SQL but none of the values."""
     types = param_type_names(params)
     message = f"{reason}\n  SQL: {sql}\n  parameter types: {types}"

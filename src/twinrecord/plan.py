@@ -30,13 +30,13 @@ class PlanBackend(Protocol):
 
     is_async: ClassVar[bool]
 
-    def run_execute(self, sql: str, params: Sequence[Any]) -> object: ...
+    def run_execute(self, sql: str, params: Sequence[object]) -> object: ...
 
-    def run_fetch(self, sql: str, params: Sequence[Any]) -> object: ...
+    def run_fetch(self, sql: str, params: Sequence[object]) -> object: ...
 
-    def run_fetch_table(self, sql: str, params: Sequence[Any]) -> object: ...
+    def run_fetch_table(self, sql: str, params: Sequence[object]) -> object: ...
 
-    def run_insert(self, sql: str, params: Sequence[Any], row_count: int) -> object: ...
+    def run_insert(self, sql: str, params: Sequence[object], row_count: int) -> object: ...
 
     def transaction(self, isolation_level: str | None = None) -> Any: ...
 
@@ -59,7 +59,7 @@ class Execute(Request):
 
     __slots__ = ("params", "sql")
 
-    def __init__(self, sql: str, params: Sequence[Any] = ()) -> None:
+    def __init__(self, sql: str, params: Sequence[object] = ()) -> None:
         self.sql = sql
         self.params = params
 
@@ -72,7 +72,7 @@ class FetchRows(Request):
 
     __slots__ = ("params", "sql")
 
-    def __init__(self, sql: str, params: Sequence[Any] = ()) -> None:
+    def __init__(self, sql: str, params: Sequence[object] = ()) -> None:
         self.sql = sql
         self.params = params
 
@@ -85,7 +85,7 @@ class FetchTable(Request):
 
     __slots__ = ("params", "sql")
 
-    def __init__(self, sql: str, params: Sequence[Any] = ()) -> None:
+    def __init__(self, sql: str, params: Sequence[object] = ()) -> None:
         self.sql = sql
         self.params = params
 
@@ -99,7 +99,7 @@ class FetchTableWarned(Request):
 
     __slots__ = ("params", "sql")
 
-    def __init__(self, sql: str, params: Sequence[Any] = ()) -> None:
+    def __init__(self, sql: str, params: Sequence[object] = ()) -> None:
         self.sql = sql
         self.params = params
 
@@ -113,7 +113,7 @@ class Insert(Request):
 
     __slots__ = ("params", "row_count", "sql")
 
-    def __init__(self, sql: str, params: Sequence[Any], row_count: int) -> None:
+    def __init__(self, sql: str, params: Sequence[object], row_count: int) -> None:
         self.sql = sql
         self.params = params
         self.row_count = row_count

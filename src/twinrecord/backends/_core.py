@@ -77,7 +77,7 @@ class BackendBase(Generic[ConfigT]):
         else:
             self.known_tables[name] = table
 
-    def prepare_raw(self, sql: str, params: Sequence[Any] | None) -> tuple[str, list[Any]]:
+    def prepare_raw(self, sql: str, params: Sequence[object] | None) -> tuple[str, list[Any]]:
         """`?` SQL and values -> driver SQL and adapted values; counts checked first."""
         driver_sql, count = self.dialect.prepare(sql)
         values = list(params or ())
@@ -109,7 +109,7 @@ class BackendBase(Generic[ConfigT]):
     twin: ClassVar[type[BackendBase[Any]] | None] = None
     async_refusal: ClassVar[str | None] = None
 
-    def translate(self, error: Exception, sql: str, params: Sequence[Any]) -> DatabaseError:
+    def translate(self, error: Exception, sql: str, params: Sequence[object]) -> DatabaseError:
         """Driver exception -> twinrecord exception, by the driver's error table."""
         table = type(self).error_table
         if table is None:
@@ -134,49 +134,51 @@ class BackendBase(Generic[ConfigT]):
     # ---- what plans call: the routed statement's result (a coroutine on async backends).
     # Statements that reach these are writes as far as routing goes (reads of read plans
     # go through a ReadRoute): with replicas, reads stay on the primary a while after.
-    def run_execute(self, sql: str, params: Sequence[Any]) -> Any:
+    def run_execute(self, sql: str, params: Sequence[object]) -> Any:
         if self.replica_set is not None:
             self.replica_set.note_write()
         return self._route(self._execute, sql, params)
 
-    def run_fetch(self, sql: str, params: Sequence[Any]) -> Any:
+    def run_fetch(self, sql: str, params: Sequence[object]) -> Any:
         if self.replica_set is not None:
             self.replica_set.note_write()
         return self._route(self._fetch, sql, params)
 
-    def run_fetch_table(self, sql: str, params: Sequence[Any]) -> Any:
+    def run_fetch_table(self, sql: str, params: Sequence[object]) -> Any:
         if self.replica_set is not None:
             self.replica_set.note_write()
         return self._route(self._fetch_table, sql, params)
 
-    def run_fetch_warned(self, sql: str, params: Sequence[Any]) -> Any:
+    def run_fetch_warned(self, sql: str, params: Sequence[object]) -> Any:
         """(names, rows) and then the server's warnings about that statement, read on the
         same connection (MariaDB reports a truncated recursive CTE only there)."""
         if self.replica_set is not None:
             self.replica_set.note_write()
         return self._route(self._fetch_warned, sql, params)
 
-    def run_insert(self, sql: str, params: Sequence[Any], row_count: int) -> Any:
+    def run_insert(self, sql: str, params: Sequence[object], row_count: int) -> Any:
         if self.replica_set is not None:
             self.replica_set.note_write()
         return self._route(self._insert, sql, params, row_count)
 
-    def _route(self, op: Callable[..., Any], sql: str, params: Sequence[Any], *extra: Any) -> Any:
+    def _route(
+        self, op: Callable[..., Any], sql: str, params: Sequence[object], *extra: Any
+    ) -> Any:
         raise NotImplementedError
 
-    def _execute(self, connection: Any, sql: str, params: Sequence[Any]) -> Any:
+    def _execute(self, connection: Any, sql: str, params: Sequence[object]) -> Any:
         raise NotImplementedError
 
-    def _fetch(self, connection: Any, sql: str, params: Sequence[Any]) -> Any:
+    def _fetch(self, connection: Any, sql: str, params: Sequence[object]) -> Any:
         raise NotImplementedError
 
-    def _fetch_table(self, connection: Any, sql: str, params: Sequence[Any]) -> Any:
+    def _fetch_table(self, connection: Any, sql: str, params: Sequence[object]) -> Any:
         raise NotImplementedError
 
-    def _insert(self, connection: Any, sql: str, params: Sequence[Any], row_count: int) -> Any:
+    def _insert(self, connection: Any, sql: str, params: Sequence[object], row_count: int) -> Any:
         raise NotImplementedError
 
-    def _fetch_warned(self, connection: Any, sql: str, params: Sequence[Any]) -> Any:
+    def _fetch_warned(self, connection: Any, sql: str, params: Sequence[object]) -> Any:
         raise NotImplementedError
 
     def _writes_seen(self) -> float:
@@ -193,7 +195,7 @@ class BackendBase(Generic[ConfigT]):
     def log_statement(
         self,
         sql: str,
-        params: Sequence[Any],
+        params: Sequence[object],
         started: float,
         affected: int | None = None,
         failed: BaseException | None = None,
@@ -231,7 +233,7 @@ def pair(sync_class: type[SyncBackend[Any]], async_class: type[AsyncBackend[Any]
     async_class.twin = sync_class
 
 
-def check_param_count(sql: str, expected: int, params: Sequence[Any]) -> None:
+def check_param_count(sql: str, expected: int, params: Sequence[object]) -> None:
     if expected != len(params):
         raise statement_invalid(
             f"the SQL has {expected} `?` placeholder(s) but {len(params)} parameter(s) "
@@ -256,19 +258,19 @@ class SyncBackend(BackendBase[ConfigT]):
     def release(self, connection: Any, discard: bool = False) -> None:
         raise NotImplementedError
 
-    def _execute(self, connection: Any, sql: str, params: Sequence[Any]) -> int:
+    def _execute(self, connection: Any, sql: str, params: Sequence[object]) -> int:
         raise NotImplementedError
 
-    def _fetch(self, connection: Any, sql: str, params: Sequence[Any]) -> list[Row]:
+    def _fetch(self, connection: Any, sql: str, params: Sequence[object]) -> list[Row]:
         raise NotImplementedError
 
     def _fetch_table(
-        self, connection: Any, sql: str, params: Sequence[Any]
+        self, connection: Any, sql: str, params: Sequence[object]
     ) -> tuple[list[str], list[Row]]:
         raise NotImplementedError
 
     def _insert(
-        self, connection: Any, sql: str, params: Sequence[Any], row_count: int
+        self, connection: Any, sql: str, params: Sequence[object], row_count: int
     ) -> list[Any]:
         raise NotImplementedError
 
@@ -281,7 +283,7 @@ class SyncBackend(BackendBase[ConfigT]):
             for replica in self.replica_set.replicas:
                 replica.close()
 
-    def _fetch_warned(self, connection: Any, sql: str, params: Sequence[Any]) -> Any:
+    def _fetch_warned(self, connection: Any, sql: str, params: Sequence[object]) -> Any:
         table = self._fetch_table(connection, sql, params)
         return table, self._fetch(connection, "SHOW WARNINGS", ())
 
@@ -289,7 +291,7 @@ class SyncBackend(BackendBase[ConfigT]):
     def control(self, connection: Any, sql: str) -> None:
         self._perform(self._control, connection, sql, ())
 
-    def _control(self, connection: Any, sql: str, params: Sequence[Any]) -> None:
+    def _control(self, connection: Any, sql: str, params: Sequence[object]) -> None:
         self._execute(connection, sql, params)  # a transaction-control statement: no rows
 
     def note_failure(self, error: DatabaseError, connection: Any) -> DatabaseError:
@@ -340,7 +342,9 @@ class SyncBackend(BackendBase[ConfigT]):
         mode = str(getattr(self.config, "sync_in_event_loop", "warn"))
         blocking_call(self._database_key, mode, f"{type(self).__name__}")
 
-    def _route(self, op: Callable[..., Any], sql: str, params: Sequence[Any], *extra: Any) -> Any:
+    def _route(
+        self, op: Callable[..., Any], sql: str, params: Sequence[object], *extra: Any
+    ) -> Any:
         if self._guards_loop and running_loop() is not None:
             self._blocking_call()
         state = self._tx.get()
@@ -362,7 +366,12 @@ class SyncBackend(BackendBase[ConfigT]):
             self.release(connection)
 
     def _perform(
-        self, op: Callable[..., Any], connection: Any, sql: str, params: Sequence[Any], *extra: Any
+        self,
+        op: Callable[..., Any],
+        connection: Any,
+        sql: str,
+        params: Sequence[object],
+        *extra: Any,
     ) -> Any:
         if not log.isEnabledFor(_DEBUG):
             try:
@@ -390,7 +399,7 @@ class SyncBackend(BackendBase[ConfigT]):
 
     # ---- streams (API.md §14; the plan is backends/_stream.py) ----------------------------
     def run_stream(
-        self, op: Callable[..., Any], lease: Any, sql: str, params: Sequence[Any]
+        self, op: Callable[..., Any], lease: Any, sql: str, params: Sequence[object]
     ) -> Any:
         """A stream's cursor step on its connection: its own, or its transaction's (then
         checked and serialised like any statement of that transaction)."""
@@ -410,15 +419,17 @@ class SyncBackend(BackendBase[ConfigT]):
                 state.doom(error)
                 raise
 
-    def _open_cursor(self, connection: Any, sql: str, params: Sequence[Any], lease: Any) -> None:
+    def _open_cursor(self, connection: Any, sql: str, params: Sequence[object], lease: Any) -> None:
         raise NotImplementedError
 
     def _fetch_batch(
-        self, connection: Any, sql: str, params: Sequence[Any], lease: Any
+        self, connection: Any, sql: str, params: Sequence[object], lease: Any
     ) -> list[Row]:
         raise NotImplementedError
 
-    def _close_cursor(self, connection: Any, sql: str, params: Sequence[Any], lease: Any) -> None:
+    def _close_cursor(
+        self, connection: Any, sql: str, params: Sequence[object], lease: Any
+    ) -> None:
         raise NotImplementedError
 
     def forget(self, connection: Any) -> None:
@@ -426,15 +437,15 @@ class SyncBackend(BackendBase[ConfigT]):
         self.release(connection, discard=True)
 
     # ---- raw SQL API (`?` placeholders) ----------------------------------------------
-    def execute(self, sql: str, params: Sequence[Any] | None = None) -> int:
+    def execute(self, sql: str, params: Sequence[object] | None = None) -> int:
         affected: int = self.run_execute(*self.prepare_raw(sql, params))
         return affected
 
-    def fetch_one(self, sql: str, params: Sequence[Any] | None = None) -> dict[str, Any] | None:
+    def fetch_one(self, sql: str, params: Sequence[object] | None = None) -> dict[str, Any] | None:
         rows = rows_to_dicts(self.reads().run_fetch_table(*self.prepare_raw(sql, params)))
         return rows[0] if rows else None
 
-    def fetch_all(self, sql: str, params: Sequence[Any] | None = None) -> list[dict[str, Any]]:
+    def fetch_all(self, sql: str, params: Sequence[object] | None = None) -> list[dict[str, Any]]:
         return rows_to_dicts(self.reads().run_fetch_table(*self.prepare_raw(sql, params)))
 
 
@@ -448,19 +459,19 @@ class AsyncBackend(BackendBase[ConfigT]):
     async def release(self, connection: Any, discard: bool = False) -> None:
         raise NotImplementedError
 
-    async def _execute(self, connection: Any, sql: str, params: Sequence[Any]) -> int:
+    async def _execute(self, connection: Any, sql: str, params: Sequence[object]) -> int:
         raise NotImplementedError
 
-    async def _fetch(self, connection: Any, sql: str, params: Sequence[Any]) -> list[Row]:
+    async def _fetch(self, connection: Any, sql: str, params: Sequence[object]) -> list[Row]:
         raise NotImplementedError
 
     async def _fetch_table(
-        self, connection: Any, sql: str, params: Sequence[Any]
+        self, connection: Any, sql: str, params: Sequence[object]
     ) -> tuple[list[str], list[Row]]:
         raise NotImplementedError
 
     async def _insert(
-        self, connection: Any, sql: str, params: Sequence[Any], row_count: int
+        self, connection: Any, sql: str, params: Sequence[object], row_count: int
     ) -> list[Any]:
         raise NotImplementedError
 
@@ -478,7 +489,7 @@ class AsyncBackend(BackendBase[ConfigT]):
             for replica in self.replica_set.replicas:
                 replica._close_unawaited()
 
-    async def _fetch_warned(self, connection: Any, sql: str, params: Sequence[Any]) -> Any:
+    async def _fetch_warned(self, connection: Any, sql: str, params: Sequence[object]) -> Any:
         table = await self._fetch_table(connection, sql, params)
         return table, await self._fetch(connection, "SHOW WARNINGS", ())
 
@@ -489,7 +500,7 @@ class AsyncBackend(BackendBase[ConfigT]):
     async def control(self, connection: Any, sql: str) -> None:
         await self._perform(self._control, connection, sql, ())
 
-    async def _control(self, connection: Any, sql: str, params: Sequence[Any]) -> None:
+    async def _control(self, connection: Any, sql: str, params: Sequence[object]) -> None:
         await self._execute(connection, sql, params)  # transaction control: no rows
 
     async def note_failure(self, error: DatabaseError, connection: Any) -> DatabaseError:
@@ -549,7 +560,7 @@ class AsyncBackend(BackendBase[ConfigT]):
             self._after_transaction(frame, wrote_before)
 
     async def _route(
-        self, op: Callable[..., Any], sql: str, params: Sequence[Any], *extra: Any
+        self, op: Callable[..., Any], sql: str, params: Sequence[object], *extra: Any
     ) -> Any:
         state = self._tx.get()
         if state is not None:
@@ -585,7 +596,12 @@ class AsyncBackend(BackendBase[ConfigT]):
         return False
 
     async def _perform(
-        self, op: Callable[..., Any], connection: Any, sql: str, params: Sequence[Any], *extra: Any
+        self,
+        op: Callable[..., Any],
+        connection: Any,
+        sql: str,
+        params: Sequence[object],
+        *extra: Any,
     ) -> Any:
         if not log.isEnabledFor(_DEBUG):
             try:
@@ -614,7 +630,7 @@ class AsyncBackend(BackendBase[ConfigT]):
 
     # ---- streams (API.md §14; the plan is backends/_stream.py) ----------------------------
     async def run_stream(
-        self, op: Callable[..., Any], lease: Any, sql: str, params: Sequence[Any]
+        self, op: Callable[..., Any], lease: Any, sql: str, params: Sequence[object]
     ) -> Any:
         """A stream's cursor step on its connection: its own, or its transaction's (then
         checked and serialised like any statement of that transaction)."""
@@ -633,17 +649,17 @@ class AsyncBackend(BackendBase[ConfigT]):
                 raise
 
     async def _open_cursor(
-        self, connection: Any, sql: str, params: Sequence[Any], lease: Any
+        self, connection: Any, sql: str, params: Sequence[object], lease: Any
     ) -> None:
         raise NotImplementedError
 
     async def _fetch_batch(
-        self, connection: Any, sql: str, params: Sequence[Any], lease: Any
+        self, connection: Any, sql: str, params: Sequence[object], lease: Any
     ) -> list[Row]:
         raise NotImplementedError
 
     async def _close_cursor(
-        self, connection: Any, sql: str, params: Sequence[Any], lease: Any
+        self, connection: Any, sql: str, params: Sequence[object], lease: Any
     ) -> None:
         raise NotImplementedError
 
@@ -653,17 +669,17 @@ class AsyncBackend(BackendBase[ConfigT]):
         raise NotImplementedError
 
     # ---- raw SQL API (`?` placeholders) ----------------------------------------------
-    async def execute(self, sql: str, params: Sequence[Any] | None = None) -> int:
+    async def execute(self, sql: str, params: Sequence[object] | None = None) -> int:
         affected: int = await self.run_execute(*self.prepare_raw(sql, params))
         return affected
 
     async def fetch_one(
-        self, sql: str, params: Sequence[Any] | None = None
+        self, sql: str, params: Sequence[object] | None = None
     ) -> dict[str, Any] | None:
         rows = rows_to_dicts(await self.reads().run_fetch_table(*self.prepare_raw(sql, params)))
         return rows[0] if rows else None
 
     async def fetch_all(
-        self, sql: str, params: Sequence[Any] | None = None
+        self, sql: str, params: Sequence[object] | None = None
     ) -> list[dict[str, Any]]:
         return rows_to_dicts(await self.reads().run_fetch_table(*self.prepare_raw(sql, params)))

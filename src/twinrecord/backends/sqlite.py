@@ -151,7 +151,7 @@ def _default_pragmas(config: SQLiteConfig) -> dict[str, Any]:
 def translate_error(
     error: Exception,
     sql: str,
-    params: Sequence[Any],
+    params: Sequence[object],
     config: object = None,
     known_tables: KnownTables | None = None,
 ) -> DatabaseError:
@@ -175,7 +175,7 @@ class SQLiteBackend(SyncBackend[SQLiteConfig]):
     async_refusal = ASYNC_REFUSAL
     error_table = staticmethod(translate_error)
 
-    def translate(self, error: Exception, sql: str, params: Sequence[Any]) -> DatabaseError:
+    def translate(self, error: Exception, sql: str, params: Sequence[object]) -> DatabaseError:
         return translate_error(error, sql, params, self.config, self.known_tables)
 
     def __init__(self, config: BaseConfig) -> None:
@@ -230,15 +230,17 @@ class SQLiteBackend(SyncBackend[SQLiteConfig]):
         self._pool.close()
 
     # ---- driver primitives -------------------------------------------------------------
-    def _execute(self, connection: sqlite3.Connection, sql: str, params: Sequence[Any]) -> int:
+    def _execute(self, connection: sqlite3.Connection, sql: str, params: Sequence[object]) -> int:
         count = connection.execute(sql, params).rowcount
         return count if count > 0 else 0
 
-    def _fetch(self, connection: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[Row]:
+    def _fetch(
+        self, connection: sqlite3.Connection, sql: str, params: Sequence[object]
+    ) -> list[Row]:
         return connection.execute(sql, params).fetchall()
 
     def _fetch_table(
-        self, connection: sqlite3.Connection, sql: str, params: Sequence[Any]
+        self, connection: sqlite3.Connection, sql: str, params: Sequence[object]
     ) -> tuple[list[str], list[Row]]:
         cursor = connection.execute(sql, params)
         if cursor.description is None:
@@ -246,7 +248,7 @@ class SQLiteBackend(SyncBackend[SQLiteConfig]):
         return [d[0] for d in cursor.description], cursor.fetchall()
 
     def _insert(
-        self, connection: sqlite3.Connection, sql: str, params: Sequence[Any], row_count: int
+        self, connection: sqlite3.Connection, sql: str, params: Sequence[object], row_count: int
     ) -> list[Any]:
         last = connection.execute(sql, params).lastrowid
         if last is None:
@@ -254,10 +256,9 @@ class SQLiteBackend(SyncBackend[SQLiteConfig]):
         # One statement holds SQLite's write lock, so its auto keys are consecutive.
         return list(range(last - row_count + 1, last + 1))
 
-
     # ---- stream primitives: the statement stepped a batch at a time --------------------------
     def _open_cursor(
-        self, connection: sqlite3.Connection, sql: str, params: Sequence[Any], lease: Any
+        self, connection: sqlite3.Connection, sql: str, params: Sequence[object], lease: Any
     ) -> None:
         cursor = connection.cursor()
         cursor.execute(sql, params)
@@ -266,7 +267,7 @@ class SQLiteBackend(SyncBackend[SQLiteConfig]):
         lease.fetch_sql = f"/* next {lease.batch_size} rows */ {sql}"
 
     def _fetch_batch(
-        self, connection: sqlite3.Connection, sql: str, params: Sequence[Any], lease: Any
+        self, connection: sqlite3.Connection, sql: str, params: Sequence[object], lease: Any
     ) -> list[Row]:
         rows: list[Row] = lease.cursor.fetchmany(lease.batch_size)
         if len(rows) < lease.batch_size:
@@ -274,7 +275,7 @@ class SQLiteBackend(SyncBackend[SQLiteConfig]):
         return rows
 
     def _close_cursor(
-        self, connection: sqlite3.Connection, sql: str, params: Sequence[Any], lease: Any
+        self, connection: sqlite3.Connection, sql: str, params: Sequence[object], lease: Any
     ) -> None:
         lease.cursor.close()  # resets the statement
 

@@ -35,7 +35,7 @@ from ._meta import ModelMeta
 from ._registry import register
 from ._schema import check_declarations
 
-_NO_EXTRAS: Mapping[str, Any] = MappingProxyType({})
+_NO_EXTRAS: Mapping[str, object] = MappingProxyType({})
 # Names every model answers itself (API.md §6, §12, §22): a field cannot take them.
 RESERVED_NAMES = frozenset(
     {
@@ -222,10 +222,10 @@ class RecordCore(BaseModel):
         return cast(Self, duplicate(self))
 
     @property
-    def extras(self) -> Mapping[str, Any]:
+    def extras(self) -> Mapping[str, object]:
         """Labelled computed columns the query selected beside the model's own
         (API.md §13.2): read-only, not a field, not dumped, never saved."""
-        found: Mapping[str, Any] | None = self._private().get("_extras")
+        found: Mapping[str, object] | None = self._private().get("_extras")
         return found if found is not None else _NO_EXTRAS
 
     def clear_relation_cache(self) -> None:
@@ -470,7 +470,7 @@ class RecordCore(BaseModel):
 
     @classmethod
     def _find_by_sql_plan(
-        cls, sql: str, params: Sequence[Any] | None, backend_prepare: Any, dialect: Dialect
+        cls, sql: str, params: Sequence[object] | None, backend_prepare: Any, dialect: Dialect
     ) -> Plan[list[Any]]:
         driver_sql, values = backend_prepare(sql, params)
         names, rows = yield FetchTable(driver_sql, values)

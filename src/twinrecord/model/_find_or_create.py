@@ -21,7 +21,7 @@ from ._core import _invalid as invalid
 ROLLBACK_RETRIES = 5
 
 
-def _query(model: type[Any], conditions: Mapping[str, Any]) -> Any:
+def _query(model: type[Any], conditions: Mapping[str, object]) -> Any:
     from ..query._core import QueryCore
 
     if not isinstance(conditions, Mapping) or not conditions:
@@ -34,8 +34,8 @@ def _query(model: type[Any], conditions: Mapping[str, Any]) -> Any:
 
 def find_or_create_plan(
     model: type[Any],
-    conditions: Mapping[str, Any],
-    defaults: Mapping[str, Any] | None,
+    conditions: Mapping[str, object],
+    defaults: Mapping[str, object] | None,
     dialect: Dialect,
 ) -> Plan[Any]:
     query = _query(model, conditions)
@@ -48,8 +48,8 @@ def find_or_create_plan(
 def _create_plan(
     model: type[Any],
     query: Any,
-    conditions: Mapping[str, Any],
-    defaults: Mapping[str, Any] | None,
+    conditions: Mapping[str, object],
+    defaults: Mapping[str, object] | None,
     dialect: Dialect,
 ) -> Plan[Any]:
     try:
@@ -69,7 +69,10 @@ def _create_plan(
 
 
 def update_or_create_plan(
-    model: type[Any], conditions: Mapping[str, Any], values: Mapping[str, Any], dialect: Dialect
+    model: type[Any],
+    conditions: Mapping[str, object],
+    values: Mapping[str, object],
+    dialect: Dialect,
 ) -> Plan[Any]:
     query = _query(model, conditions)
     # Concurrent callers that all miss lock nothing and then collide inserting: the
@@ -82,8 +85,8 @@ def update_or_create_plan(
 def _update_or_create(
     model: type[Any],
     query: Any,
-    conditions: Mapping[str, Any],
-    values: Mapping[str, Any],
+    conditions: Mapping[str, object],
+    values: Mapping[str, object],
     dialect: Dialect,
 ) -> Plan[Any]:
     found = yield from query.for_update()._one_plan(dialect)

@@ -90,7 +90,7 @@ class ModelMeta:
         self._readers: dict[Dialect, list[Converter | None]] = {}
         self._writers: dict[Dialect, list[Converter | None]] = {}
         self._hydrators: dict[
-            tuple[Dialect, bool], Callable[[Sequence[Sequence[Any]]], list[Any]]
+            tuple[Dialect, bool], Callable[[Sequence[Sequence[object]]], list[Any]]
         ] = {}
         self.sql_cache: dict[Any, str] = {}  # statements this model sends, per shape and dialect
         self._specs: dict[Any, Any] = {}
@@ -190,7 +190,7 @@ class ModelMeta:
 
     # ---- hydration --------------------------------------------------------------------
     def hydrate(
-        self, rows: Sequence[Sequence[Any]], dialect: Dialect, stateful: bool = False
+        self, rows: Sequence[Sequence[object]], dialect: Dialect, stateful: bool = False
     ) -> list[Any]:
         """Rows in `columns` order -> records, without validation.
 
@@ -216,7 +216,7 @@ class ModelMeta:
 
     def _build_hydrator(
         self, dialect: Dialect, stateful: bool
-    ) -> Callable[[Sequence[Sequence[Any]]], list[Any]]:
+    ) -> Callable[[Sequence[Sequence[object]]], list[Any]]:
         """Generate a loop specialised to this model's columns and converters.
 
         Loading rows is the hot path where ORMs lose to the raw driver, so the loop is
@@ -286,7 +286,7 @@ def hydrate(rows):
         return defaults
 
     def hydrate_named(
-        self, names: Sequence[str], rows: Sequence[Sequence[Any]], dialect: Dialect
+        self, names: Sequence[str], rows: Sequence[Sequence[object]], dialect: Dialect
     ) -> list[Any]:
         """Rows whose columns come in any order (raw SQL) -> records."""
         positions = []
@@ -327,7 +327,7 @@ def hydrate(rows):
         return spec
 
     def convert_named(
-        self, names: Sequence[str], rows: Sequence[Sequence[Any]], dialect: Dialect
+        self, names: Sequence[str], rows: Sequence[Sequence[object]], dialect: Dialect
     ) -> list[dict[str, Any]]:
         """Rows as dicts, model columns converted to their fields' Python types."""
         converters: list[Callable[[Any], Any] | None] = [self.reader_for(n, dialect) for n in names]

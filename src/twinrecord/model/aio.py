@@ -48,7 +48,7 @@ class AsyncBaseActiveRecord(RecordCore):
         return cast(Self, found)
 
     @classmethod
-    async def find_all(cls, condition: Mapping[str, Any] | None = None) -> list[Self]:
+    async def find_all(cls, condition: Mapping[str, object] | None = None) -> list[Self]:
         # This kind's query, not `cls.query()`: through `Model.aio` / `Model.sync`, `cls`
         # is a combined model whose bare names follow its first base.
         query = AsyncActiveQuery(cls)
@@ -57,7 +57,7 @@ class AsyncBaseActiveRecord(RecordCore):
         return await query.all()
 
     @classmethod
-    async def find_by_sql(cls, sql: str, params: Sequence[Any] | None = None) -> list[Self]:
+    async def find_by_sql(cls, sql: str, params: Sequence[object] | None = None) -> list[Self]:
         backend = backend_of(cls, "async").reads()
         plan = cls._find_by_sql_plan(sql, params, backend.prepare_raw, backend.dialect)
         return await arun(plan, backend)
@@ -103,7 +103,7 @@ class AsyncBaseActiveRecord(RecordCore):
 
     @classmethod
     async def find_or_create_by(
-        cls, conditions: Mapping[str, Any], defaults: Mapping[str, Any] | None = None
+        cls, conditions: Mapping[str, object], defaults: Mapping[str, object] | None = None
     ) -> Self:
         """The record matching `conditions`, else a new one saved from them and
         `defaults` (race-safe with a unique constraint over the condition columns)."""
@@ -113,7 +113,7 @@ class AsyncBaseActiveRecord(RecordCore):
 
     @classmethod
     async def update_or_create_by(
-        cls, conditions: Mapping[str, Any], values: Mapping[str, Any]
+        cls, conditions: Mapping[str, object], values: Mapping[str, object]
     ) -> Self:
         """In a transaction: lock the record matching `conditions`, assign `values` and
         save it; else create one as find_or_create_by does, with `values` as defaults."""

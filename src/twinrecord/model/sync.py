@@ -51,7 +51,7 @@ class BaseActiveRecord(RecordCore):
         return cast(Self, found)
 
     @classmethod
-    def find_all(cls, condition: Mapping[str, Any] | None = None) -> list[Self]:
+    def find_all(cls, condition: Mapping[str, object] | None = None) -> list[Self]:
         # This kind's query, not `cls.query()`: through `Model.aio` / `Model.sync`, `cls`
         # is a combined model whose bare names follow its first base.
         query = ActiveQuery(cls)
@@ -60,7 +60,7 @@ class BaseActiveRecord(RecordCore):
         return query.all()
 
     @classmethod
-    def find_by_sql(cls, sql: str, params: Sequence[Any] | None = None) -> list[Self]:
+    def find_by_sql(cls, sql: str, params: Sequence[object] | None = None) -> list[Self]:
         backend = backend_of(cls, "sync").reads()
         plan = cls._find_by_sql_plan(sql, params, backend.prepare_raw, backend.dialect)
         return run(plan, backend)
@@ -104,7 +104,7 @@ class BaseActiveRecord(RecordCore):
 
     @classmethod
     def find_or_create_by(
-        cls, conditions: Mapping[str, Any], defaults: Mapping[str, Any] | None = None
+        cls, conditions: Mapping[str, object], defaults: Mapping[str, object] | None = None
     ) -> Self:
         """The record matching `conditions`, else a new one saved from them and
         `defaults` (race-safe with a unique constraint over the condition columns)."""
@@ -113,7 +113,9 @@ class BaseActiveRecord(RecordCore):
         return cast(Self, run(plan, backend))
 
     @classmethod
-    def update_or_create_by(cls, conditions: Mapping[str, Any], values: Mapping[str, Any]) -> Self:
+    def update_or_create_by(
+        cls, conditions: Mapping[str, object], values: Mapping[str, object]
+    ) -> Self:
         """In a transaction: lock the record matching `conditions`, assign `values` and
         save it; else create one as find_or_create_by does, with `values` as defaults."""
         backend = backend_of(cls, "sync")

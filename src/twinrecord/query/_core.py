@@ -211,7 +211,7 @@ class QueryCore(LanguageMixin, Generic[M]):
                 ".where('rn <= ?', (3,))"
             )
 
-    def _dict_condition(self, condition: Mapping[str, Any]) -> tuple[Condition, tuple[Any, ...]]:
+    def _dict_condition(self, condition: Mapping[str, object]) -> tuple[Condition, tuple[Any, ...]]:
         meta = self._meta
         tests = []
         values: list[tuple[Any, str | None]] = []
@@ -702,7 +702,7 @@ class QueryCore(LanguageMixin, Generic[M]):
         return result
 
     def _update_plan(
-        self, changes: Mapping[str, Any], dialect: Dialect, touch: bool = True
+        self, changes: Mapping[str, object], dialect: Dialect, touch: bool = True
     ) -> Plan[int]:
         meta = self._meta
         if not changes:
@@ -757,7 +757,7 @@ class QueryCore(LanguageMixin, Generic[M]):
             checked[key if field is None else field] = value
         return checked
 
-    def _modern_update_plan(self, changes: Mapping[str, Any], dialect: Dialect) -> Plan[int]:
+    def _modern_update_plan(self, changes: Mapping[str, object], dialect: Dialect) -> Plan[int]:
         """UPDATE whose values may be expressions evaluated by the database
         (`{'views': Post.c.views + 1}`), keyed by field names or columns."""
         meta = self._meta
@@ -930,7 +930,7 @@ def _aggregate_result(meta: Any, aggregate: Aggregate, value: Any, dialect: Dial
 _QUALIFIED = re.compile(r'^[\w"`]+\.[\w"`]+$')
 
 
-def _equalities(condition: Any, columns: Mapping[str, Any], method: str) -> Mapping[str, Any]:
+def _equalities(condition: Any, columns: Mapping[str, object], method: str) -> Mapping[str, object]:
     """`where(name='ann')`: keywords as a dict condition (merged with a dict given too)."""
     if condition is None:
         return columns

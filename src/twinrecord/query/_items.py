@@ -92,7 +92,7 @@ def reader_of(reads: tuple[t.ColumnType, bool] | None, dialect: Dialect) -> Read
     return base
 
 
-def read_rows(rows: Sequence[Sequence[Any]], readers: Sequence[Reader]) -> list[list[Any]]:
+def read_rows(rows: Sequence[Sequence[object]], readers: Sequence[Reader]) -> list[list[Any]]:
     if not any(readers):
         return [list(row) for row in rows]
     return [[v if f is None or v is None else f(v) for v, f in zip(row, readers)] for row in rows]

@@ -87,7 +87,7 @@ class AsyncActiveQuery(AsyncQueryCore[M], Generic[M, G]):
         backend = self._reader()
         return await arun(self._to_dicts_plan(backend.dialect), backend)
 
-    async def update(self, changes: Mapping[str, Any], touch: bool = True) -> int:
+    async def update(self, changes: Mapping[str, object], touch: bool = True) -> int:
         """UPDATE the matching rows; `touch=False` skips TimestampMixin's `updated_at`."""
         backend = self._backend()
         return await arun(self._update_plan(changes, backend.dialect, touch), backend)

@@ -85,7 +85,7 @@ class ActiveQuery(QueryCore[M], Generic[M, G]):
         backend = self._reader()
         return run(self._to_dicts_plan(backend.dialect), backend)
 
-    def update(self, changes: Mapping[str, Any], touch: bool = True) -> int:
+    def update(self, changes: Mapping[str, object], touch: bool = True) -> int:
         """UPDATE the matching rows; `touch=False` skips TimestampMixin's `updated_at`."""
         backend = self._backend()
         return run(self._update_plan(changes, backend.dialect, touch), backend)

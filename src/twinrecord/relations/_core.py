@@ -23,7 +23,7 @@ from ._declare import Link, Relation, relation_named
 Modifier = Callable[[Any], Any]
 Specs = Iterable[tuple[str, Modifier | None]]
 Groups = dict[Any, list[Any]]  # key -> the targets loaded for it
-Rows = list[Sequence[Any]]
+Rows = list[Sequence[object]]
 MISSING: Any = object()  # "not cached": None is a cached BelongsTo result
 
 
@@ -268,7 +268,7 @@ def _group_through(link: Link, rows: Rows, dialect: Dialect) -> tuple[list[Any],
     width = len(meta.columns)
     key_index = meta.column_index[link.target_key or ""]
     read_owner = link.through._meta().reader_for(link.match_column, dialect)  # type: ignore[union-attr]
-    unique: dict[Any, Sequence[Any]] = {}
+    unique: dict[Any, Sequence[object]] = {}
     pairs: list[tuple[Any, Any]] = []
     for row in rows:
         target_key = row[key_index]

@@ -150,7 +150,7 @@ class Dialect:
             return self.adapt_param(value.value)
         return value
 
-    def adapt_params(self, params: Sequence[Any]) -> list[Any]:
+    def adapt_params(self, params: Sequence[object]) -> list[Any]:
         adapters = self.param_adapters
         return [
             value

@@ -111,7 +111,7 @@ def is_lost_connection(error: BaseException) -> bool:
     return isinstance(error, (OSError, EOFError))
 
 
-def scrub(message: str, params: Sequence[Any]) -> str:
+def scrub(message: str, params: Sequence[object]) -> str:
     """`message` with the statement's parameter values hidden."""
     if not params:
         return message  # no values were sent: whatever the message quotes is SQL text
@@ -153,7 +153,7 @@ def connect_error(config: _Located, error: BaseException) -> ConnectionNotEstabl
 
 
 def translate_error(
-    error: BaseException, sql: str, params: Sequence[Any], config: _Located
+    error: BaseException, sql: str, params: Sequence[object], config: _Located
 ) -> DatabaseError:
     """A driver exception from running `sql` -> the twinrecord exception users catch."""
     code = error_code(error)

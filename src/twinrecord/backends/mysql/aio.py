@@ -273,22 +273,22 @@ class AsyncMySQLBackend(AsyncBackend[MySQLConfig]):
             await _close_quietly(side)
 
     # ---- driver primitives -------------------------------------------------------------
-    def _statement(self, session: Session, sql: str, params: Sequence[Any]) -> bytes:
+    def _statement(self, session: Session, sql: str, params: Sequence[object]) -> bytes:
         if not params:
             return sql.replace("%%", "%").encode()
         return sql.encode() % tuple(self._literals(session, params))
 
-    def _literals(self, session: Session, params: Sequence[Any]) -> list[bytes]:
+    def _literals(self, session: Session, params: Sequence[object]) -> list[bytes]:
         converter = session.connection.converter
         no_backslash = session.no_backslash
         return [_aio_literal(converter, value, no_backslash) for value in params]
 
-    def _sizes(self, session: Session, params: Sequence[Any]) -> Any:
+    def _sizes(self, session: Session, params: Sequence[object]) -> Any:
         """How long each value is as SQL text (computed only when an INSERT is split)."""
         return lambda: [len(literal) for literal in self._literals(session, params)]
 
     async def _run(
-        self, session: Session, sql: str, params: Sequence[Any], statement: bytes | None = None
+        self, session: Session, sql: str, params: Sequence[object], statement: bytes | None = None
     ) -> Any:
         if not session.reusable:
             await self._retire(session)
@@ -334,7 +334,7 @@ class AsyncMySQLBackend(AsyncBackend[MySQLConfig]):
             if "columns" in result:
                 await connection.get_rows()
 
-    async def _execute(self, session: Session, sql: str, params: Sequence[Any]) -> int:
+    async def _execute(self, session: Session, sql: str, params: Sequence[object]) -> int:
         statement = self._statement(session, sql, params) if session.reusable else None
         if statement is not None and len(statement) > session.facts.statement_budget:
             plan = parts_plan(session, sql, params, self._sizes(session, params), False)
@@ -345,18 +345,18 @@ class AsyncMySQLBackend(AsyncBackend[MySQLConfig]):
         await self._rows(session, result)
         return int(result.get("affected_rows") or 0)
 
-    async def _fetch(self, session: Session, sql: str, params: Sequence[Any]) -> list[Row]:
+    async def _fetch(self, session: Session, sql: str, params: Sequence[object]) -> list[Row]:
         return await self._rows(session, await self._run(session, sql, params))
 
     async def _fetch_table(
-        self, session: Session, sql: str, params: Sequence[Any]
+        self, session: Session, sql: str, params: Sequence[object]
     ) -> tuple[list[str], list[Row]]:
         result = await self._run(session, sql, params)
         names = [column[0] for column in result.get("columns", ())]
         return names, await self._rows(session, result)
 
     async def _insert(
-        self, session: Session, sql: str, params: Sequence[Any], row_count: int
+        self, session: Session, sql: str, params: Sequence[object], row_count: int
     ) -> list[Any]:
         step = session.facts.id_step
         statement = self._statement(session, sql, params) if session.reusable else None
@@ -371,14 +371,14 @@ class AsyncMySQLBackend(AsyncBackend[MySQLConfig]):
         await self._rows(session, result)
         return consecutive_keys(int(result["insert_id"]), row_count, step)
 
-    async def _statement_id(self, session: Session, sql: str, params: Sequence[Any]) -> int:
+    async def _statement_id(self, session: Session, sql: str, params: Sequence[object]) -> int:
         result = await self._run(session, sql, params)
         await self._rows(session, result)
         return int(result["insert_id"])
 
     # ---- stream primitives: an unbuffered result read from the socket a batch at a time --
     async def _open_cursor(
-        self, session: Session, sql: str, params: Sequence[Any], lease: Any
+        self, session: Session, sql: str, params: Sequence[object], lease: Any
     ) -> None:
         result = await self._run(session, sql, params)
         lease.cursor = "columns" in result
@@ -388,7 +388,7 @@ class AsyncMySQLBackend(AsyncBackend[MySQLConfig]):
             await self._rows(session, result)
 
     async def _fetch_batch(
-        self, session: Session, sql: str, params: Sequence[Any], lease: Any
+        self, session: Session, sql: str, params: Sequence[object], lease: Any
     ) -> list[Row]:
         if not lease.cursor:
             lease.exhausted = True
@@ -416,7 +416,7 @@ class AsyncMySQLBackend(AsyncBackend[MySQLConfig]):
         return list(rows)
 
     async def _close_cursor(
-        self, session: Session, sql: str, params: Sequence[Any], lease: Any
+        self, session: Session, sql: str, params: Sequence[object], lease: Any
     ) -> None:
         """Read and drop the rows left (inside a transaction, which holds the connection)."""
         while lease.cursor and not lease.exhausted:

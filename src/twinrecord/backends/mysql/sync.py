@@ -238,14 +238,14 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
     # `fetch_row` loop costs half of `get_rows()`, which rebuilds the column list and
     # copies each row twice. All session state stays in C, so the connection object
     # (in_transaction, close) remains consistent.
-    def _render(self, session: Session, sql: str, params: Sequence[Any]) -> bytes:
+    def _render(self, session: Session, sql: str, params: Sequence[object]) -> bytes:
         """The statement as sent: values quoted by the driver's own converters."""
         if params:
             return bytes(sql.encode() % session.driver.convert_to_mysql(*params))
         return sql.replace("%%", "%").encode()
 
     def _send(
-        self, session: Session, sql: str, params: Sequence[Any], statement: bytes | None = None
+        self, session: Session, sql: str, params: Sequence[object], statement: bytes | None = None
     ) -> int:
         """Run one statement: _ROWS (a result set left to read), _DONE or _SKIPPED."""
         if not session.reusable:
@@ -307,7 +307,7 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
         session.busy = False
         return rows
 
-    def _execute(self, session: Session, sql: str, params: Sequence[Any]) -> int:
+    def _execute(self, session: Session, sql: str, params: Sequence[object]) -> int:
         statement = self._render(session, sql, params) if session.reusable else None
         if statement is not None and len(statement) > session.facts.statement_budget:
             plan = parts_plan(session, sql, params, self._sizes(session, params), False)
@@ -317,7 +317,7 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
         return self._affected(session, sql, params, statement)
 
     def _affected(
-        self, session: Session, sql: str, params: Sequence[Any], statement: bytes | None
+        self, session: Session, sql: str, params: Sequence[object], statement: bytes | None
     ) -> int:
         state = self._send(session, sql, params, statement)
         if state == _ROWS:
@@ -327,17 +327,17 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
         count = int(session.driver.affected_rows())
         return count if 0 < count < 2**63 else 0
 
-    def _sizes(self, session: Session, params: Sequence[Any]) -> Any:
+    def _sizes(self, session: Session, params: Sequence[object]) -> Any:
         """How long each value is as SQL text (computed only when an INSERT is split)."""
         return lambda: [len(literal) for literal in session.driver.convert_to_mysql(*params)]
 
-    def _fetch(self, session: Session, sql: str, params: Sequence[Any]) -> list[Row]:
+    def _fetch(self, session: Session, sql: str, params: Sequence[object]) -> list[Row]:
         if self._send(session, sql, params) != _ROWS:
             return []
         return self._drain(session)
 
     def _fetch_table(
-        self, session: Session, sql: str, params: Sequence[Any]
+        self, session: Session, sql: str, params: Sequence[object]
     ) -> tuple[list[str], list[Row]]:
         if self._send(session, sql, params) != _ROWS:
             return [], []
@@ -345,7 +345,7 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
         return names, self._drain(session)
 
     def _insert(
-        self, session: Session, sql: str, params: Sequence[Any], row_count: int
+        self, session: Session, sql: str, params: Sequence[object], row_count: int
     ) -> list[Any]:
         step = session.facts.id_step
         statement = self._render(session, sql, params) if session.reusable else None
@@ -359,18 +359,20 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
         self._affected(session, sql, params, statement)
         return consecutive_keys(int(session.driver.insert_id()), row_count, step)
 
-    def _statement_id(self, session: Session, sql: str, params: Sequence[Any]) -> int:
+    def _statement_id(self, session: Session, sql: str, params: Sequence[object]) -> int:
         self._execute(session, sql, params)
         return int(session.driver.insert_id())
 
     # ---- stream primitives: an unbuffered result read from the socket a batch at a time --
-    def _open_cursor(self, session: Session, sql: str, params: Sequence[Any], lease: Any) -> None:
+    def _open_cursor(
+        self, session: Session, sql: str, params: Sequence[object], lease: Any
+    ) -> None:
         lease.cursor = self._send(session, sql, params) == _ROWS
         lease.names = [field[4] for field in session.driver.fetch_fields()] if lease.cursor else []
         lease.fetch_sql = f"/* next {lease.batch_size} rows */ {sql}"
 
     def _fetch_batch(
-        self, session: Session, sql: str, params: Sequence[Any], lease: Any
+        self, session: Session, sql: str, params: Sequence[object], lease: Any
     ) -> list[Row]:
         if not lease.cursor:
             lease.exhausted = True
@@ -400,7 +402,9 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
         session.busy = False
         lease.exhausted = True
 
-    def _close_cursor(self, session: Session, sql: str, params: Sequence[Any], lease: Any) -> None:
+    def _close_cursor(
+        self, session: Session, sql: str, params: Sequence[object], lease: Any
+    ) -> None:
         """Read and drop the rows left (inside a transaction, which holds the connection)."""
         if not lease.cursor or lease.exhausted:
             return

@@ -214,7 +214,7 @@ _CONNECTION_STATES = ("08", "28", "3D000", "53300", "57P01", "57P02", "57P03")
 
 
 def translate_error(
-    error: Exception, sql: str, params: Sequence[Any], config: PostgresConfig
+    error: Exception, sql: str, params: Sequence[object], config: PostgresConfig
 ) -> DatabaseError:
     """psycopg exception -> twinrecord exception, its message free of parameter values."""
     state = getattr(error, "sqlstate", None) or ""
@@ -272,7 +272,7 @@ def connection_message(
     return f"the connection to the {config.where} failed: {reason}"
 
 
-def scrubbed_reason(error: Exception, params: Sequence[Any]) -> str:
+def scrubbed_reason(error: Exception, params: Sequence[object]) -> str:
     """The server's primary message and SQLSTATE, without DETAIL (it quotes row values).
 
     In data exceptions (class 22) every quoted part of the message is the offending
@@ -410,7 +410,7 @@ def _stale_plan(error: psycopg.Error, session: _Session) -> bool:
     )
 
 
-def _run(session: _Session, sql: str, params: Sequence[Any]) -> Any:
+def _run(session: _Session, sql: str, params: Sequence[object]) -> Any:
     """Execute on the session's cursor (replanning once if DDL made its plan stale)."""
     query = _NATIVE.get(sql) or native_sql(sql)  # the cache hit inline, a call on a miss
     try:
@@ -422,7 +422,7 @@ def _run(session: _Session, sql: str, params: Sequence[Any]) -> Any:
     return session.cursor.execute(query, params)
 
 
-async def _arun(session: _Session, sql: str, params: Sequence[Any]) -> Any:
+async def _arun(session: _Session, sql: str, params: Sequence[object]) -> Any:
     """`_run` for an async session."""
     query = _NATIVE.get(sql) or native_sql(sql)
     try:

@@ -178,36 +178,36 @@ class AsyncPostgresBackend(AsyncBackend[PostgresConfig]):
             entries, self._pools = list(self._pools.values()), {}
         return entries
 
-    async def _execute(self, connection: _Session, sql: str, params: Sequence[Any]) -> int:
+    async def _execute(self, connection: _Session, sql: str, params: Sequence[object]) -> int:
         return _rowcount(await _arun(connection, sql, params))
 
-    async def _fetch(self, connection: _Session, sql: str, params: Sequence[Any]) -> list[Row]:
+    async def _fetch(self, connection: _Session, sql: str, params: Sequence[object]) -> list[Row]:
         cursor = await _arun(connection, sql, params)
         rows: list[Row] = await cursor.fetchall()
         return rows
 
     async def _fetch_table(
-        self, connection: _Session, sql: str, params: Sequence[Any]
+        self, connection: _Session, sql: str, params: Sequence[object]
     ) -> tuple[list[str], list[Row]]:
         cursor = await _arun(connection, sql, params)
         names = _columns(cursor)
         return names, (await cursor.fetchall() if names else [])
 
     async def _insert(
-        self, connection: _Session, sql: str, params: Sequence[Any], row_count: int
+        self, connection: _Session, sql: str, params: Sequence[object], row_count: int
     ) -> list[Any]:
         cursor = await _arun(connection, sql, params)
         return [row[0] for row in await cursor.fetchall()]
 
     # ---- stream primitives: a named cursor, FETCHed a batch at a time ------------------------
     async def _open_cursor(
-        self, connection: _Session, sql: str, params: Sequence[Any], lease: Any
+        self, connection: _Session, sql: str, params: Sequence[object], lease: Any
     ) -> None:
         await connection.cursor.execute(declare_statement(lease, sql), params, prepare=False)
         lease.cursor = lease.name
 
     async def _fetch_batch(
-        self, connection: _Session, sql: str, params: Sequence[Any], lease: Any
+        self, connection: _Session, sql: str, params: Sequence[object], lease: Any
     ) -> list[Row]:
         cursor = await connection.cursor.execute(fetch_statement(lease), prepare=False)
         rows: list[Row] = await cursor.fetchall()
@@ -218,7 +218,7 @@ class AsyncPostgresBackend(AsyncBackend[PostgresConfig]):
         return rows
 
     async def _close_cursor(
-        self, connection: _Session, sql: str, params: Sequence[Any], lease: Any
+        self, connection: _Session, sql: str, params: Sequence[object], lease: Any
     ) -> None:
         await connection.cursor.execute(close_statement(lease), prepare=False)
 

@@ -138,34 +138,34 @@ class PostgresBackend(SyncBackend[PostgresConfig]):
         return {"size": size, "idle": idle, "in_use": size - idle}
 
     # ---- driver primitives -------------------------------------------------------------
-    def _execute(self, connection: _Session, sql: str, params: Sequence[Any]) -> int:
+    def _execute(self, connection: _Session, sql: str, params: Sequence[object]) -> int:
         return _rowcount(_run(connection, sql, params))
 
-    def _fetch(self, connection: _Session, sql: str, params: Sequence[Any]) -> list[Row]:
+    def _fetch(self, connection: _Session, sql: str, params: Sequence[object]) -> list[Row]:
         rows: list[Row] = _run(connection, sql, params).fetchall()
         return rows
 
     def _fetch_table(
-        self, connection: _Session, sql: str, params: Sequence[Any]
+        self, connection: _Session, sql: str, params: Sequence[object]
     ) -> tuple[list[str], list[Row]]:
         cursor = _run(connection, sql, params)
         names = _columns(cursor)
         return names, (cursor.fetchall() if names else [])
 
     def _insert(
-        self, connection: _Session, sql: str, params: Sequence[Any], row_count: int
+        self, connection: _Session, sql: str, params: Sequence[object], row_count: int
     ) -> list[Any]:
         return [row[0] for row in _run(connection, sql, params).fetchall()]
 
     # ---- stream primitives: a named cursor, FETCHed a batch at a time ------------------------
     def _open_cursor(
-        self, connection: _Session, sql: str, params: Sequence[Any], lease: Any
+        self, connection: _Session, sql: str, params: Sequence[object], lease: Any
     ) -> None:
         connection.cursor.execute(declare_statement(lease, sql), params, prepare=False)
         lease.cursor = lease.name
 
     def _fetch_batch(
-        self, connection: _Session, sql: str, params: Sequence[Any], lease: Any
+        self, connection: _Session, sql: str, params: Sequence[object], lease: Any
     ) -> list[Row]:
         cursor = connection.cursor.execute(fetch_statement(lease), prepare=False)
         rows: list[Row] = cursor.fetchall()
@@ -176,7 +176,7 @@ class PostgresBackend(SyncBackend[PostgresConfig]):
         return rows
 
     def _close_cursor(
-        self, connection: _Session, sql: str, params: Sequence[Any], lease: Any
+        self, connection: _Session, sql: str, params: Sequence[object], lease: Any
     ) -> None:
         connection.cursor.execute(close_statement(lease), prepare=False)
 
