@@ -128,7 +128,7 @@ class ReadServer(Request):
 
     __slots__ = ("dialect",)
 
-    def __init__(self, dialect: Any) -> None:
+    def __init__(self, dialect: object) -> None:
         self.dialect = dialect
 
     def perform(self, backend: Any) -> Any:
@@ -140,7 +140,7 @@ class CallHook(Request):
 
     __slots__ = ("args", "func")
 
-    def __init__(self, func: Callable[..., Any], *args: Any) -> None:
+    def __init__(self, func: Callable[..., Any], *args: object) -> None:
         self.func = func
         self.args = args
 
@@ -203,7 +203,7 @@ class RememberTable(Request):
 
     __slots__ = ("name", "table")
 
-    def __init__(self, name: str, table: Any) -> None:
+    def __init__(self, name: str, table: object) -> None:
         self.name = name
         self.table = table
 

@@ -217,7 +217,7 @@ class BackendBase(Generic[ConfigT]):
             log.debug("%s | %d params | %.3f ms%s", sql, len(params), elapsed_ms, outcome)
 
 
-def affected_rows(op: Callable[..., Any], result: Any, extra: tuple[Any, ...]) -> int | None:
+def affected_rows(op: Callable[..., Any], result: object, extra: tuple[Any, ...]) -> int | None:
     """Rows a statement changed, for the log: execute's count, an insert's row count."""
     name = getattr(op, "__name__", "")
     if name == "_execute" and isinstance(result, int):
@@ -283,24 +283,24 @@ class SyncBackend(BackendBase[ConfigT]):
             for replica in self.replica_set.replicas:
                 replica.close()
 
-    def _fetch_warned(self, connection: Any, sql: str, params: Sequence[object]) -> Any:
+    def _fetch_warned(self, connection: object, sql: str, params: Sequence[object]) -> Any:
         table = self._fetch_table(connection, sql, params)
         return table, self._fetch(connection, "SHOW WARNINGS", ())
 
     # ---- what plans call (run_* come from BackendBase) ---------------------------------
-    def control(self, connection: Any, sql: str) -> None:
+    def control(self, connection: object, sql: str) -> None:
         self._perform(self._control, connection, sql, ())
 
-    def _control(self, connection: Any, sql: str, params: Sequence[object]) -> None:
+    def _control(self, connection: object, sql: str, params: Sequence[object]) -> None:
         self._execute(connection, sql, params)  # a transaction-control statement: no rows
 
-    def note_failure(self, error: DatabaseError, connection: Any) -> DatabaseError:
+    def note_failure(self, error: DatabaseError, connection: object) -> DatabaseError:
         """A statement failed on `connection`; a lost one makes the pool heal (§2)."""
         if isinstance(error, ConnectionNotEstablished):
             self.connection_lost(connection)
         return error
 
-    def connection_lost(self, connection: Any) -> None:
+    def connection_lost(self, connection: object) -> None:
         """Driver hook: `connection` was found dead; drop the pool's idle ones too."""
 
     def new_lock(self) -> Any:
@@ -419,7 +419,9 @@ class SyncBackend(BackendBase[ConfigT]):
                 state.doom(error)
                 raise
 
-    def _open_cursor(self, connection: Any, sql: str, params: Sequence[object], lease: Any) -> None:
+    def _open_cursor(
+        self, connection: Any, sql: str, params: Sequence[object], lease: object
+    ) -> None:
         raise NotImplementedError
 
     def _fetch_batch(
@@ -432,7 +434,7 @@ class SyncBackend(BackendBase[ConfigT]):
     ) -> None:
         raise NotImplementedError
 
-    def forget(self, connection: Any) -> None:
+    def forget(self, connection: object) -> None:
         """Drop a checked-out connection (the async kind's twin does it without I/O)."""
         self.release(connection, discard=True)
 
@@ -497,19 +499,19 @@ class AsyncBackend(BackendBase[ConfigT]):
         """Release what can be released without a running loop (a replaced backend)."""
 
     # ---- what plans call (run_* come from BackendBase) ---------------------------------
-    async def control(self, connection: Any, sql: str) -> None:
+    async def control(self, connection: object, sql: str) -> None:
         await self._perform(self._control, connection, sql, ())
 
-    async def _control(self, connection: Any, sql: str, params: Sequence[object]) -> None:
+    async def _control(self, connection: object, sql: str, params: Sequence[object]) -> None:
         await self._execute(connection, sql, params)  # transaction control: no rows
 
-    async def note_failure(self, error: DatabaseError, connection: Any) -> DatabaseError:
+    async def note_failure(self, error: DatabaseError, connection: object) -> DatabaseError:
         """A statement failed on `connection`; a lost one makes the pool heal (§2)."""
         if isinstance(error, ConnectionNotEstablished):
             await self.connection_lost(connection)
         return error
 
-    async def connection_lost(self, connection: Any) -> None:
+    async def connection_lost(self, connection: object) -> None:
         """Driver hook: `connection` was found dead; drop the pool's idle ones too."""
 
     def new_lock(self) -> Any:

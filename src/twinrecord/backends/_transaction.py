@@ -47,7 +47,7 @@ class TransactionState:
         "streams",
     )
 
-    def __init__(self, connection: Any, lock: Any) -> None:
+    def __init__(self, connection: object, lock: Any) -> None:
         self.connection = connection
         self.owner = current_owner()
         self.depth = 0

@@ -71,7 +71,7 @@ class _DecimalSum:
         self.total: Decimal | None = None
         self.count = 0
 
-    def step(self, value: Any) -> None:
+    def step(self, value: object) -> None:
         if value is not None:
             self.total = (self.total or Decimal(0)) + Decimal(str(value))
             self.count += 1
@@ -94,7 +94,7 @@ class _DecimalMin:
     def better(self, candidate: Decimal, best: Decimal) -> bool:
         return candidate < best
 
-    def step(self, value: Any) -> None:
+    def step(self, value: object) -> None:
         if value is not None:
             number = Decimal(str(value))
             if self.best is None or self.better(number, self.best):

@@ -64,7 +64,7 @@ class RecordCore(BaseModel):
     sync: ClassVar[Any]
 
     @classmethod
-    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+    def __pydantic_init_subclass__(cls, **kwargs: object) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         clash = RESERVED_NAMES & set(cls.model_fields)
         if clash:
@@ -91,7 +91,7 @@ class RecordCore(BaseModel):
                 return self._loaded_private()
             return super().__getattr__(name)
 
-        def __setattr__(self, name: str, value: Any) -> None:
+        def __setattr__(self, name: str, value: object) -> None:
             # Reading the private state creates it (the snapshot) on a loaded record
             # before its first change; on any other record it is a plain slot read.
             self.__pydantic_private__  # noqa: B018

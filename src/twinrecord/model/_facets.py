@@ -13,14 +13,14 @@ class KindFacet:
     def __init__(self, shell: type[Any]) -> None:
         self.shell = shell
 
-    def __get__(self, instance: Any, owner: type[Any]) -> BoundFacet:
+    def __get__(self, instance: object, owner: type[Any]) -> BoundFacet:
         return BoundFacet(self.shell, instance, owner)
 
 
 class BoundFacet:
     __slots__ = ("instance", "owner", "shell")
 
-    def __init__(self, shell: type[Any], instance: Any, owner: type[Any]) -> None:
+    def __init__(self, shell: type[Any], instance: object, owner: type[Any]) -> None:
         self.shell = shell
         self.instance = instance
         self.owner = owner

@@ -174,7 +174,7 @@ class ModelMeta:
             )
         return bare
 
-    def validated(self, field: str, value: Any) -> Any:
+    def validated(self, field: str, value: object) -> Any:
         """`value` validated as assigning it to `field` would (RecordInvalid if not)."""
         key = ("validator", field)
         validator = self._specs.get(key)
@@ -182,7 +182,7 @@ class ModelMeta:
             validator = self._specs[key] = field_validator(self.model, field)
         return validate_field_value(self.model, validator, field, value)
 
-    def write(self, column: str, value: Any, dialect: Dialect) -> Any:
+    def write(self, column: str, value: object, dialect: Dialect) -> Any:
         if value is None:
             return None
         writer = self.writer_for(column, dialect)

@@ -69,7 +69,7 @@ AGGREGATES = ("COUNT", "SUM", "AVG", "MIN", "MAX")
 M = TypeVar("M")
 
 
-def _as_params(params: Any) -> tuple[Any, ...]:
+def _as_params(params: object) -> tuple[Any, ...]:
     if params is None:
         return ()
     if isinstance(params, (list, tuple)):
@@ -77,7 +77,7 @@ def _as_params(params: Any) -> tuple[Any, ...]:
     return (params,)
 
 
-def _checked_fragment(sql: str, params: Any, method: str) -> tuple[Raw, tuple[Any, ...]]:
+def _checked_fragment(sql: str, params: object, method: str) -> tuple[Raw, tuple[Any, ...]]:
     values = _as_params(params)
     expected = prepare(sql, "qmark")[1]
     if expected != len(values):
@@ -140,16 +140,18 @@ class QueryCore(LanguageMixin, Generic[M]):
         return f"{text} (parameter types: {types})" if types else text
 
     # ---- builder ----------------------------------------------------------------------
-    def where(self, condition: Any = None, params: Any = None, /, **columns: Any) -> Self:
+    def where(self, condition: object = None, params: object = None, /, **columns: object) -> Self:
         """AND a condition: an expression (User.c.age >= 18), SQL with `?` placeholders,
         or column equalities as a dict or keywords (`where(name='ann')`)."""
         return self._add_condition("AND", condition, params, "where", columns)
 
-    def or_where(self, condition: Any = None, params: Any = None, /, **columns: Any) -> Self:
+    def or_where(
+        self, condition: object = None, params: object = None, /, **columns: object
+    ) -> Self:
         """OR a condition with everything before it: `where(A).or_where(B)` is `A OR B`."""
         return self._add_condition("OR", condition, params, "or_where", columns)
 
-    def where_not(self, condition: Any = None, /, **columns: Any) -> Self:
+    def where_not(self, condition: object = None, /, **columns: object) -> Self:
         """AND the NULL-safe negation of column equalities (or an expression):
         `where_not(a=1)` keeps the rows where `a` is NULL too."""
         if isinstance(condition, Expr):
@@ -244,7 +246,7 @@ class QueryCore(LanguageMixin, Generic[M]):
         # Several equalities form one ANDed group, whatever connector joins the group.
         return AllOf(tuple(tests)), tuple(values)
 
-    def select(self, *columns: Any) -> Self:
+    def select(self, *columns: object) -> Self:
         """Select items: SQL strings, expressions (`User.c.name`, `func.count().alias('n')`)
         or labelled scalar subqueries; `select(*User.c, extra)` keeps models loadable."""
         for column in columns:
@@ -268,7 +270,7 @@ class QueryCore(LanguageMixin, Generic[M]):
         query._column_values = tuple(values)
         return query
 
-    def order_by(self, *clauses: Any) -> Self:
+    def order_by(self, *clauses: object) -> Self:
         """Sort keys: column references (`'-created_at'`, `'name DESC NULLS LAST'`),
         checked here, expressions (`User.c.name.desc(nulls='last')`) or raw() SQL."""
         query = self._copy()
@@ -297,7 +299,7 @@ class QueryCore(LanguageMixin, Generic[M]):
             query._modern = True  # the compiler checks the order of distinct rows
         return query
 
-    def group_by(self, *columns: Any) -> Self:
+    def group_by(self, *columns: object) -> Self:
         """Group keys: column references (`'department'`), checked here, expressions,
         or raw() SQL."""
         query = self._copy()
@@ -975,7 +977,7 @@ def _test_for(qualified: str, value: Any) -> ColumnTest:
     return ColumnTest(qualified, "eq")
 
 
-def _values_for(value: Any, column_type: Any) -> tuple[Any, ...]:
+def _values_for(value: Any, column_type: object) -> tuple[Any, ...]:
     if value is None:
         return ()
     if isinstance(value, _COLLECTIONS):

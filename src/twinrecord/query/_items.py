@@ -31,7 +31,7 @@ class Item(NamedTuple):
     column: tuple[str, str] | None = None  # (table, column) of a plain column
 
 
-def item_of(value: Any) -> tuple[Item, tuple[Pair, ...], Expr | None]:
+def item_of(value: object) -> tuple[Item, tuple[Pair, ...], Expr | None]:
     """A select() argument: a SQL string, an expression, or a labelled subquery."""
     if isinstance(value, str):
         return Item(Raw(value), None, None), (), None
@@ -66,7 +66,7 @@ def write_values(pairs: Sequence[Pair], dialect: Dialect) -> list[Any]:
     return out
 
 
-def _exact_decimal(value: Any) -> Decimal:
+def _exact_decimal(value: object) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
@@ -110,7 +110,7 @@ def check_keys(keys: Sequence[str]) -> None:
         seen[key] = position
 
 
-def reverse_order(item: Any) -> Any:
+def reverse_order(item: object) -> Any:
     """An order_by item in the opposite direction (for last())."""
     from ..sql.expressions import Ordering
 

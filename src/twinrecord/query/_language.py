@@ -97,7 +97,7 @@ class LanguageMixin:
         return query
 
     # ---- joins ----------------------------------------------------------------------------
-    def join(self, clause: Any, on: Any = None, alias: str | None = None) -> Self:
+    def join(self, clause: object, on: object = None, alias: str | None = None) -> Self:
         """A relation name or dotted path ('posts.comments') joined on its keys (INNER),
         or a whole SQL join clause ('LEFT JOIN posts ON ...')."""
         if isinstance(clause, str) and not clause.split()[1:]:
@@ -110,19 +110,19 @@ class LanguageMixin:
         query._joins = self._joins + (clause,)
         return query
 
-    def inner_join(self, target: Any, on: Any = None, alias: str | None = None) -> Self:
+    def inner_join(self, target: object, on: object = None, alias: str | None = None) -> Self:
         return self._join("INNER", target, on, alias)
 
-    def left_join(self, target: Any, on: Any = None, alias: str | None = None) -> Self:
+    def left_join(self, target: object, on: object = None, alias: str | None = None) -> Self:
         return self._join("LEFT", target, on, alias)
 
-    def right_join(self, target: Any, on: Any = None, alias: str | None = None) -> Self:
+    def right_join(self, target: object, on: object = None, alias: str | None = None) -> Self:
         return self._join("RIGHT", target, on, alias)
 
-    def full_join(self, target: Any, on: Any = None, alias: str | None = None) -> Self:
+    def full_join(self, target: object, on: object = None, alias: str | None = None) -> Self:
         return self._join("FULL", target, on, alias)
 
-    def _join(self, kind: str, target: Any, on: Any, alias: str | None) -> Self:
+    def _join(self, kind: str, target: object, on: object, alias: str | None) -> Self:
         from ..relations._declare import relations_of
 
         if isinstance(target, str):
@@ -187,7 +187,7 @@ class LanguageMixin:
                 f"aliased(Model, 'recipient').c"
             )
 
-    def _relation_join(self, path: str, kind: str, on: Any, alias: str | None) -> Self:
+    def _relation_join(self, path: str, kind: str, on: object, alias: str | None) -> Self:
         key = ("relation-join", path, kind, alias)
         planned = self._meta._specs.get(key)
         if planned is None:  # a relation's joins never change: worked out once
@@ -304,7 +304,7 @@ class LanguageMixin:
             ("exists", query._shape(hoist=False)), query._pairs(hoist=False), ctes=query._ctes
         )
 
-    def distinct_on(self, *exprs: Any) -> Self:
+    def distinct_on(self, *exprs: object) -> Self:
         """`SELECT DISTINCT ON (...)`: PostgreSQL only (refused elsewhere, §13.7)."""
         from ._core import _sort_or_group_items
 
@@ -316,13 +316,13 @@ class LanguageMixin:
         return query
 
     # ---- set operations -------------------------------------------------------------------
-    def union(self, *others: Any, all: bool = False) -> Self:
+    def union(self, *others: object, all: bool = False) -> Self:
         return self._compound("UNION", others, all)
 
-    def intersect(self, *others: Any, all: bool = False) -> Self:
+    def intersect(self, *others: object, all: bool = False) -> Self:
         return self._compound("INTERSECT", others, all)
 
-    def except_(self, *others: Any, all: bool = False) -> Self:
+    def except_(self, *others: object, all: bool = False) -> Self:
         return self._compound("EXCEPT", others, all)
 
     def _compound(self, operation: str, others: tuple[Any, ...], all_rows: bool) -> Self:
@@ -728,7 +728,7 @@ def _equal(left_table: str, left: str | None, right_table: str, right: str | Non
     return ("cmp", "=", ("col", left_table, left), ("col", right_table, right))
 
 
-def _on_condition(on: Any) -> tuple[Any, tuple[Any, ...], tuple[Any, ...]]:
+def _on_condition(on: object) -> tuple[Any, tuple[Any, ...], tuple[Any, ...]]:
     if isinstance(on, Expr):
         return on.shape, on.values, on.ctes
     if isinstance(on, str):
@@ -737,7 +737,7 @@ def _on_condition(on: Any) -> tuple[Any, tuple[Any, ...], tuple[Any, ...]]:
     raise StatementInvalid(f"on= takes an expression or SQL; got {on!r}")
 
 
-def _join_source(target: Any, alias: str | None) -> tuple[SourceShape, Any, Any, Any]:
+def _join_source(target: object, alias: str | None) -> tuple[SourceShape, Any, Any, Any]:
     """A join target other than a name: a model, aliased() model, CTE or subquery."""
     from ..model._columns import Aliased
 

@@ -20,7 +20,7 @@ from ..sql.expressions import Computed, Condition, Expr, SourceColumn
 class SourceColumns:
     """`.c` of a CTE or derived table: its columns by label."""
 
-    def __init__(self, source: Any, columns: dict[str, t.ColumnType | None], open_ended: bool):
+    def __init__(self, source: object, columns: dict[str, t.ColumnType | None], open_ended: bool):
         self._source = source
         self._open_ended = open_ended  # select items named only by the driver: any name goes
         self._columns = {name: SourceColumn(source, name, ct) for name, ct in columns.items()}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Any, ClassVar, ForwardRef, get_args, get_origin
+from typing import ClassVar, ForwardRef, get_args, get_origin
 
 from ..errors import ConfigurationError
 from ..model._configure import kinds_of
@@ -30,7 +30,7 @@ def foreign_key_for(class_name: str) -> str:
 
 
 # ---- the related model's name in an annotation ----------------------------------------------
-def annotated_target(annotation: Any) -> type[object] | str | None:
+def annotated_target(annotation: object) -> type[object] | str | None:
     """The model named in `ClassVar[HasMany['Post']]`: a class, a name, or None.
 
     Annotations arrive as strings (modules with `from __future__ import annotations`)

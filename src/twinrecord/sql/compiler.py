@@ -99,7 +99,7 @@ Compiled = tuple[str, "tuple[int, ...] | None"]  # driver SQL; value order (None
 
 # ---- entry points ---------------------------------------------------------------------
 @lru_cache(maxsize=2048)
-def compile_query(shape: Any, dialect: Dialect, server: features.Server) -> Compiled:
+def compile_query(shape: object, dialect: Dialect, server: features.Server) -> Compiled:
     ctx = _Context(dialect, server)
     return _finish(ctx, _statement_sql(shape, ctx, 0))
 

@@ -14,7 +14,7 @@ class RawSQL:
 
     __slots__ = ("params", "sql")
 
-    def __init__(self, sql: str, params: Any = None) -> None:
+    def __init__(self, sql: str, params: object = None) -> None:
         if not isinstance(sql, str):
             raise StatementInvalid(f"raw() takes SQL text; got {sql!r}")
         values = _as_tuple(params)
@@ -38,29 +38,29 @@ class RawSQL:
 
         return from_raw(self)
 
-    def __and__(self, other: Any) -> Any:
+    def __and__(self, other: object) -> Any:
         return self._expression() & other
 
-    def __rand__(self, other: Any) -> Any:
+    def __rand__(self, other: object) -> Any:
         return other & self._expression()
 
-    def __or__(self, other: Any) -> Any:
+    def __or__(self, other: object) -> Any:
         return self._expression() | other
 
-    def __ror__(self, other: Any) -> Any:
+    def __ror__(self, other: object) -> Any:
         return other | self._expression()
 
     def __invert__(self) -> Any:
         return ~self._expression()
 
 
-def raw(sql: str, params: Any = None) -> RawSQL:
+def raw(sql: str, params: object = None) -> RawSQL:
     """SQL written by the programmer (with `?` placeholders and their values), e.g.
     `order_by(raw('LOWER(name)'))`. Never build its text from user input."""
     return RawSQL(sql, params)
 
 
-def _as_tuple(params: Any) -> tuple[Any, ...]:
+def _as_tuple(params: object) -> tuple[Any, ...]:
     if params is None:
         return ()
     if isinstance(params, (list, tuple)):

@@ -170,7 +170,7 @@ class MySQLBackend(SyncBackend[MySQLConfig]):
             for spare in spares:
                 self.release(spare)
 
-    def connection_lost(self, connection: Any) -> None:
+    def connection_lost(self, connection: object) -> None:
         """A statement found its connection dead: every connection idle now is given up
         (closed when next taken from the pool), so a server restart costs one failed
         statement, not one per pooled connection."""

@@ -201,7 +201,7 @@ def pgbouncer_setup(config: PostgresConfig) -> tuple[str, list[str]] | None:
     return f"SELECT {calls}", params
 
 
-def _escape_option(value: Any) -> str:
+def _escape_option(value: object) -> str:
     # libpq splits `options` on spaces; a backslash keeps one inside a value.
     return str(value).replace("\\", "\\\\").replace(" ", "\\ ")
 

@@ -75,7 +75,7 @@ class PostgresBackend(SyncBackend[PostgresConfig]):
         self._pool = self._new_pool()
         self._warm = self.config.pool_min_size == 0
 
-    def connection_lost(self, connection: Any) -> None:
+    def connection_lost(self, connection: object) -> None:
         self._pool.discard_idle()
 
     def _connect(self) -> _Session:
