@@ -166,19 +166,21 @@ class BackendBase(Generic[ConfigT]):
     ) -> Any:
         raise NotImplementedError
 
-    def _execute(self, connection: Any, sql: str, params: Sequence[object]) -> Any:
+    def _execute(self, connection: Any, sql: str, params: Sequence[object]) -> object:
         raise NotImplementedError
 
-    def _fetch(self, connection: Any, sql: str, params: Sequence[object]) -> Any:
+    def _fetch(self, connection: Any, sql: str, params: Sequence[object]) -> object:
         raise NotImplementedError
 
-    def _fetch_table(self, connection: Any, sql: str, params: Sequence[object]) -> Any:
+    def _fetch_table(self, connection: Any, sql: str, params: Sequence[object]) -> object:
         raise NotImplementedError
 
-    def _insert(self, connection: Any, sql: str, params: Sequence[object], row_count: int) -> Any:
+    def _insert(
+        self, connection: Any, sql: str, params: Sequence[object], row_count: int
+    ) -> object:
         raise NotImplementedError
 
-    def _fetch_warned(self, connection: Any, sql: str, params: Sequence[object]) -> Any:
+    def _fetch_warned(self, connection: Any, sql: str, params: Sequence[object]) -> object:
         raise NotImplementedError
 
     def _writes_seen(self) -> float:
@@ -283,7 +285,7 @@ class SyncBackend(BackendBase[ConfigT]):
             for replica in self.replica_set.replicas:
                 replica.close()
 
-    def _fetch_warned(self, connection: object, sql: str, params: Sequence[object]) -> Any:
+    def _fetch_warned(self, connection: object, sql: str, params: Sequence[object]) -> object:
         table = self._fetch_table(connection, sql, params)
         return table, self._fetch(connection, "SHOW WARNINGS", ())
 
@@ -368,10 +370,10 @@ class SyncBackend(BackendBase[ConfigT]):
     def _perform(
         self,
         op: Callable[..., Any],
-        connection: Any,
+        connection: object,
         sql: str,
         params: Sequence[object],
-        *extra: Any,
+        *extra: object,
     ) -> Any:
         if not log.isEnabledFor(_DEBUG):
             try:
@@ -589,7 +591,7 @@ class AsyncBackend(BackendBase[ConfigT]):
             await self.release(connection)
         return result
 
-    def _acquire_nowait(self) -> Any:
+    def _acquire_nowait(self) -> object:
         """A connection at once when the pool has one idle, else None (driver hook)."""
         return None
 
@@ -600,10 +602,10 @@ class AsyncBackend(BackendBase[ConfigT]):
     async def _perform(
         self,
         op: Callable[..., Any],
-        connection: Any,
+        connection: object,
         sql: str,
         params: Sequence[object],
-        *extra: Any,
+        *extra: object,
     ) -> Any:
         if not log.isEnabledFor(_DEBUG):
             try:

@@ -158,7 +158,7 @@ Convert = Callable[[list[str], list[Any]], Plan[list[Any]]]
 def stream_plan(
     dialect: Dialect,
     sql: str,
-    params: Any,
+    params: object,
     batch_size: int,
     convert: Convert,
     needs_statements: bool = False,

@@ -505,7 +505,7 @@ def ddl_transaction(backend: Any) -> Any:
     return nullcontext()
 
 
-def _write(writer: Any, value: Any) -> Any:
+def _write(writer: Any, value: Any) -> object:
     return value if writer is None or value is None else writer(value)
 
 

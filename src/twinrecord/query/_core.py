@@ -354,7 +354,7 @@ class QueryCore(LanguageMixin, Generic[M]):
         query._on_primary = True
         return query
 
-    def _reads_through(self, backend: Any) -> Any:
+    def _reads_through(self, backend: Any) -> object:
         """What this query's read plans run against: a replica route unless pinned to the
         primary (`using('primary')`, `for_update()`)."""
         return backend.reads(pinned=self._on_primary or self._for_update)
@@ -388,7 +388,7 @@ class QueryCore(LanguageMixin, Generic[M]):
             return self._add_aggregate(func, column, alias, distinct)
         return self._scalar(func, column, distinct)
 
-    def _scalar(self, func: str, column: str, distinct: bool) -> Any:
+    def _scalar(self, func: str, column: str, distinct: bool) -> object:
         raise NotImplementedError  # the shells run the scalar plan with their driver
 
     def _add_aggregate(self, func: str, column: Any, alias: str | None, distinct: bool) -> Self:
@@ -910,7 +910,7 @@ def _default_alias(func: str, column: str) -> str:
     return f"{func.lower()}_{bare}"
 
 
-def _aggregate_result(meta: Any, aggregate: Aggregate, value: Any, dialect: Dialect) -> Any:
+def _aggregate_result(meta: Any, aggregate: Aggregate, value: Any, dialect: Dialect) -> object:
     """Result types the same on every database (API.md §4)."""
     if aggregate.func == "COUNT":
         return int(value or 0)

@@ -720,11 +720,11 @@ def _relation_joins(
     return tuple(joins), tuple(joined)
 
 
-def _as_shape(item: Any) -> Any:
+def _as_shape(item: Any) -> object:
     return ("raw", item) if isinstance(item, str) else item
 
 
-def _equal(left_table: str, left: str | None, right_table: str, right: str | None) -> Any:
+def _equal(left_table: str, left: str | None, right_table: str, right: str | None) -> object:
     return ("cmp", "=", ("col", left_table, left), ("col", right_table, right))
 
 

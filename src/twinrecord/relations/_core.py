@@ -135,7 +135,7 @@ def load_plan(
     return targets
 
 
-def _modified_query(link: Link, modifier: Modifier | None) -> Any:
+def _modified_query(link: Link, modifier: Modifier | None) -> object:
     query = link.target.query()
     if modifier is None:
         return query

@@ -109,7 +109,7 @@ class Relation(Generic[T, R]):
     def __get__(self, instance: AsyncKind[Any], owner: type[Any]) -> AsyncRelationCall[T, R]: ...
     @overload
     def __get__(self, instance: object, owner: type[Any]) -> Any: ...
-    def __get__(self, instance: Any, owner: type[Any]) -> Any:
+    def __get__(self, instance: Any, owner: type[Any]) -> object:
         if instance is None:
             return self
         # Bare names follow the model's first base (API.md §6): its kind is found first.
@@ -122,7 +122,7 @@ class Relation(Generic[T, R]):
         return CALL_CLASSES[kind](self, instance)
 
     @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: object) -> Any:
+    def __get_pydantic_core_schema__(cls, source: Any, handler: object) -> object:
         # Reached only when the annotation lacks ClassVar and Pydantic takes it for a field.
         raise ConfigurationError(
             f"relations are declared as class variables, not fields: "
@@ -270,7 +270,7 @@ class RelationQuery:
     def __init__(self, relation: Relation[Any, Any]) -> None:
         self.relation = relation
 
-    def __get__(self, instance: object, owner: type[Any]) -> Any:
+    def __get__(self, instance: object, owner: type[Any]) -> object:
         if instance is None:
             return self
         return self.relation.__get__(instance, owner).query

@@ -407,8 +407,8 @@ class Function(Expr):
 
     def over(
         self,
-        partition_by: Any = None,
-        order_by: Any = None,
+        partition_by: object = None,
+        order_by: object = None,
         rows: tuple[int | None, int | None] | None = None,
         range: tuple[int | None, int | None] | None = None,
     ) -> Expr:
