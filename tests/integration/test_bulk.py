@@ -114,8 +114,7 @@ async def test_insert_many_ignore_raises_for_other_keys_and_foreign_keys(db):
 async def test_insert_many_ignore_validates_first(db):
     User = user_model(db)
     await db.create(User)
-    bad = User(email="b@x")
-    bad.__dict__["name"] = "x" * 40
+    bad = User(email="b@x").model_copy(update={"name": "x" * 40})  # unvalidated
     with pytest.raises(RecordInvalid):
         await db(User.insert_many([User(email="a@x"), bad], on_conflict="ignore"))
     assert await db(User.query().count()) == 0

@@ -129,6 +129,6 @@ async def test_invalid_create_raises_record_invalid_for_model_validators(db):
 
     await db.create(Checked)
     record = await db(Checked.create(low=1, high=2))
-    record.__dict__["low"] = 5  # bypasses assignment validation; save validates again
+    record = record.model_copy(update={"low": 5})  # unvalidated; save validates again
     with pytest.raises(RecordInvalid):
         await db(record.save())

@@ -95,7 +95,13 @@ class RecordCore(BaseModel):
             # Reading the private state creates it (the snapshot) on a loaded record
             # before its first change; on any other record it is a plain slot read.
             self.__pydantic_private__  # noqa: B018
-            super().__setattr__(name, value)
+            try:
+                super().__setattr__(name, value)
+            except BaseException:
+                # A refused assignment may have left its value behind (Pydantic keeps it
+                # when an `after` model validator raises): save() validates in full.
+                self._private()["_unvalidated"] = True
+                raise
 
     def _private(self) -> dict[str, Any]:
         """The record's private state: `_snapshot` (None for a new record) and
@@ -131,10 +137,26 @@ class RecordCore(BaseModel):
 
     def __copy__(self) -> Self:
         copied = super().__copy__()
-        private = copied.__pydantic_private__
-        if private is not None and private.get("_relations") is not None:
+        private = copied._private()
+        if private.get("_relations") is not None:
             private["_relations"] = dict(private["_relations"])  # loading one must not touch both
+        # model_copy(update=...) writes its values unvalidated: save() validates copies.
+        private["_unvalidated"] = True
         return copied
+
+    def __deepcopy__(self, memo: dict[int, Any] | None = None) -> Self:
+        copied = super().__deepcopy__(memo)
+        copied._private()["_unvalidated"] = True  # as in __copy__
+        return copied
+
+    @classmethod
+    def model_construct(  # type: ignore[override]  # the pydantic plugin renames the arguments
+        cls, _fields_set: set[str] | None = None, **values: Any
+    ) -> Self:
+        """Pydantic's unvalidated construction; save() validates such a record in full."""
+        record = super().model_construct(_fields_set, **values)
+        record._private()["_unvalidated"] = True
+        return record
 
     @classmethod
     def configure(cls, config: Any, backend_class: Any = None, *, replicas: Any = ()) -> None:
@@ -254,9 +276,17 @@ class RecordCore(BaseModel):
     def _mark_saved(self) -> None:
         self._set_snapshot(self._meta().snapshot(self.__dict__))
 
-    def _validated_values(self) -> dict[str, Any]:
-        """Validate the record again (model validators included), in place."""
+    def _validated_values(self, full: bool = False) -> dict[str, Any]:
+        """Validate the record again (model validators included), in place; unless
+        `full`, skipped when that cannot change the outcome (API.md §3): every value
+        came through validated construction or assignment, or was loaded
+        (`trusts_assignment`), and nothing marked the record `_unvalidated`
+        (model_construct(), a copy, a refused assignment)."""
         private = self.__pydantic_private__
+        if not full and (private is None or not private.get("_unvalidated")):
+            meta = type(self).__dict__.get("__twinrecord_meta__") or self._meta()
+            if meta.trusts_assignment:
+                return self.__dict__
         try:
             # The validator reads the current dict and installs a new one; it also
             # starts the private state afresh, so the record's own is put back.
@@ -265,6 +295,8 @@ class RecordCore(BaseModel):
             raise _invalid(type(self).__name__, error) from error
         finally:
             object.__setattr__(self, "__pydantic_private__", private)
+        if private is not None and private.get("_unvalidated"):
+            private["_unvalidated"] = False
         return self.__dict__
 
     # ---- plans ------------------------------------------------------------------------
@@ -560,7 +592,7 @@ def _insert_sql(
     sql = meta.sql_cache.get(key)
     if sql is None:
         returning: tuple[str, ...] = ()
-        if wants_key and dialect.supports_returning:
+        if wants_key and dialect.insert_returns_keys:
             returning = meta.sql_names((meta.auto_key,))  # type: ignore[arg-type]
         statement = InsertStatement(meta.table, meta.sql_names(columns), rows, returning)
         sql = meta.sql_cache[key] = compile_insert(statement, dialect)[0]

@@ -222,7 +222,8 @@ def _begin(record: Any, handlers: Handlers, events: frozenset[str], action: str)
 
 def _captured(record: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     private = record._private()
-    return dict(record.__dict__), {k: private.get(k) for k in ("_snapshot", "_previously_new")}
+    kept = ("_snapshot", "_previously_new", "_unvalidated")  # values put back stay unchecked
+    return dict(record.__dict__), {k: private.get(k) for k in kept}
 
 
 def _put_back(record: Any, state: tuple[dict[str, Any], dict[str, Any]]) -> None:
@@ -251,7 +252,7 @@ def _evented_save_plan(record: Any, life: Lifecycle, dialect: Dialect) -> Plan[i
     private["_in_events"] = True
     try:
         yield from _call(handlers, "before_validate", record)
-        record._validated_values()
+        record._validated_values(full=True)  # §16: the validation between its two events
         yield from _call(handlers, "after_validate", record)
         span = _save_span(record, life, dialect)
         try:

