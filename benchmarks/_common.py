@@ -9,7 +9,9 @@ scripts (their raw-driver side and database setup).
 from __future__ import annotations
 
 import argparse
+import json
 import math
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
@@ -26,6 +28,10 @@ def argument_parser(
     """The parser with `--quick`; a script with more flags adds them before parsing."""
     parser = argparse.ArgumentParser(description=description, **options)
     parser.add_argument("--quick", action="store_true", help=quick_help)
+    parser.add_argument(
+        "--json", metavar="FILE", default=None,
+        help="also write the tables as JSON (benchmarks/charts.py draws them)",
+    )
     return parser
 
 
@@ -108,3 +114,29 @@ def ratio(rows: Rows, operation: str) -> float:
         if name == operation:
             return ours / raw
     raise KeyError(operation)
+
+
+class Results:
+    """The tables a script printed, kept for `--json` (one file per script run)."""
+
+    def __init__(self, script: str) -> None:
+        self.script = script
+        self.tables: list[dict[str, Any]] = []
+
+    def add(self, title: str, rows: Rows, contender: str, baseline: str) -> float:
+        """`report` the table and keep it; returns the geometric mean."""
+        self.tables.append({
+            "title": title, "contender": contender, "baseline": baseline,
+            "rows": [{"operation": n, "baseline_ops": raw, "contender_ops": ours,
+                      "ratio": ours / raw} for n, raw, ours in rows],
+        })
+        return report(title, rows, contender, baseline)
+
+    def write(self, path: str | None) -> None:
+        if not path:
+            return
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        with open(path, "w") as out:
+            json.dump({"script": self.script, "when": time.strftime("%Y-%m-%d %H:%M"),
+                       "tables": self.tables}, out, indent=1)
+        print(f"results written to {path}")

@@ -27,7 +27,7 @@ from typing import ClassVar, Optional
 import psycopg
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import Rows, argument_parser, duel, report
+from _common import Results, Rows, argument_parser, duel
 
 from twinrecord import BaseActiveRecord, BelongsTo, HasMany, func
 from twinrecord.backends.postgres import PostgresBackend, PostgresConfig
@@ -136,10 +136,12 @@ def main() -> None:
         ("window: 20 rows ranked, dicts", window_sql, orm_window),
     ]:
         rows.append((label, *duel(raw_runner(raw_sql), ours, queries, repeats)))
-    report("twinrecord sync vs raw psycopg (PostgreSQL), query language", rows, "twinrecord", "psycopg")
+    results = Results("bench_query_language")
+    results.add("twinrecord sync vs raw psycopg (PostgreSQL), query language", rows, "twinrecord", "psycopg")
     string_rate, expression_rate = rows[0][2], rows[1][2]
     print(f"\nexpression form / string form: {expression_rate / string_rate:.2f} (target >= 0.90)")
     print(f"join ratio: {rows[3][2] / rows[3][1]:.2f}, window ratio: {rows[4][2] / rows[4][1]:.2f} (target >= 0.60)")
+    results.write(args.json)
     raw.close()
     QlPost.drop_table()
     QlUser.drop_table()

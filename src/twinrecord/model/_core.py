@@ -274,7 +274,8 @@ class RecordCore(BaseModel):
         self._private()["_snapshot"] = snapshot
 
     def _mark_saved(self) -> None:
-        self._set_snapshot(self._meta().snapshot(self.__dict__))
+        meta = type(self).__dict__.get("__twinrecord_meta__") or self._meta()
+        self._private()["_snapshot"] = meta.snapshot(self.__dict__)
 
     def _validated_values(self, full: bool = False) -> dict[str, Any]:
         """Validate the record again (model validators included), in place; unless
@@ -313,19 +314,19 @@ class RecordCore(BaseModel):
         return self._update_plan(dialect)
 
     def _insert_plan(self, dialect: Dialect, validate: bool = True) -> Plan[int]:
-        meta = self._meta()
+        meta = type(self).__dict__.get("__twinrecord_meta__") or self._meta()
         data = self._validated_values() if validate else self.__dict__
         wants_key = meta.auto_key is not None and data[meta.auto_key] is None
-        columns, writers = meta.insert_spec(wants_key, dialect)
+        sql, writers = _single_insert(meta, wants_key, dialect)
         params = [data[c] if w is None or data[c] is None else w(data[c]) for c, w in writers]
-        sql = _insert_sql(meta, columns, 1, wants_key, dialect)
         if wants_key:
             keys = yield Insert(sql, params, 1)
             data[meta.auto_key] = keys[0]  # type: ignore[index]
         else:
             yield Execute(sql, params)
-        self._mark_saved()
-        self._private()["_previously_new"] = True
+        private = self._private()
+        private["_snapshot"] = meta.snapshot(data)
+        private["_previously_new"] = True
         return 1
 
     def _update_plan(self, dialect: Dialect, validate: bool = True) -> Plan[int]:
@@ -429,9 +430,13 @@ class RecordCore(BaseModel):
             raise ConfigurationError(
                 f"{cls.__name__} has primary key {meta.primary_key}; got {len(key)} value(s)"
             )
-        params = [v if w is None or v is None else w(v) for v, w in zip(key, writers)]
+        if len(key) == 1:  # no comprehension frame for the common single key
+            value, writer = key[0], writers[0]
+            params = [value if writer is None or value is None else writer(value)]
+        else:
+            params = [v if w is None or v is None else w(v) for v, w in zip(key, writers)]
         rows = yield FetchRows(sql, params)
-        return meta.hydrate(rows, dialect)[0] if rows else None
+        return meta.hydrate_one(rows[0], dialect) if rows else None
 
     @classmethod
     def _key_tuple(cls, key: Any) -> tuple[Any, ...]:
@@ -446,8 +451,9 @@ class RecordCore(BaseModel):
 
     @classmethod
     def _find_one_plan(cls, condition: Any, dialect: Dialect) -> Plan[Any]:
+        # Picks the plan rather than delegating to it: one generator less per find.
         if type(condition) in _SCALAR_KEYS:  # the common case, without an ABC check
-            return (yield from cls._find_by_key_plan((condition,), dialect))
+            return cls._find_by_key_plan((condition,), dialect)
         if type(condition) is dict or isinstance(condition, Mapping):
             meta = cls._meta()
             if set(condition) == set(meta.primary_key) and all(
@@ -455,9 +461,9 @@ class RecordCore(BaseModel):
                 for v in condition.values()
             ):
                 key = tuple(condition[k] for k in meta.primary_key)
-                return (yield from cls._find_by_key_plan(key, dialect))
-            return (yield from QueryCore(cls).where(condition)._one_plan(dialect))
-        return (yield from cls._find_by_key_plan(cls._key_tuple(condition), dialect))
+                return cls._find_by_key_plan(key, dialect)
+            return QueryCore(cls).where(condition)._one_plan(dialect)
+        return cls._find_by_key_plan(cls._key_tuple(condition), dialect)
 
     @classmethod
     def _find_one_or_fail_plan(cls, condition: Any, dialect: Dialect) -> Plan[Any]:
@@ -583,6 +589,18 @@ def _insert_group(
             record._mark_saved()
         total += len(chunk)
     return total
+
+
+def _single_insert(
+    meta: ModelMeta, wants_key: bool, dialect: Dialect
+) -> tuple[str, list[tuple[str, Any]]]:
+    """save()'s one-row INSERT and its columns' writers, found in one lookup."""
+    found = meta.sql_cache.get((wants_key, dialect))
+    if found is None:
+        columns, writers = meta.insert_spec(wants_key, dialect)
+        found = (_insert_sql(meta, columns, 1, wants_key, dialect), writers)
+        meta.sql_cache[(wants_key, dialect)] = found
+    return found
 
 
 def _insert_sql(

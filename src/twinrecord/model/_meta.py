@@ -106,10 +106,10 @@ class ModelMeta:
         self.key_select = Select(table=self.table, columns=self.select_columns, where=key_where)
         self._readers: dict[Dialect, list[Converter | None]] = {}
         self._writers: dict[Dialect, list[Converter | None]] = {}
-        self._hydrators: dict[
-            tuple[Dialect, bool], Callable[[Sequence[Sequence[object]]], list[Any]]
-        ] = {}
-        self.sql_cache: dict[Any, str] = {}  # statements this model sends, per shape and dialect
+        # Keyed (dialect, stateful) for lists of rows, dialect for one row.
+        self._hydrators: dict[Any, Callable[[Any], Any]] = {}
+        # Statements this model sends, per shape and dialect (with their writers for some).
+        self.sql_cache: dict[Any, Any] = {}
         self._specs: dict[Any, Any] = {}
         picker = operator.itemgetter(*self.columns)
         self._pick_columns: Callable[[dict[str, Any]], tuple[Any, ...]] = (
@@ -221,19 +221,26 @@ class ModelMeta:
                 dialect, stateful
             )
         if len(rows) < _GC_PAUSE_ROWS or not gc.isenabled():
-            return hydrator(rows)
+            return hydrator(rows)  # type: ignore[no-any-return]
         # Every object made here stays alive, so the cyclic collector's passes over
         # them (one per ~700 allocations) are pure cost: a third of the load time for
         # large results. Pause it for the batch; it runs once afterwards instead.
         gc.disable()
         try:
-            return hydrator(rows)
+            return hydrator(rows)  # type: ignore[no-any-return]
         finally:
             gc.enable()
 
+    def hydrate_one(self, row: Sequence[Any], dialect: Dialect) -> Any:
+        """One row -> one record (a lookup by key): no list, no GC pause."""
+        hydrator = self._hydrators.get(dialect)
+        if hydrator is None:
+            hydrator = self._hydrators[dialect] = self._build_hydrator(dialect, False, True)
+        return hydrator(row)
+
     def _build_hydrator(
-        self, dialect: Dialect, stateful: bool
-    ) -> Callable[[Sequence[Sequence[object]]], list[Any]]:
+        self, dialect: Dialect, stateful: bool, one: bool = False
+    ) -> Callable[[Any], Any]:
         """Generate a loop specialised to this model's columns and converters.
 
         Loading rows is the hot path where ORMs lose to the raw driver, so the loop is
@@ -283,6 +290,16 @@ def hydrate(rows):
         {private}
         append(record)
     return records
+"""
+        if one:  # the same body for a single row
+            source = f"""
+def hydrate(row):
+    {unpack} = row
+    record = new(model)
+    data = {{{entries}}}
+    set_dict(record, data)
+    {private}
+    return record
 """
         exec(compile(source, f"<twinrecord hydrate {self.name}>", "exec"), namespace)
         return namespace["hydrate"]  # type: ignore[no-any-return]
@@ -348,12 +365,13 @@ def hydrate(rows):
     ) -> list[dict[str, Any]]:
         """Rows as dicts, model columns converted to their fields' Python types."""
         converters: list[Callable[[Any], Any] | None] = [self.reader_for(n, dialect) for n in names]
-        result = []
-        for row in rows:
-            result.append(
-                {
-                    n: (v if f is None or v is None else f(v))
-                    for n, v, f in zip(names, row, converters)
-                }
-            )
+        result = [dict(zip(names, row)) for row in rows]  # zip and dict run in C
+        # By name: a repeated name keeps its last column's value, and that one's reader.
+        for name, reader in dict(zip(names, converters)).items():
+            if reader is None:
+                continue
+            for item in result:  # only the columns that need it, converted in place
+                value = item[name]
+                if value is not None:
+                    item[name] = reader(value)
         return result

@@ -709,9 +709,11 @@ class QueryCore(LanguageMixin, Generic[M]):
         meta = self._meta
         if not changes:
             return 0
-        computed = any(
-            isinstance(v, (Expr, RawSQL)) or isinstance(k, Column) for k, v in changes.items()
-        )
+        computed = False
+        for key, value in changes.items():  # a loop, not any(): no generator per update
+            if isinstance(value, _COMPUTED) or isinstance(key, Column):
+                computed = True
+                break
         changes = self._checked_changes(changes)
         if self._modern or computed:
             features = self._model._features_of_model()
@@ -723,19 +725,26 @@ class QueryCore(LanguageMixin, Generic[M]):
                     # OptimisticLockMixin: bumped without a check (§17), as on the plain path.
                     changes = {**changes, features.lock: getattr(self._model.c, features.lock) + 1}
             return (yield from self._modern_update_plan(changes, dialect))
-        columns = tuple(meta.check_column(c) for c in changes)
-        changes, bump = mixin_changes(self._model, dict(zip(columns, changes.values())), touch)
+        # _checked_changes keyed the plain values by field.
+        changes, bump = mixin_changes(self._model, changes, touch)
         columns = tuple(changes)
-        values = [meta.write(c, v, dialect) for c, v in zip(columns, changes.values())]
-        sql_columns = meta.sql_names(columns)
+        writers = meta.writer_map(dialect)
+        values = [
+            v if v is None or writers[c] is None else writers[c](v)  # type: ignore[misc]
+            for c, v in changes.items()
+        ]
         if self._is_simple():
-            statement = Update(meta.table, sql_columns, self._scoped_where(), bump)
-            compiled = compile_update(statement, dialect)
+            where = self._scoped_where()
+            shape = ("query-update", columns, where, bump, dialect)
+            compiled = meta.sql_cache.get(shape)
+            if compiled is None:
+                statement = Update(meta.table, meta.sql_names(columns), where, bump)
+                compiled = meta.sql_cache[shape] = compile_update(statement, dialect)
             values += self._where_values(dialect)
         else:
             key = self._single_key("update")
             compiled = compile_update_matching(
-                Update(meta.table, sql_columns, (), bump), self._select(), key, dialect
+                Update(meta.table, meta.sql_names(columns), (), bump), self._select(), key, dialect
             )
             values += self._values(dialect)
         affected: int = yield Execute(*_bound(compiled, values))
@@ -875,6 +884,7 @@ class AsyncQueryCore(QueryCore[M]):
 
 
 _COLLECTIONS = (list, tuple, set, frozenset)
+_COMPUTED = (Expr, RawSQL)  # update() values the database computes
 
 
 def _bound(compiled: tuple[str, int], values: list[Any]) -> tuple[str, list[Any]]:
