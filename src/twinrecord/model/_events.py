@@ -245,20 +245,34 @@ def save_plan(record: Any, life: Lifecycle, dialect: Dialect) -> Plan[int]:
 
 
 def _evented_save_plan(record: Any, life: Lifecycle, dialect: Dialect) -> Plan[int]:
-    handlers = life.handlers
-    yield from _begin(record, handlers, SAVE_EVENTS, "save")
+    span = lambda: _save_span(record, life, dialect)  # noqa: E731
+    return _evented(record, life.handlers, SAVE_EVENTS, "save", span, validates=True)
+
+
+def _evented(
+    record: Any,
+    handlers: Handlers,
+    events: frozenset[str],
+    action: str,
+    span: Callable[[], Plan[int]],
+    validates: bool,
+) -> Plan[int]:
+    """A save or delete with handlers: re-entry refused, the validation handlers (saves),
+    then the span in a transaction when a span handler exists; on any exception in it
+    the record is put back as it was before the call."""
+    yield from _begin(record, handlers, events, action)
     private = record._private()
     before = _captured(record)
     private["_in_events"] = True
     try:
-        yield from _call(handlers, "before_validate", record)
-        record._validated_values(full=True)  # §16: the validation between its two events
-        yield from _call(handlers, "after_validate", record)
-        span = _save_span(record, life, dialect)
+        if validates:
+            yield from _call(handlers, "before_validate", record)
+            record._validated_values(full=True)  # §16: the validation between its two events
+            yield from _call(handlers, "after_validate", record)
         try:
             if SPAN_EVENTS.isdisjoint(handlers):
-                return (yield from span)
-            result: int = yield InTransaction(span)
+                return (yield from span())
+            result: int = yield InTransaction(span())
             return result
         except BaseException:
             _put_back(record, before)
@@ -312,23 +326,9 @@ def delete_plan(record: Any, life: Lifecycle, dialect: Dialect, hard: bool = Fal
 
 
 def _evented_delete_plan(record: Any, life: Lifecycle, dialect: Dialect, hard: bool) -> Plan[int]:
-    handlers = life.handlers
-    yield from _begin(record, handlers, DELETE_EVENTS, "hard_delete" if hard else "delete")
-    private = record._private()
-    before = _captured(record)
-    private["_in_events"] = True
-    try:
-        span = _delete_span(record, life, dialect, hard)
-        try:
-            if SPAN_EVENTS.isdisjoint(handlers):
-                return (yield from span)
-            result: int = yield InTransaction(span)
-            return result
-        except BaseException:
-            _put_back(record, before)
-            raise
-    finally:
-        private["_in_events"] = False
+    action = "hard_delete" if hard else "delete"
+    span = lambda: _delete_span(record, life, dialect, hard)  # noqa: E731
+    return _evented(record, life.handlers, DELETE_EVENTS, action, span, validates=False)
 
 
 def _delete(record: Any, features: Features | None, dialect: Dialect, hard: bool) -> Plan[int]:
