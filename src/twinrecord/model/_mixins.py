@@ -184,30 +184,28 @@ def update_plan(record: Any, features: Features, dialect: Dialect, validate: boo
     data = record.__dict__
     names = meta.columns
     lock = features.lock
-    dirty = [i for i, old in enumerate(snapshot) if data[names[i]] != old]
-    if lock:
-        dirty = [i for i in dirty if names[i] != lock]
+    skipped = meta.column_index[lock] if lock else -1
+    dirty = tuple(
+        i for i, old in enumerate(snapshot) if i != skipped and data[names[i]] != old
+    )
     if not dirty:
         record._private()["_previously_new"] = False
         return 0
     if validate:
         data = record._validated_values()
+    sql, indexes, writers, stamp = _update_spec(meta, features, dirty, dialect)
     restore: dict[str, Any] = {}
-    if features.timestamps:
-        stamp_index = meta.column_index["updated_at"]
-        if stamp_index not in dirty:
-            restore["updated_at"] = data["updated_at"]
-            data["updated_at"] = now()
-            dirty.append(stamp_index)
-    columns = tuple(names[i] for i in dirty)
-    key = ("guarded-update", columns, dialect)
-    sql = meta.sql_cache.get(key)
-    if sql is None:
-        statement = _guarded_update(meta, columns, lock, None)
-        sql = meta.sql_cache[key] = compile_guarded_update(statement, dialect)
-    writers = meta.writers(dialect)
-    params = [_write(writers[i], data[names[i]]) for i in dirty]
-    params += [_write(writers[i], snapshot[i]) for i in meta.key_indexes]
+    if stamp:
+        restore["updated_at"] = data["updated_at"]
+        data["updated_at"] = now()
+    params = [
+        value if writer is None or value is None else writer(value)
+        for writer, value in zip(writers, [data[names[i]] for i in indexes])
+    ]
+    first_key = len(indexes)
+    params += [
+        _write(writers[first_key + n], snapshot[i]) for n, i in enumerate(meta.key_indexes)
+    ]
     if lock:
         params.append(data[lock])
     try:
@@ -226,6 +224,30 @@ def update_plan(record: Any, features: Features, dialect: Dialect, validate: boo
     private["_snapshot"] = meta.snapshot(data)
     private["_previously_new"] = False
     return 1
+
+
+def _update_spec(
+    meta: Any, features: Features, dirty: tuple[int, ...], dialect: Dialect
+) -> tuple[str, tuple[int, ...], list[Any], bool]:
+    """Per dirty set, worked out once: the guarded UPDATE, the columns it writes (with
+    `updated_at` stamped unless the change sets it), their writers then the key's, and
+    whether the stamp is added."""
+    key = ("guarded-update", dirty, dialect)
+    spec = meta._specs.get(key)
+    if spec is None:
+        indexes = dirty
+        stamp = False
+        if features.timestamps:
+            stamp_index = meta.column_index["updated_at"]
+            if stamp_index not in dirty:
+                indexes, stamp = (*dirty, stamp_index), True
+        columns = tuple(meta.columns[i] for i in indexes)
+        statement = _guarded_update(meta, columns, features.lock, None)
+        all_writers = meta.writers(dialect)
+        writers = [all_writers[i] for i in (*indexes, *meta.key_indexes)]
+        sql = compile_guarded_update(statement, dialect)
+        spec = meta._specs[key] = (sql, indexes, writers, stamp)
+    return spec  # type: ignore[no-any-return]
 
 
 def delete_plan(record: Any, features: Features, dialect: Dialect) -> Plan[int]:
