@@ -26,6 +26,7 @@ from ..errors import ConfigurationError
 from ..model._core import RecordCore
 from ..sql import ddl
 from ..sql.dialect import DIALECTS
+from ._order import order_operations
 from ._types import Verbatim, sa_type
 
 # twinrecord URL scheme -> SQLAlchemy URL scheme (the sync drivers twinrecord uses).
@@ -182,35 +183,6 @@ def _type(table: ddl.TableDef, column: Any, dialect: str | None) -> Any:
         variant = sa_type(ddl.column_sql_type(table, column, DIALECTS[other]), other)
         base = base.with_variant(variant, other)
     return base
-
-
-def order_operations(context: Any, revision: Any, directives: list[Any]) -> None:
-    """Alembic's `process_revision_directives` hook (the generated env.py sets it): in
-    each table's changes, foreign keys are dropped first and created last. MySQL refuses
-    to drop an index a foreign key still uses, and Alembic lists index changes before
-    foreign key changes; dropping or adding a foreign key with its index then works."""
-    from alembic.operations import ops
-
-    def rank(op: Any) -> int:
-        if isinstance(op, ops.DropConstraintOp) and op.constraint_type == "foreignkey":
-            return 0
-        if isinstance(op, ops.CreateForeignKeyOp):
-            return 2
-        return 1
-
-    def reorder(container: Any) -> None:
-        for op in getattr(container, "ops", ()):
-            if isinstance(op, ops.ModifyTableOps):
-                op.ops.sort(key=rank)  # stable: everything else keeps its order
-
-    for script in directives:
-        for attribute in ("upgrade_ops", "downgrade_ops"):
-            container = getattr(script, attribute, None)
-            if container is not None:
-                reorder(container)
-        for attribute in ("upgrade_ops_list", "downgrade_ops_list"):
-            for container in getattr(script, attribute, None) or ():
-                reorder(container)
 
 
 __all__ = [
