@@ -69,6 +69,7 @@ RUN_ELSEWHERE: dict[str, str] = {
 NOT_RUN: set[tuple[str, str]] = {
     # a fixture override; test_testing_plugin.py overrides the same fixtures for real
     ("testing.md", "a conftest.py fragment (tests/integration/test_testing_plugin.py does this)"),
+    ("schema.md", "a revision script's body"),
 }
 
 DEFAULT_SERVERS = {"sync": ("sqlite",), "async": ("postgres", "mysql")}
