@@ -418,3 +418,14 @@ async def test_mysql_refuses_eager_loading_and_a_second_stream_in_a_transaction(
         await leave(db, stream)
         assert await db(Owner.query().count()) == 2
     assert in_use(db) == 0
+
+
+async def test_async_for_over_an_async_query_streams_it(async_db):
+    db = async_db
+    Item = await filled(db)
+    query = Item.query().where(Item.c.n < 40).order_by("n")
+    with sql_log() as lines:
+        streamed = [record.n async for record in query]
+    assert streamed == [r.n for r in await query.all()]
+    assert any("next 1000 rows" in line or "FETCH FORWARD 1000" in line for line in lines)
+    assert db.backend.pool_stats()["in_use"] == 0
