@@ -5,6 +5,7 @@ Expected values come from the test's own clock readings and raw SQL, not from th
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Optional
@@ -229,6 +230,56 @@ async def test_a_form_round_trips_the_version(db):
     with pytest.raises(StaleObjectError, match="expected version 0"):
         await db(form.save())
     assert (await db(Ledger.find_one(ledger.id))).amount == 2
+
+
+async def test_a_changed_version_alone_sends_nothing(db, caplog):
+    # The version a form brings back is the expected one, not a change to write.
+    Ledger = locked_model(db)
+    await db.create(Ledger)
+    ledger = await db(Ledger.create(amount=1))
+    ledger.lock_version = 7
+    with caplog.at_level(logging.DEBUG, logger="twinrecord.sql"):
+        assert await db(ledger.save()) == 0
+    assert [r for r in caplog.records if r.name == "twinrecord.sql"] == []
+    assert ledger.lock_version == 7 and ledger.dirty_attributes == {"lock_version"}
+    row = await db(Ledger.backend().fetch_one("SELECT amount, lock_version FROM ledgers"))
+    assert row == {"amount": 1, "lock_version": 0}
+
+
+async def test_a_key_set_to_none_is_refused_before_sending(db, caplog):
+    class Entry(TimestampMixin, OptimisticLockMixin, db.Base):
+        __table_name__ = "entries"
+        id: Optional[int] = None
+        title: str
+
+    await db.create(Entry)
+    entry = await db(Entry.create(title="a"))
+    entry.id = None
+    entry.title = "b"
+    refused = pytest.raises(ConfigurationError, match="primary key 'id' was set to None")
+    with caplog.at_level(logging.DEBUG, logger="twinrecord.sql"), refused:
+        await db(entry.save())
+    assert [r for r in caplog.records if r.name == "twinrecord.sql"] == []
+    assert entry.lock_version == 0 and entry.updated_at == entry.created_at
+    assert await db(Entry.query().pluck(Entry.c.title)) == ["a"]
+
+
+async def test_each_dirty_set_writes_its_own_columns(db):
+    # The UPDATE is worked out once per set of changed fields: another set, another statement.
+    Article = stamped_model(db)
+    await db.create(Article)
+    article = await db(Article.create(title="a", body="x"))
+    article.title = "b"
+    await db(article.save())
+    article.body = "y"
+    await db(article.save())
+    article.title, article.body = "c", "z"
+    await db(article.save())
+    other = await db(Article.create(title="o", body="o"))
+    other.body = "p"
+    await db(other.save())
+    rows = await db(Article.backend().fetch_all("SELECT title, body FROM articles ORDER BY id"))
+    assert rows == [{"title": "c", "body": "z"}, {"title": "o", "body": "p"}]
 
 
 async def test_delete_checks_the_version(db):

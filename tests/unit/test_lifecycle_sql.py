@@ -161,3 +161,25 @@ def test_upsert_with_computed_sets_and_mariadb_returning():
         "INSERT INTO `pages` (`path`, `hits`) VALUES (%s, %s) ON DUPLICATE KEY UPDATE "
         "`hits` = `pages`.`hits` + VALUES(`hits`), `updated_at` = %s RETURNING `id`"
     )
+
+
+def test_datetime_writers_store_naive_utc_at_a_fixed_width():
+    # The stamps' writers skip isoformat/replace for speed: they must write what those would.
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from twinrecord.sql.dialect import _text_datetime, _utc_naive
+
+    samples = [
+        datetime(2026, 12, 5, 18, 41, 36, 123456),
+        datetime(2026, 12, 5, 18, 41, 36),  # no microseconds: still six digits
+        datetime(2026, 12, 5, 18, 41, 37, 5),  # the next second after a cached one
+        datetime(999, 1, 2, 3, 4, 5, 6),  # a year below 1000 keeps four digits
+        datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2027, 1, 1, 1, 30, tzinfo=timezone(timedelta(hours=2))),  # crosses the year
+        datetime(2026, 6, 1, 12, 0, 0, 7, tzinfo=timezone(timedelta(0))),  # UTC, not the singleton
+    ]
+    for value in samples + samples[::-1]:
+        naive = value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
+        assert _text_datetime(value) == naive.isoformat(sep=" ", timespec="microseconds")
+        assert _utc_naive(value) == naive and _utc_naive(value).tzinfo is None
+    assert _text_datetime(samples[5]) == "2026-12-31 23:30:00.000000"

@@ -237,11 +237,11 @@ def save_plan(record: Any, life: Lifecycle, dialect: Dialect) -> Plan[int]:
     """The plan of `save()`: picked here rather than wrapped (one generator less per
     save for a model with mixins and no handlers)."""
     handlers, features = life
-    if not handlers:
-        if record.is_new_record:
-            return _insert(record, features, dialect, validate=True)
-        return _update(record, features, dialect, validate=True)
-    return _evented_save_plan(record, life, dialect)
+    if handlers:
+        return _evented_save_plan(record, life, dialect)
+    if record._private()["_snapshot"] is None:  # a new record
+        return _insert(record, features, dialect, validate=True)
+    return _update(record, features, dialect, validate=True)
 
 
 def _evented_save_plan(record: Any, life: Lifecycle, dialect: Dialect) -> Plan[int]:

@@ -179,75 +179,91 @@ def insert_plan(record: Any, features: Features, dialect: Dialect, validate: boo
 
 def update_plan(record: Any, features: Features, dialect: Dialect, validate: bool) -> Plan[int]:
     """The record's UPDATE of its dirty columns, stamped, version checked and bumped."""
-    meta = record._meta()
-    snapshot = record._snapshot_values()
+    meta = type(record).__dict__.get("__twinrecord_meta__") or record._meta()
+    private = record._private()
+    snapshot = private["_snapshot"]
     data = record.__dict__
-    names = meta.columns
-    lock = features.lock
-    skipped = meta.column_index[lock] if lock else -1
-    dirty = tuple(
-        i for i, old in enumerate(snapshot) if i != skipped and data[names[i]] != old
-    )
-    if not dirty:
-        record._private()["_previously_new"] = False
+    current = meta._pick_columns(data)
+    if current == snapshot:
+        private["_previously_new"] = False
         return 0
+    dirty = tuple([i for i, old in enumerate(snapshot) if current[i] != old])
+    spec = meta._specs.get((dialect, dirty)) or _update_spec(meta, features, dirty, dialect)
+    sql, columns, writers, stamp, key_indexes = spec
+    if sql is None:  # only the lock column differs: the expected version, not a change
+        private["_previously_new"] = False
+        return 0
+    if key_indexes:  # a key column is among the changes
+        _refuse_unset_key(record, meta, data, key_indexes)
     if validate:
         data = record._validated_values()
-    sql, indexes, writers, stamp = _update_spec(meta, features, dirty, dialect)
-    restore: dict[str, Any] = {}
     if stamp:
-        restore["updated_at"] = data["updated_at"]
+        previous = data["updated_at"]
         data["updated_at"] = now()
+    values = [data[c] for c in columns]
+    values += [snapshot[i] for i in meta.key_indexes]  # the row's key as stored
     params = [
         value if writer is None or value is None else writer(value)
-        for writer, value in zip(writers, [data[names[i]] for i in indexes])
+        for writer, value in zip(writers, values)
     ]
-    first_key = len(indexes)
-    params += [
-        _write(writers[first_key + n], snapshot[i]) for n, i in enumerate(meta.key_indexes)
-    ]
+    lock = features.lock
     if lock:
         params.append(data[lock])
     try:
         affected: int = yield Execute(sql, params)
     except BaseException:
-        data.update(restore)
+        if stamp:
+            data["updated_at"] = previous
         raise
     if not affected:
-        data.update(restore)
+        if stamp:
+            data["updated_at"] = previous
         if lock:
             raise _stale(record, data[lock])
         return 0
     if lock:
         data[lock] += 1
-    private = record._private()
     private["_snapshot"] = meta.snapshot(data)
     private["_previously_new"] = False
     return 1
 
 
+def _refuse_unset_key(
+    record: Any, meta: Any, data: dict[str, Any], indexes: tuple[int, ...]
+) -> None:
+    for i in indexes:
+        if data[meta.columns[i]] is None:
+            raise ConfigurationError(
+                f"{type(record).__name__}: cannot save a loaded record whose primary key "
+                f"{meta.columns[i]!r} was set to None (its row keeps its key); to store a "
+                "copy as a new row, use dup() to copy a record and save the copy. "
+                "Nothing was sent."
+            )
+
+
 def _update_spec(
     meta: Any, features: Features, dirty: tuple[int, ...], dialect: Dialect
-) -> tuple[str, tuple[int, ...], list[Any], bool]:
-    """Per dirty set, worked out once: the guarded UPDATE, the columns it writes (with
-    `updated_at` stamped unless the change sets it), their writers then the key's, and
-    whether the stamp is added."""
-    key = ("guarded-update", dirty, dialect)
-    spec = meta._specs.get(key)
-    if spec is None:
-        indexes = dirty
-        stamp = False
-        if features.timestamps:
-            stamp_index = meta.column_index["updated_at"]
-            if stamp_index not in dirty:
-                indexes, stamp = (*dirty, stamp_index), True
-        columns = tuple(meta.columns[i] for i in indexes)
-        statement = _guarded_update(meta, columns, features.lock, None)
-        all_writers = meta.writers(dialect)
-        writers = [all_writers[i] for i in (*indexes, *meta.key_indexes)]
-        sql = compile_guarded_update(statement, dialect)
-        spec = meta._specs[key] = (sql, indexes, writers, stamp)
-    return spec  # type: ignore[no-any-return]
+) -> tuple[str | None, tuple[str, ...], list[Any], bool, tuple[int, ...]]:
+    """Per dirty set (as found, the lock column included), worked out once: the guarded
+    UPDATE (None when only the lock column differs), the fields it writes (with
+    `updated_at` stamped unless the change sets it), their writers then the key's,
+    whether the stamp is added, and the key columns among the changes."""
+    lock = features.lock
+    indexes = tuple(i for i in dirty if lock is None or meta.columns[i] != lock)
+    stamp = False
+    if indexes and features.timestamps:
+        stamp_index = meta.column_index["updated_at"]
+        if stamp_index not in indexes:
+            indexes, stamp = (*indexes, stamp_index), True
+    columns = tuple(meta.columns[i] for i in indexes)
+    sql = None
+    if indexes:
+        sql = compile_guarded_update(_guarded_update(meta, columns, lock, None), dialect)
+    all_writers = meta.writers(dialect)
+    writers = [all_writers[i] for i in (*indexes, *meta.key_indexes)]
+    keys = tuple(i for i in meta.key_indexes if i in indexes)
+    spec = meta._specs[(dialect, dirty)] = (sql, columns, writers, stamp, keys)
+    return spec
 
 
 def delete_plan(record: Any, features: Features, dialect: Dialect) -> Plan[int]:

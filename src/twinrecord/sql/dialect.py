@@ -38,7 +38,16 @@ def _utc(value: datetime) -> datetime:
 def _utc_naive(value: datetime) -> datetime:
     """What a datetime column stores (API.md §8): a naive value as written, an aware one
     converted to UTC, in Python, so no session time zone ever shifts the instant."""
-    return value if value.tzinfo is None else value.astimezone(UTC).replace(tzinfo=None)
+    zone = value.tzinfo
+    if zone is None:
+        return value
+    if zone is not UTC:
+        value = value.astimezone(UTC)
+    # The constructor, not replace(tzinfo=None): half the cost of its keyword parsing.
+    return datetime(
+        value.year, value.month, value.day,
+        value.hour, value.minute, value.second, value.microsecond,
+    )
 
 
 def _text_naive(value: str) -> datetime:
@@ -56,10 +65,27 @@ def _json_loads(value: Any) -> Any:
     return json.loads(value) if isinstance(value, (str, bytes, bytearray)) else value
 
 
+# The text of the last whole second written (a timestamped save or a bulk insert
+# writes the same second over and over): ((second, minute, hour, day, month, year),
+# "YYYY-MM-DD HH:MM:SS."), swapped as one tuple so threads never see half of it.
+_last_second: tuple[tuple[int, ...], str] = ((), "")
+
+
 def _text_datetime(value: datetime) -> str:
     # Naive UTC at a fixed width keeps text order equal to time order, for WHERE,
-    # ORDER BY and MIN/MAX, whether the column or the value was aware or not.
-    return _utc_naive(value).isoformat(sep=" ", timespec="microseconds")
+    # ORDER BY and MIN/MAX, whether the column or the value was aware or not. Written
+    # as isoformat(sep=" ", timespec="microseconds") of the naive UTC value would be,
+    # from the cached second and the microseconds (a quarter of isoformat's cost).
+    global _last_second
+    zone = value.tzinfo
+    if zone is not None and zone is not UTC:
+        value = value.astimezone(UTC)
+    second = (value.second, value.minute, value.hour, value.day, value.month, value.year)
+    last = _last_second
+    if last[0] != second:
+        whole = datetime(value.year, value.month, value.day, value.hour, value.minute, value.second)
+        last = _last_second = (second, whole.isoformat(sep=" ") + ".")
+    return last[1] + str(1000000 + value.microsecond)[1:]
 
 
 def _text_time(value: time) -> str:
