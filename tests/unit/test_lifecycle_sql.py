@@ -183,3 +183,34 @@ def test_datetime_writers_store_naive_utc_at_a_fixed_width():
         assert _text_datetime(value) == naive.isoformat(sep=" ", timespec="microseconds")
         assert _utc_naive(value) == naive and _utc_naive(value).tzinfo is None
     assert _text_datetime(samples[5]) == "2026-12-31 23:30:00.000000"
+
+
+# ---- plain insert_many with one array per column (PostgreSQL) ----------------------------------
+def test_array_insert_sql_casts_each_array_to_its_bare_type():
+    from twinrecord.sql.bulk import ArrayInsert, array_element_type, compile_array_insert
+
+    assert array_element_type("VARCHAR(100)") == "VARCHAR"  # a sized cast would cut silently
+    assert array_element_type("DECIMAL(10,2)") == "DECIMAL"
+    assert array_element_type("TIMESTAMPTZ(6)") == "TIMESTAMPTZ"
+    assert array_element_type("DOUBLE PRECISION") == "DOUBLE PRECISION"
+    statement = ArrayInsert("t", ("a", "b"), ("TEXT", "BIGINT"), ("id",))
+    assert compile_array_insert(statement, POSTGRES) == (
+        'INSERT INTO "t" ("a", "b") SELECT * FROM unnest(CAST(%s AS TEXT[]), '
+        'CAST(%s AS BIGINT[])) RETURNING "id"'
+    )
+    assert POSTGRES.array_insert and not SQLITE.array_insert and not MYSQL.array_insert
+
+
+def test_array_insert_falls_back_on_values_of_mixed_types():
+    from decimal import Decimal
+    from operator import itemgetter
+
+    from twinrecord.model._bulk import _arrays
+
+    class Row:
+        def __init__(self, value: object) -> None:
+            self.value = value
+
+    readers = [(itemgetter("value"), None)]
+    assert _arrays([Row(1), Row(None), Row(2)], readers) == [[1, None, 2]]
+    assert _arrays([Row(Decimal(1)), Row(2)], readers) is None  # one array, one element type

@@ -11,13 +11,23 @@ position: RETURNING promises no order.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from operator import itemgetter
 from typing import Any
 
 from ..errors import ConfigurationError, IntegrityError, RecordNotUnique, StaleObjectError
-from ..plan import Execute, FetchRows, InTransaction, Plan, ReadServer
+from ..plan import Execute, FetchRows, Insert, InTransaction, Plan, ReadServer
 from ..query._items import write_values
 from ..sql import features as features_of_server
-from ..sql.bulk import CaseUpdate, ConflictInsert, compile_case_update, compile_conflict_insert
+from ..sql.bulk import (
+    ArrayInsert,
+    CaseUpdate,
+    ColumnValues,
+    ConflictInsert,
+    array_element_type,
+    compile_array_insert,
+    compile_case_update,
+    compile_conflict_insert,
+)
 from ..sql.compiler import compile_upsert_sets
 from ..sql.ddl import column_type_sql
 from ..sql.dialect import Dialect
@@ -25,9 +35,15 @@ from ..sql.expressions import Column, Computed, Expr, from_raw
 from ..sql.features import Server
 from ..sql.fragments import RawSQL
 from ..sql.statements import AllOf, ColumnTest, Ident, Select, compile_select
+from ._core import _insert_group
 from ._mixins import Features, now, stamp_inserts
 
 MAX_ROWS_PER_STATEMENT = 1000
+# Plain insert_many where the dialect takes arrays (PostgreSQL): groups of at least
+# ARRAY_MIN_ROWS records go as `INSERT ... SELECT * FROM unnest(arrays)`, ARRAY_ROWS
+# rows per statement (a bound on the arrays' size, not a parameter limit).
+ARRAY_MIN_ROWS = 2
+ARRAY_ROWS = 5000
 # Concurrent bulk writes over overlapping keys can deadlock: the victim's call is redone.
 ROLLBACK_RETRIES = 10
 _DUPLICATE_KEY = 1062  # MySQL/MariaDB ER_DUP_ENTRY
@@ -157,6 +173,8 @@ def insert_many_plan(
             raise ConfigurationError(
                 f"{model.__name__}.insert_many(unique_by=...) goes with on_conflict='ignore'"
             )
+        if dialect.array_insert:
+            return array_insert_plan(model, records, dialect)
         return model._insert_many_plan(records, dialect)  # type: ignore[no-any-return]
     if on_conflict != "ignore":
         raise ConfigurationError(
@@ -164,6 +182,88 @@ def insert_many_plan(
             "'ignore' (to overwrite colliding rows, use upsert_many)"
         )
     return insert_ignore_plan(model, records, unique_by, dialect)
+
+
+# ---- insert_many() where the dialect takes arrays ---------------------------------------------
+def array_insert_plan(model: type[Any], records: Iterable[Any], dialect: Dialect) -> Plan[int]:
+    """Plain insert_many (API.md §3) with one array parameter per column: the statement
+    is one shape whatever the row count (parsed, planned and prepared once), and its
+    values travel as arrays, not as one parameter each. Generated keys come back by
+    RETURNING in the arrays' order. A group of fewer than ARRAY_MIN_ROWS records, a
+    column with a declared `sql_type`, or a column whose values are of mixed Python
+    types (an int among Decimals) goes the VALUES way instead."""
+    meta = model._meta()
+    batch = model._validated_batch(records, "insert_many")
+    stamp_inserts(batch, model._features_of_model())
+    inserted = 0
+    for wants_key, group in _key_groups(meta, batch):
+        shape = _array_shape(meta, wants_key, dialect) if len(group) >= ARRAY_MIN_ROWS else None
+        for chunk in _chunks(group, ARRAY_ROWS) if shape is not None else (group,):
+            arrays = _arrays(chunk, shape[1]) if shape is not None else None
+            if shape is None or arrays is None:
+                inserted += yield from _insert_group(meta, chunk, wants_key, dialect)
+                continue
+            if wants_key:
+                keys = yield Insert(shape[0], arrays, len(chunk))
+                if len(keys) != len(chunk):
+                    raise IntegrityError(
+                        f"{model.__name__}.insert_many(): {len(chunk)} rows sent, "
+                        f"{len(keys)} keys came back"
+                    )
+                key = meta.auto_key
+                for record, value in zip(chunk, keys):
+                    record.__dict__[key] = value
+                    record._mark_saved()
+            else:
+                yield Execute(shape[0], arrays)
+                for record in chunk:
+                    record._mark_saved()
+            inserted += len(chunk)
+    return inserted
+
+
+def _array_shape(
+    meta: Any, wants_key: bool, dialect: Dialect
+) -> tuple[str, list[tuple[Any, Any]]] | None:
+    """The ArrayInsert SQL of a model's INSERT and, per column, how to read its values
+    off a record and write them; None when a column has a declared `sql_type` (its
+    array type is not known) or there is no column to send. Worked out once."""
+    key = ("array-insert", wants_key, dialect)
+    if key in meta.sql_cache:
+        return meta.sql_cache[key]  # type: ignore[no-any-return]
+    columns, pairs = meta.insert_spec(wants_key, dialect)
+    declared = {c.name: c.sql_type for c in meta.table_definition().columns}
+    names = meta.sql_names(columns)
+    shape: tuple[str, list[tuple[Any, Any]]] | None = None
+    if columns and all(declared.get(n) is None for n in names):
+        casts = tuple(array_element_type(column_type_sql(meta.types[c], dialect)) for c in columns)
+        returning: tuple[str, ...] = ()
+        if wants_key:
+            returning = meta.sql_names((meta.auto_key,))
+        sql = compile_array_insert(ArrayInsert(meta.table, names, casts, returning), dialect)
+        shape = (sql, [(itemgetter(c), writer) for c, writer in pairs])
+    meta.sql_cache[key] = shape
+    return shape
+
+
+_NONE = type(None)
+
+
+def _arrays(chunk: list[Any], readers: list[tuple[Any, Any]]) -> list[ColumnValues] | None:
+    """One ColumnValues per column, written for the driver; None when a column's values
+    are of more than one Python type (the driver types an array by its values)."""
+    data = [record.__dict__ for record in chunk]
+    arrays = []
+    for read, writer in readers:
+        values = list(map(read, data))
+        if writer is not None:
+            values = [v if v is None else writer(v) for v in values]
+        kinds = set(map(type, values))
+        kinds.discard(_NONE)
+        if len(kinds) > 1:
+            return None
+        arrays.append(ColumnValues(values))
+    return arrays
 
 
 def insert_ignore_plan(

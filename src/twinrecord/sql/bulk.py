@@ -4,10 +4,15 @@ one-statement UPDATE of many rows by key. Nothing here knows a model.
 Spelling per database: PostgreSQL and SQLite `ON CONFLICT`, MySQL/MariaDB
 `INSERT IGNORE` / `ON DUPLICATE KEY UPDATE` (`VALUES(c)` on MariaDB, which rejects the
 row alias; `AS new` on MySQL, where `VALUES()` is deprecated since 8.0.20).
+
+Where the dialect takes arrays as parameters (`Dialect.array_insert`, PostgreSQL), a
+large plain INSERT sends one array per column instead of one parameter per value:
+`INSERT INTO t (a, b) SELECT * FROM unnest(CAST(? AS T1[]), CAST(? AS T2[])) RETURNING k`.
 """
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -125,4 +130,46 @@ def compile_case_update(update: CaseUpdate, dialect: Dialect) -> str:
     sql = f"UPDATE {q(update.table)} SET {', '.join(sets)} WHERE {where}"
     if update.returning and dialect.supports_returning:
         sql += " RETURNING " + ", ".join(quoted)
+    return dialect.prepare(sql)[0]
+
+
+class ColumnValues(list[object]):
+    """One column's values, sent as one array parameter (an `ArrayInsert`'s). A type of
+    its own so a driver can send it its fastest way (psycopg: binary) without changing
+    how other lists are sent."""
+
+    __slots__ = ()
+
+
+class ArrayInsert(NamedTuple):
+    """`INSERT INTO table (columns) SELECT * FROM unnest(...)`: one array parameter per
+    column (`casts[i]`: the SQL element type column i's array is cast to), the rows in
+    array order; `returning`: the columns RETURNING gives back, in the rows' order."""
+
+    table: str
+    columns: tuple[str, ...]
+    casts: tuple[str, ...]
+    returning: tuple[str, ...] = ()
+    node: str = "array_insert"
+
+
+# A type's modifiers: `VARCHAR(10)` -> `VARCHAR`. An explicit cast to a sized type cuts
+# or rounds silently; cast to the bare type, the INSERT's own assignment to the column
+# checks the size and raises as a VALUES insert would.
+_MODIFIERS = re.compile(r"\s*\([^)]*\)")
+
+
+def array_element_type(column_type_sql: str) -> str:
+    """The type a column's array is cast to: its SQL type without modifiers."""
+    return _MODIFIERS.sub("", column_type_sql)
+
+
+@lru_cache(maxsize=256)
+def compile_array_insert(insert: ArrayInsert, dialect: Dialect) -> str:
+    q = dialect.quote
+    columns = ", ".join(q(c) for c in insert.columns)
+    arrays = ", ".join(f"CAST(? AS {cast}[])" for cast in insert.casts)
+    sql = f"INSERT INTO {q(insert.table)} ({columns}) SELECT * FROM unnest({arrays})"
+    if insert.returning:
+        sql += " RETURNING " + ", ".join(q(c) for c in insert.returning)
     return dialect.prepare(sql)[0]

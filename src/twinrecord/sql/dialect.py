@@ -144,6 +144,9 @@ class Dialect:
     # A plain INSERT asks for its generated keys with RETURNING (else the driver's
     # last-insert id gives them).
     insert_returns_keys: bool = True
+    # A large plain INSERT may send one array parameter per column (sql/bulk.py's
+    # ArrayInsert: `SELECT * FROM unnest(...)`) instead of one parameter per value.
+    array_insert: bool = False
 
     # ---- identifiers and placeholders -------------------------------------------------
     def quote(self, identifier: str) -> str:
@@ -330,6 +333,7 @@ POSTGRES = Dialect(
     identifier_quote='"',
     supports_returning=True,
     max_params=65535,
+    array_insert=True,
     stream_begin="BEGIN READ ONLY",
     stream_cursor='DECLARE "{name}" NO SCROLL CURSOR WITHOUT HOLD FOR {sql}',
     ddl_types={

@@ -30,6 +30,7 @@ from ...errors import (
     statement_invalid,
 )
 from .._config import ServerConfig, mask_url, parse_server_url
+from . import _arrays  # noqa: F401  # sends ColumnValues in binary
 
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 # The server parameters PgBouncer keeps per client and sets again on whichever server
