@@ -229,6 +229,53 @@ async def test_insert_many_ignore_raises_for_other_keys_and_foreign_keys(db):
         assert await db(Member.query().count()) == 1
 
 
+async def test_insert_many_ignore_in_large_batches_matches_rows_and_reads_every_warning(db):
+    class Team(db.Base):
+        __table_name__ = "bulk_big_teams"
+        id: Optional[int] = None
+        name: str = "t"
+
+    class Member(db.Base):
+        __table_name__ = "bulk_big_members"
+        id: Optional[int] = None
+        email: Annotated[str, Column(unique=True, max_length=100)]
+        handle: Annotated[str, Column(unique=True, max_length=100)]
+        team_id: Annotated[Optional[int], ForeignKey(Team)] = None
+
+    await db.create(Team, Member)
+    team = await db(Team.create())
+    # 1,500 existing rows: more skipped rows than a statement's rows, more warnings than
+    # MariaDB keeps by default (64)
+    await db(Member.insert_many([Member(email=f"e{i}@x", handle=f"h{i}") for i in range(0, 3000, 2)]))
+    records = [Member(email=f"e{i}@x", handle=f"n{i}", team_id=team.id) for i in range(3000)]
+    inserted = await db(Member.insert_many(records, on_conflict="ignore", unique_by="email"))
+    assert inserted == 1500
+    assert [r.is_new_record for r in records] == [i % 2 == 0 for i in range(3000)]
+    for record in records[1::250]:
+        found = await db(Member.find_one(record.id))
+        assert (found.email, found.handle) == (record.email, record.handle)
+    assert await db(Member.query().count()) == 3000
+
+    def late(error_record):  # the bad record after 100 skipped ones, in one statement
+        return [Member(email=f"e{i}@x", handle=f"z{i}") for i in range(0, 200, 2)] + [error_record]
+
+    with pytest.raises(RecordNotUnique):  # a collision on handle, not on email
+        await db(Member.insert_many(late(Member(email="fresh@x", handle="h0")),
+                                    on_conflict="ignore", unique_by="email"))
+    if db.backend_name != "sqlite":  # SQLite enforces foreign keys only when asked to
+        with pytest.raises(IntegrityError):
+            await db(Member.insert_many(late(Member(email="fresh@x", handle="f", team_id=999)),
+                                        on_conflict="ignore", unique_by="email"))
+    assert await db(Member.query().count()) == 3000
+    # without unique_by: skipped on any key, rows matched to records by key or every column
+    others = [Member(email=f"e{i}@x", handle=f"q{i}") for i in range(0, 100)]
+    others += [Member(email=f"w{i}@x", handle=f"h{2 * i}") for i in range(0, 100)]
+    others += [Member(email=f"v{i}@x", handle=f"v{i}") for i in range(0, 100)]
+    assert await db(Member.insert_many(others, on_conflict="ignore")) == 100
+    assert all(r.is_new_record for r in others[:200])
+    assert all(isinstance(r.id, int) and not r.is_new_record for r in others[200:])
+
+
 async def test_insert_many_ignore_validates_first(db):
     User = user_model(db)
     await db.create(User)

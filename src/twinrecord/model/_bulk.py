@@ -47,6 +47,9 @@ ARRAY_ROWS = 5000
 # Concurrent bulk writes over overlapping keys can deadlock: the victim's call is redone.
 ROLLBACK_RETRIES = 10
 _DUPLICATE_KEY = 1062  # MySQL/MariaDB ER_DUP_ENTRY
+# MariaDB's INSERT IGNORE keeps this many warnings (the session's max_error_count is
+# 64 by default, fewer than a statement's rows may raise): the most the server allows.
+MARIADB_WARNINGS = 65535
 
 
 def _columns(model: type[Any], names: Any, what: str) -> tuple[str, ...]:
@@ -92,10 +95,21 @@ def _key_groups(meta: Any, records: list[Any]) -> list[tuple[bool, list[Any]]]:
     return [(flag, group) for flag, group in ((True, needing), (False, bringing)) if group]
 
 
+def _keyer(columns: tuple[str, ...]) -> Callable[[dict[str, Any]], Any]:
+    """A record's values of `columns` from its __dict__, as a hashable key (a tuple)."""
+    if len(columns) == 1:
+        (column,) = columns
+        return lambda data: (data[column],)
+    return itemgetter(*columns)
+
+
 def _refuse_batch_duplicates(model: type[Any], records: list[Any], unique: tuple[str, ...]) -> None:
+    key = _keyer(unique)
+    keys = [key(record.__dict__) for record in records]
+    if len(set(keys)) == len(keys):
+        return
     seen: dict[tuple[Any, ...], int] = {}
-    for position, record in enumerate(records):
-        values = _values(record, unique)
+    for position, values in enumerate(keys):
         if values in seen:
             raise RecordNotUnique(
                 f"{model.__name__}.upsert_many(): records {seen[values]} and {position} both "
@@ -295,8 +309,13 @@ def _insert_ignore(
     model: type[Any], batch: list[Any], unique: tuple[str, ...], dialect: Dialect
 ) -> Plan[int]:
     meta = model._meta()
+    mariadb = False
     if dialect.name == "mysql":
-        return (yield from _insert_ignore_one_by_one(model, batch, unique, dialect))
+        server: Server = (yield ReadServer(dialect)) or features_of_server.newest(dialect)
+        if server.flavor != "mariadb":  # MySQL: no RETURNING to learn which rows went in
+            return (yield from _insert_ignore_one_by_one(model, batch, unique, dialect))
+        mariadb = True
+    unique_keys: dict[str, set[str]] | None = None
     inserted = 0
     for wants_key, group in _key_groups(meta, batch):
         columns, _ = meta.insert_spec(wants_key, dialect)
@@ -310,10 +329,21 @@ def _insert_ignore(
                 "ignore",
                 target=meta.sql_names(unique),
                 returning=meta.sql_names(meta.columns),
+                server_returning=mariadb,
+                keep_warnings=MARIADB_WARNINGS if mariadb else 0,
             )
             rows = yield FetchRows(
                 compile_conflict_insert(statement, dialect), _params(meta, chunk, columns, dialect)
             )
+            if mariadb:
+                # INSERT IGNORE turns every refusal into a warning: each one not a
+                # duplicate on the conflict key raises what a plain INSERT would have.
+                warnings = yield FetchRows("SHOW WARNINGS", [])
+                if warnings:
+                    if unique and unique_keys is None:
+                        unique_keys = yield from _unique_keys(meta)
+                    sql_unique = set(meta.sql_names(unique))
+                    _raise_for_warnings(model, warnings, sql_unique, unique_keys or {})
             stored = _index(meta.hydrate(rows, dialect), match)
             for record in chunk:
                 found = stored.get(_values(record, match))
@@ -336,9 +366,10 @@ def _index(records: list[Any], columns: tuple[str, ...]) -> dict[tuple[Any, ...]
 def _insert_ignore_one_by_one(
     model: type[Any], batch: list[Any], unique: tuple[str, ...], dialect: Dialect
 ) -> Plan[int]:
-    """MySQL/MariaDB: `INSERT IGNORE`, one statement per record, whose warnings say why a
+    """MySQL: `INSERT IGNORE`, one statement per record, whose warnings say why a
     row was skipped: a duplicate on the conflict key skips it; a duplicate on another
-    key, a foreign key or a check raises what the plain INSERT would have raised."""
+    key, a foreign key or a check raises what the plain INSERT would have raised.
+    (MariaDB sends a batch per statement with RETURNING: `_insert_ignore`.)"""
     meta = model._meta()
     unique_keys: dict[str, set[str]] | None = None
     inserted = 0
@@ -378,7 +409,9 @@ def _unique_keys(meta: Any) -> Plan[dict[str, set[str]]]:
 def _raise_for_warnings(
     model: type[Any], warnings: list[Any], unique: set[str], keys: dict[str, set[str]]
 ) -> None:
-    for _level, code, message in warnings:
+    for level, code, message in warnings:
+        if str(level) == "Note":
+            continue
         if int(code) != _DUPLICATE_KEY:
             raise IntegrityError(
                 f"{model.__name__}.insert_many(on_conflict='ignore'): the server refused a "
@@ -514,6 +547,11 @@ def _upsert(
         update = tuple(c for c in overwrite if c in columns)
         if not update and not computed and not stamp and not bump:
             update = tuple(c for c in unique if c in columns)[:1]  # a no-op keeps RETURNING
+        # What comes back: the key, unique_by's columns (to match rows to records) and
+        # every column the update branch does not set to the value sent (a kept,
+        # computed, stamped or bumped column); the others hold what the record sent.
+        overwritten = set(update) - set(unique) - set(meta.primary_key)
+        returned = tuple(c for c in meta.columns if c not in overwritten)
         extra = 1 + len(computed_values)
         statement_rows = _rows_per_statement(len(columns), dialect, extra=extra)
         for chunk in _chunks(group, statement_rows):
@@ -526,7 +564,7 @@ def _upsert(
                 update=meta.sql_names(update),
                 stamp=meta.sql_names(stamp),
                 bump=meta.sql_names(bump),
-                returning=meta.sql_names(meta.columns),
+                returning=meta.sql_names(returned),
                 row_alias=row_alias,
                 computed=computed_sets,
                 server_returning=returns_rows,
@@ -537,15 +575,18 @@ def _upsert(
             sql = compile_conflict_insert(statement, dialect)
             if not returns_rows:
                 yield Execute(sql, params)
-                rows = yield from _select_by(meta, unique, chunk, dialect)
+                rows = yield from _select_by(meta, unique, returned, chunk, dialect)
             else:
                 rows = yield FetchRows(sql, params)
-            _take_rows(model, chunk, meta.hydrate(rows, dialect), unique)
+            _take_rows(model, chunk, rows, returned, unique, dialect)
     return len(batch)
 
 
-def _select_by(meta: Any, unique: tuple[str, ...], chunk: list[Any], dialect: Dialect) -> Plan[Any]:
-    """The rows of `chunk`'s conflict values (MySQL has no RETURNING)."""
+def _select_by(
+    meta: Any, unique: tuple[str, ...], returned: tuple[str, ...], chunk: list[Any], dialect: Dialect
+) -> Plan[Any]:
+    """`returned`'s columns of the rows of `chunk`'s conflict values (MySQL has no
+    RETURNING)."""
     if len(unique) == 1:
         test: Any = ColumnTest(meta.sql_column(unique[0]), "in", len(chunk))
         where: Any = (("AND", test),)
@@ -554,25 +595,44 @@ def _select_by(meta: Any, unique: tuple[str, ...], chunk: list[Any], dialect: Di
         tests = tuple(ColumnTest(meta.sql_column(c), "eq") for c in unique)
         where = tuple(("OR", AllOf(tests)) for _ in chunk)
         params = [meta.write(c, r.__dict__[c], dialect) for r in chunk for c in unique]
-    select = Select(table=meta.table, columns=meta.select_columns, where=where)
+    columns = tuple(Ident(f"{meta.table}.{meta.sql_column(c)}") for c in returned)
+    select = Select(table=meta.table, columns=columns, where=where)
     rows = yield FetchRows(compile_select(select, dialect)[0], params)
     return rows
 
 
 def _take_rows(
-    model: type[Any], chunk: list[Any], stored: list[Any], unique: tuple[str, ...]
+    model: type[Any],
+    chunk: list[Any],
+    rows: list[Any],
+    returned: tuple[str, ...],
+    unique: tuple[str, ...],
+    dialect: Dialect,
 ) -> None:
-    """Every record takes its row's values as stored, and is saved."""
-    index = {_values(row, unique): row for row in stored}
+    """Every record takes its row's `returned` values as stored, and is saved."""
+    meta = model._meta()
+    readers = [(i, meta.reader_for(c, dialect)) for i, c in enumerate(returned)]
+    readers = [(i, reader) for i, reader in readers if reader is not None]
+    index = {}
+    at = [returned.index(c) for c in unique]
+    for row in rows:
+        if readers:
+            row = list(row)
+            for i, reader in readers:
+                if row[i] is not None:
+                    row[i] = reader(row[i])
+        index[tuple(row[i] for i in at)] = row
+    key = _keyer(unique)
     for record in chunk:
-        row = index.get(_values(record, unique))
-        if row is None:
+        data = record.__dict__
+        found = index.get(key(data))
+        if found is None:
             raise RecordNotUnique(
                 f"{model.__name__}.upsert_many(): the record with "
-                f"{dict(zip(unique, _values(record, unique)))!r} collided on a unique key "
+                f"{dict(zip(unique, key(data)))!r} collided on a unique key "
                 "other than unique_by; the call was rolled back"
             )
-        record.__dict__.update(row.__dict__)
+        data.update(zip(returned, found))
         record._mark_saved()
 
 

@@ -43,6 +43,9 @@ class ConflictInsert(NamedTuple):
     row_alias: bool = False  # MySQL 8: `AS new` instead of VALUES(c)
     computed: tuple[tuple[str, str], ...] = ()
     server_returning: bool = False
+    # MariaDB: keep up to this many warnings of the statement for SHOW WARNINGS
+    # (`SET STATEMENT max_error_count=n FOR ...`; the session keeps 64 by default).
+    keep_warnings: int = 0
     node: str = "conflict_insert"
 
 
@@ -81,6 +84,8 @@ def compile_conflict_insert(insert: ConflictInsert, dialect: Dialect) -> str:
         sql += f" ON CONFLICT ({target}) DO UPDATE SET " + ", ".join(sets)
     if insert.returning and (dialect.supports_returning or insert.server_returning):
         sql += " RETURNING " + ", ".join(q(c) for c in insert.returning)
+    if insert.keep_warnings:
+        sql = f"SET STATEMENT max_error_count={int(insert.keep_warnings)} FOR {sql}"
     return dialect.prepare(sql)[0]
 
 
