@@ -583,7 +583,11 @@ def _upsert(
 
 
 def _select_by(
-    meta: Any, unique: tuple[str, ...], returned: tuple[str, ...], chunk: list[Any], dialect: Dialect
+    meta: Any,
+    unique: tuple[str, ...],
+    returned: tuple[str, ...],
+    chunk: list[Any],
+    dialect: Dialect,
 ) -> Plan[Any]:
     """`returned`'s columns of the rows of `chunk`'s conflict values (MySQL has no
     RETURNING)."""
