@@ -630,6 +630,7 @@ def _take_rows(
                 if row[i] is not None:
                     row[i] = reader(row[i])
     at = [returned.index(c) for c in unique]
+    key: Callable[[dict[str, Any]], Any]
     if len(at) == 1:  # the common case: one column, its value the key
         index = {row[at[0]]: row for row in rows}
         key = itemgetter(unique[0])
