@@ -10,6 +10,7 @@ position: RETURNING promises no order.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterable, Mapping
 from itertools import chain
 from operator import itemgetter
@@ -230,16 +231,30 @@ def array_insert_plan(model: type[Any], records: Iterable[Any], dialect: Dialect
                         f"{model.__name__}.insert_many(): {len(chunk)} rows sent, "
                         f"{len(keys)} keys came back"
                     )
-                key = meta.auto_key
-                for record, value in zip(chunk, keys):
-                    record.__dict__[key] = value
-                    record._mark_saved()
+                _mark_inserted(chunk, meta.auto_key, keys)
             else:
                 yield Execute(shape[0], arrays)
-                for record in chunk:
-                    record._mark_saved()
+                _mark_inserted(chunk, None, ())
             inserted += len(chunk)
     return inserted
+
+
+def _mark_inserted(chunk: list[Any], key: str | None, keys: Iterable[Any]) -> None:
+    """The records take their generated keys (`key` set) and are saved. The cyclic
+    collector is paused meanwhile: every snapshot made here stays alive, so its passes
+    over them (one per ~700 allocations) would be pure cost."""
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        if key is not None:
+            for record, value in zip(chunk, keys):
+                record.__dict__[key] = value
+        for record in chunk:
+            record._mark_saved()
+    finally:
+        if paused:
+            gc.enable()
 
 
 def _array_shape(
