@@ -2,13 +2,28 @@
 
     python benchmarks/bench_peers.py [--quick] [--json FILE] [--no-postgres]
 
-SQLite (sync): twinrecord, SQLAlchemy 2 (ORM session), Peewee and Django, each on a
-database file of its own. PostgreSQL (async): twinrecord and SQLAlchemy 2's asyncio
-ORM on psycopg, and Tortoise on asyncpg when installed. A peer that is not installed
-is skipped with a note (`pip install -e '.[bench]'` brings them all). Each contender
-is written the way its documentation shows for the job (bulk inserts through each
-one's bulk API, rows as dicts through each one's dict API). Ops/s per contender; the
-ratio column is twinrecord's ops/s over the best peer's (above 1.0: twinrecord ahead).
+SQLite: twinrecord (sync), SQLAlchemy 2 (ORM session), Peewee, Django, and Tortoise
+(async only: on aiosqlite, each run awaited in one event loop), each on a database file
+of its own, WAL and synchronous=NORMAL for all. PostgreSQL (async): twinrecord,
+SQLAlchemy 2's asyncio ORM on psycopg, Tortoise on asyncpg and Django's async API
+(`aget`, `asave`, `async for`; Django runs its sync ORM in a worker thread), each on a
+table of its own, every session with synchronous_commit=off (as bench_postgres.py). A peer that is not installed is skipped with a note
+(`pip install -e '.[bench]'` brings them all).
+
+The rows are those of bench_sqlite.py / bench_postgres.py (the same `_workload`
+operations, sizes scaled down: the peers are slow) plus rows as dicts (`to_dicts()`
+against `values()` / `.dicts()` / `.mappings()`). Each contender is written the way its
+documentation shows for the job: bulk inserts through each one's bulk API (SQLAlchemy:
+`session.execute(insert(Model), rows)`), rows as dicts through each one's dict API,
+partial saves with `update_fields` / `only` where an ORM saves every column by default.
+SQLAlchemy's session is emptied (`expunge_all`) after each read, so every contender
+loads each row afresh. "insert one" and "insert in one transaction" save one record at a
+time and read its id back (SQLAlchemy: `add` + `flush`).
+
+The contenders take turns run by run (a noisy neighbour hits all alike) and each keeps
+its best run. Per row the script prints every contender's ops/s, the winner, and
+twinrecord's lead over the best peer (its ops/s / the best peer's): rows below 1.0 are
+flagged "BEHIND".
 
 The URL comes from TWINRECORD_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test).
 """
@@ -17,17 +32,38 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
+import inspect
+import math
 import os
+import sqlite3
 import sys
 import tempfile
+import time
+import types
 from collections.abc import Callable
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _common import Results, argument_parser, best_rate
-from _workload import BATCH, CATEGORIES, ROWS, BenchUser, new_user
+from _common import Results, argument_parser
+from _workload import (
+    BATCH,
+    CATEGORIES,
+    READS,
+    ROWS,
+    UPDATES,
+    WRITES,
+    AsyncBenchUser,
+    AsyncOrm,
+    BenchUser,
+    Operation,
+    Side,
+    Sizes,
+    SyncOrm,
+    row,
+)
 
 URL = os.environ.get("TWINRECORD_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+TABLE = "bench_users"
 CREATE = (
     "CREATE TABLE {table} (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL, "
     "email TEXT NOT NULL, category INTEGER NOT NULL, score REAL NOT NULL, active BOOLEAN NOT NULL)"
@@ -37,115 +73,102 @@ PG_CREATE = (
     "NOT NULL, email TEXT NOT NULL, category BIGINT NOT NULL, score DOUBLE PRECISION NOT NULL, "
     "active BOOLEAN NOT NULL)"
 )
-TABLE = "bench_users"
-Work = Callable[[], Any]
+PG_TABLES = {"twinrecord": "bench_peer_tr", "SQLAlchemy 2 asyncio": "bench_peer_sa",
+             "Tortoise": "bench_peer_tt", "Django async": "bench_peer_dj"}
+# As bench_postgres.py: every contender's sessions commit without waiting for the WAL
+# flush, so the write rows measure the ORMs rather than the disk.
+NO_SYNC_COMMIT = "-c synchronous_commit=off"
+TO_DICTS = Operation(f"{ROWS} rows as dicts (to_dicts / values)", "to_dicts", lambda s: ROWS)
+OPERATIONS = (*WRITES, *READS, TO_DICTS, *UPDATES)
+# One event loop for the whole run: Tortoise on SQLite (awaited from the sync table) and
+# the PostgreSQL table share it, and Tortoise is initialised once, for both databases.
+LOOP = asyncio.new_event_loop()
 
 
 def values(i: int) -> dict[str, Any]:
-    return {"name": f"user{i}", "email": f"user{i}@example.com", "category": i % CATEGORIES,
-            "score": i * 0.5, "active": i % 2 == 0}
+    """Row i as keyword arguments (the same values as `_workload.row`)."""
+    name, email, category, score, active = row(i)
+    return {"name": name, "email": email, "category": category, "score": score, "active": active}
 
 
 def installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-class Contender:
-    """One ORM's loop for each operation; `empty` runs untimed before insert runs."""
-
-    name = ""
-
-    def empty(self) -> None: ...
-    def insert_many(self) -> None: ...
-    def get_by_pk(self) -> None: ...
-    def by_index(self) -> None: ...
-    def to_dicts(self) -> None: ...
-    def load_change_save(self) -> None: ...
-
-
-# ---- SQLite ---------------------------------------------------------------------------
-def sqlite_file(directory: str, name: str) -> str:
-    import sqlite3
-
-    path = os.path.join(directory, f"{name}.db")
-    conn = sqlite3.connect(path)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute(CREATE.format(table=TABLE))
-    conn.execute(f"CREATE INDEX {TABLE}_category ON {TABLE} (category)")
-    conn.close()
-    return path
-
-
-class Twinrecord(Contender):
+# ---- twinrecord ---------------------------------------------------------------------------
+class Twinrecord(SyncOrm):
     name = "twinrecord"
-
-    def __init__(self, path: str, lookups: int) -> None:
-        BenchUser.configure(f"sqlite:///{path}")
-        self.model, self.lookups = BenchUser, lookups
-
-    def empty(self) -> None:
-        self.model.query().delete()
-
-    def insert_many(self) -> None:
-        model = self.model
-        model.insert_many([new_user(model, i) for i in range(BATCH)])
-
-    def get_by_pk(self) -> None:
-        model = self.model
-        for k in range(self.lookups):
-            model.find_one(k % ROWS + 1)
-
-    def by_index(self) -> None:
-        model = self.model
-        for k in range(self.lookups // 5):
-            model.query().where({"category": k % CATEGORIES}).all()
 
     def to_dicts(self) -> None:
         self.model.query().to_dicts()
 
-    def load_change_save(self) -> None:
-        model = self.model
-        for k in range(self.lookups):
-            user = model.find_one(k % ROWS + 1)
-            assert user is not None
-            user.score = user.score + 1.0
-            user.save()
+
+class AsyncTwinrecord(AsyncOrm):
+    name = "twinrecord"
+
+    async def to_dicts(self) -> None:
+        await self.model.query().to_dicts()
 
 
-class SqlAlchemy(Contender):
+# ---- SQLAlchemy 2 -------------------------------------------------------------------------
+def sqlalchemy_model(table: str) -> Any:
+    from sqlalchemy import Boolean, Float, Integer, String
+    from sqlalchemy.orm import DeclarativeBase, mapped_column
+
+    class Base(DeclarativeBase):
+        pass
+
+    class User(Base):
+        __tablename__ = table
+        # Without annotations: this module's are strings (from __future__).
+        id = mapped_column(Integer, primary_key=True)
+        name = mapped_column(String)
+        email = mapped_column(String)
+        category = mapped_column(Integer)
+        score = mapped_column(Float)
+        active = mapped_column(Boolean)
+
+    return User
+
+
+class SqlAlchemy(Side):
     name = "SQLAlchemy 2"
 
-    def __init__(self, path: str, lookups: int) -> None:
-        from sqlalchemy import Boolean, Float, Integer, String, create_engine
-        from sqlalchemy.orm import DeclarativeBase, Session, mapped_column
-
-        class Base(DeclarativeBase):
-            pass
-
-        class User(Base):
-            __tablename__ = TABLE
-            # Without annotations: this module's are strings (from __future__).
-            id = mapped_column(Integer, primary_key=True)
-            name = mapped_column(String)
-            email = mapped_column(String)
-            category = mapped_column(Integer)
-            score = mapped_column(Float)
-            active = mapped_column(Boolean)
-
-        from sqlalchemy import event
+    def __init__(self, path: str, sizes: Sizes) -> None:
+        super().__init__(sizes)
+        from sqlalchemy import create_engine, event
+        from sqlalchemy.orm import Session
 
         self.engine = create_engine(f"sqlite:///{path}")
         # synchronous=NORMAL, as twinrecord sets it on WAL databases (the others too).
         event.listen(self.engine, "connect",
                      lambda conn, _: conn.execute("PRAGMA synchronous=NORMAL"))
         self.session = Session(self.engine, expire_on_commit=False)
-        self.model, self.lookups = User, lookups
+        self.model = sqlalchemy_model(TABLE)
 
     def empty(self) -> None:
         from sqlalchemy import delete
 
         self.session.execute(delete(self.model))
         self.session.commit()
+
+    def insert_one(self) -> None:
+        session, model = self.session, self.model
+        for i in range(self.sizes.inserts):
+            user = model(**values(i))
+            session.add(user)
+            session.commit()
+            assert user.id
+            session.expunge_all()
+
+    def insert_in_transaction(self) -> None:
+        session, model = self.session, self.model
+        with session.begin():
+            for i in range(BATCH):
+                user = model(**values(i))
+                session.add(user)
+                session.flush()
+        session.expunge_all()
 
     def insert_many(self) -> None:
         from sqlalchemy import insert
@@ -154,42 +177,64 @@ class SqlAlchemy(Contender):
         self.session.commit()
 
     def get_by_pk(self) -> None:
-        session, model = self.session, self.model
-        for k in range(self.lookups):
-            session.get(model, k % ROWS + 1)
+        session, model, ids = self.session, self.model, self.ids
+        for k in range(self.sizes.lookups):
+            session.get(model, ids[k % ROWS])
             session.expunge_all()  # a fresh load each time, as the other contenders do
+
+    def fetch_all(self) -> None:
+        from sqlalchemy import select
+
+        self.session.scalars(select(self.model)).all()
+        self.session.expunge_all()
 
     def by_index(self) -> None:
         from sqlalchemy import select
 
         session, model = self.session, self.model
-        for k in range(self.lookups // 5):
+        for k in range(self.sizes.queries):
             session.scalars(select(model).where(model.category == k % CATEGORIES)).all()
             session.expunge_all()
 
     def to_dicts(self) -> None:
         from sqlalchemy import select
 
-        table = self.model.__table__
-        [dict(r) for r in self.session.execute(select(table)).mappings()]
+        [dict(r) for r in self.session.execute(select(self.model.__table__)).mappings()]
 
     def load_change_save(self) -> None:
-        session, model = self.session, self.model
-        for k in range(self.lookups):
-            user = session.get(model, k % ROWS + 1)
-            user.score = user.score + 1.0
+        session, model, ids, run = self.session, self.model, self.ids, self.next_run()
+        for k in range(self.sizes.lookups):
+            user = session.get(model, ids[k % ROWS])
+            user.score = run + k * 1.5
             session.commit()
             session.expunge_all()
 
+    def update_by_pk(self) -> None:
+        from sqlalchemy import update
 
-class Peewee(Contender):
+        session, model, ids, base = self.session, self.model, self.ids, self.update_base()
+        for k in range(self.sizes.lookups):
+            session.execute(update(model).where(model.id == ids[k % ROWS]).values(score=base + k * 2.5))
+            session.commit()
+
+    def delete_by_pk(self) -> None:
+        from sqlalchemy import delete
+
+        session, model = self.session, self.model
+        for key in self.next_slice():
+            session.execute(delete(model).where(model.id == key))
+            session.commit()
+
+
+# ---- Peewee -------------------------------------------------------------------------------
+class Peewee(Side):
     name = "Peewee"
 
-    def __init__(self, path: str, lookups: int) -> None:
+    def __init__(self, path: str, sizes: Sizes) -> None:
+        super().__init__(sizes)
         import peewee
 
-        self.db = peewee.SqliteDatabase(
-            path, pragmas={"journal_mode": "wal", "synchronous": "normal"})
+        self.db = peewee.SqliteDatabase(path, pragmas={"journal_mode": "wal", "synchronous": "normal"})
 
         class User(peewee.Model):
             name = peewee.TextField()
@@ -202,282 +247,638 @@ class Peewee(Contender):
                 database = self.db
                 table_name = TABLE
 
-        self.model, self.lookups = User, lookups
+        self.model = User
 
     def empty(self) -> None:
         self.model.delete().execute()
+
+    def insert_one(self) -> None:
+        model = self.model
+        for i in range(self.sizes.inserts):
+            assert model.create(**values(i)).id
+
+    def insert_in_transaction(self) -> None:
+        model = self.model
+        with self.db.atomic():
+            for i in range(BATCH):
+                model.create(**values(i))
 
     def insert_many(self) -> None:
         with self.db.atomic():
             self.model.insert_many([values(i) for i in range(BATCH)]).execute()
 
     def get_by_pk(self) -> None:
-        model = self.model
-        for k in range(self.lookups):
-            model.get_or_none(model.id == k % ROWS + 1)
+        model, ids = self.model, self.ids
+        for k in range(self.sizes.lookups):
+            model.get_or_none(model.id == ids[k % ROWS])
+
+    def fetch_all(self) -> None:
+        list(self.model.select())
 
     def by_index(self) -> None:
         model = self.model
-        for k in range(self.lookups // 5):
+        for k in range(self.sizes.queries):
             list(model.select().where(model.category == k % CATEGORIES))
 
     def to_dicts(self) -> None:
         list(self.model.select().dicts())
 
     def load_change_save(self) -> None:
-        model = self.model
-        for k in range(self.lookups):
-            user = model.get_or_none(model.id == k % ROWS + 1)
-            user.score = user.score + 1.0
+        model, ids, run = self.model, self.ids, self.next_run()
+        for k in range(self.sizes.lookups):
+            user = model.get_or_none(model.id == ids[k % ROWS])
+            user.score = run + k * 1.5
             user.save(only=[model.score])
 
+    def update_by_pk(self) -> None:
+        model, ids, base = self.model, self.ids, self.update_base()
+        for k in range(self.sizes.lookups):
+            model.update(score=base + k * 2.5).where(model.id == ids[k % ROWS]).execute()
 
-class Django(Contender):
+    def delete_by_pk(self) -> None:
+        model = self.model
+        for key in self.next_slice():
+            model.delete().where(model.id == key).execute()
+
+
+# ---- Django -------------------------------------------------------------------------------
+DJANGO_MODELS: dict[str, Any] = {}
+
+
+def django_models(sqlite_path: str, postgres: bool) -> dict[str, Any]:
+    """Settings once per process (the SQLite file as `default`, PostgreSQL as `pg`) and one
+    model per database (their tables differ)."""
+    if DJANGO_MODELS:
+        return DJANGO_MODELS
+    import django
+    from django.conf import settings
+
+    databases: dict[str, Any] = {"default": {
+        "ENGINE": "django.db.backends.sqlite3", "NAME": sqlite_path,
+        "OPTIONS": {"init_command": "PRAGMA synchronous=NORMAL"}}}
+    if postgres:
+        from urllib.parse import urlsplit
+
+        url = urlsplit(URL)
+        databases["pg"] = {"ENGINE": "django.db.backends.postgresql", "NAME": url.path.lstrip("/"),
+                           "USER": url.username or "", "PASSWORD": url.password or "",
+                           "HOST": url.hostname or "", "PORT": str(url.port or 5432),
+                           "OPTIONS": {"options": NO_SYNC_COMMIT}}
+    settings.configure(DATABASES=databases, INSTALLED_APPS=[], USE_TZ=False)
+    django.setup()
+    from django.db import models
+
+    for key, table in (("sqlite", TABLE), ("pg", PG_TABLES["Django async"])):
+        class Meta:
+            app_label = "bench"
+            db_table = table
+
+        DJANGO_MODELS[key] = type(f"User_{key}", (models.Model,), {
+            "__module__": __name__, "Meta": Meta, "name": models.TextField(),
+            "email": models.TextField(), "category": models.IntegerField(),
+            "score": models.FloatField(), "active": models.BooleanField()})
+    return DJANGO_MODELS
+
+
+class Django(Side):
     name = "Django"
 
-    def __init__(self, path: str, lookups: int) -> None:
-        import django
-        from django.conf import settings
-
-        if not settings.configured:
-            settings.configure(
-                DATABASES={"default": {
-                    "ENGINE": "django.db.backends.sqlite3", "NAME": path,
-                    "OPTIONS": {"init_command": "PRAGMA synchronous=NORMAL"}}},
-                INSTALLED_APPS=[], USE_TZ=False,
-            )
-            django.setup()
-        from django.db import models
-
-        class User(models.Model):
-            name = models.TextField()
-            email = models.TextField()
-            category = models.IntegerField()
-            score = models.FloatField()
-            active = models.BooleanField()
-
-            class Meta:
-                app_label = "bench"
-                db_table = TABLE
-
-        self.model, self.lookups = User, lookups
+    def __init__(self, path: str, sizes: Sizes, postgres: bool) -> None:
+        super().__init__(sizes)
+        self.model = django_models(path, postgres)["sqlite"]
 
     def empty(self) -> None:
         self.model.objects.all().delete()
+
+    def insert_one(self) -> None:
+        objects = self.model.objects
+        for i in range(self.sizes.inserts):
+            assert objects.create(**values(i)).pk
+
+    def insert_in_transaction(self) -> None:
+        from django.db import transaction
+
+        objects = self.model.objects
+        with transaction.atomic():
+            for i in range(BATCH):
+                objects.create(**values(i))
 
     def insert_many(self) -> None:
         model = self.model
         model.objects.bulk_create([model(**values(i)) for i in range(BATCH)])
 
     def get_by_pk(self) -> None:
-        objects = self.model.objects
-        for k in range(self.lookups):
-            objects.filter(pk=k % ROWS + 1).first()
+        objects, ids = self.model.objects, self.ids
+        for k in range(self.sizes.lookups):
+            objects.get(pk=ids[k % ROWS])
+
+    def fetch_all(self) -> None:
+        list(self.model.objects.all())
 
     def by_index(self) -> None:
         objects = self.model.objects
-        for k in range(self.lookups // 5):
+        for k in range(self.sizes.queries):
             list(objects.filter(category=k % CATEGORIES))
 
     def to_dicts(self) -> None:
         list(self.model.objects.values())
 
     def load_change_save(self) -> None:
-        objects = self.model.objects
-        for k in range(self.lookups):
-            user = objects.get(pk=k % ROWS + 1)
-            user.score = user.score + 1.0
+        objects, ids, run = self.model.objects, self.ids, self.next_run()
+        for k in range(self.sizes.lookups):
+            user = objects.get(pk=ids[k % ROWS])
+            user.score = run + k * 1.5
             user.save(update_fields=["score"])
 
+    def update_by_pk(self) -> None:
+        objects, ids, base = self.model.objects, self.ids, self.update_base()
+        for k in range(self.sizes.lookups):
+            objects.filter(pk=ids[k % ROWS]).update(score=base + k * 2.5)
 
-SQLITE_PEERS: list[tuple[str, type[Contender]]] = [
-    ("sqlalchemy", SqlAlchemy), ("peewee", Peewee), ("django", Django),
-]
-OPERATIONS = [
-    (f"insert_many {BATCH}", "insert_many", lambda lookups: BATCH, True),
-    ("get by primary key", "get_by_pk", lambda lookups: lookups, False),
-    (f"{ROWS // CATEGORIES} rows by indexed column", "by_index", lambda lookups: lookups // 5, False),
-    (f"{ROWS} rows as dicts (to_dicts / values)", "to_dicts", lambda lookups: ROWS, False),
-    ("load, change one field, save", "load_change_save", lambda lookups: lookups, False),
-]
+    def delete_by_pk(self) -> None:
+        objects = self.model.objects
+        for key in self.next_slice():
+            objects.filter(pk=key).delete()
 
 
-def seed(contender: Contender, path: str | None = None) -> None:
-    """About ROWS rows with keys from 1 (the lookups' keys), inserted by the contender."""
-    contender.empty()
-    if path is not None:
-        import sqlite3
+class AsyncDjango(Side):
+    """Django's async API on PostgreSQL (database alias `pg`)."""
 
-        with sqlite3.connect(path) as conn:
-            conn.execute("DELETE FROM sqlite_sequence")
-    for _ in range(ROWS // BATCH + 1):
-        contender.insert_many()
+    name = "Django async"
+
+    def __init__(self, path: str, sizes: Sizes) -> None:
+        super().__init__(sizes)
+        self.model = django_models(path, True)["pg"]
+        self.objects = self.model.objects.using("pg")
+
+    async def empty(self) -> None:
+        await self.objects.all().adelete()
+
+    async def insert_one(self) -> None:
+        objects = self.objects
+        for i in range(self.sizes.inserts):
+            assert (await objects.acreate(**values(i))).pk
+
+    async def insert_in_transaction(self) -> None:
+        # Django has no async transaction: its docs wrap the block in sync_to_async.
+        from asgiref.sync import sync_to_async
+        from django.db import transaction
+
+        objects = self.objects
+
+        def block() -> None:
+            with transaction.atomic(using="pg"):
+                for i in range(BATCH):
+                    objects.create(**values(i))
+
+        await sync_to_async(block)()
+
+    async def insert_many(self) -> None:
+        model = self.model
+        await self.objects.abulk_create([model(**values(i)) for i in range(BATCH)])
+
+    async def get_by_pk(self) -> None:
+        objects, ids = self.objects, self.ids
+        for k in range(self.sizes.lookups):
+            await objects.aget(pk=ids[k % ROWS])
+
+    async def fetch_all(self) -> None:
+        [user async for user in self.objects.all()]
+
+    async def by_index(self) -> None:
+        objects = self.objects
+        for k in range(self.sizes.queries):
+            [user async for user in objects.filter(category=k % CATEGORIES)]
+
+    async def to_dicts(self) -> None:
+        [row async for row in self.objects.values()]
+
+    async def load_change_save(self) -> None:
+        objects, ids, run = self.objects, self.ids, self.next_run()
+        for k in range(self.sizes.lookups):
+            user = await objects.aget(pk=ids[k % ROWS])
+            user.score = run + k * 1.5
+            await user.asave(using="pg", update_fields=["score"])
+
+    async def update_by_pk(self) -> None:
+        objects, ids, base = self.objects, self.ids, self.update_base()
+        for k in range(self.sizes.lookups):
+            await objects.filter(pk=ids[k % ROWS]).aupdate(score=base + k * 2.5)
+
+    async def delete_by_pk(self) -> None:
+        objects = self.objects
+        for key in self.next_slice():
+            await objects.filter(pk=key).adelete()
 
 
-def table(results: Results, title: str, contenders: list[Contender], repeats: int,
-          lookups: int, operations: list[Any]) -> None:
-    """One table: ops/s of every contender per operation, and twinrecord's lead."""
+# ---- Tortoise -----------------------------------------------------------------------------
+TORTOISE_MODELS: dict[str, Any] = {}
+
+
+def tortoise_models(sqlite_path: str | None, postgres: bool) -> dict[str, Any]:
+    """Tortoise initialised once per process with one app per database (a second
+    `Tortoise.init` in one process keeps the first one's SQL dialect); its models live in
+    modules made here, as Tortoise finds models by module name."""
+    if TORTOISE_MODELS:
+        return TORTOISE_MODELS
+    from tortoise import Tortoise, fields, models
+
+    connections: dict[str, Any] = {}
+    apps: dict[str, Any] = {}
+    wanted: list[tuple[str, str, Any]] = ([("sqlite", TABLE, f"sqlite://{sqlite_path}?synchronous=NORMAL")] if sqlite_path else [])
+    if postgres:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(URL)
+        wanted.append(("pg", PG_TABLES["Tortoise"], {
+            "engine": "tortoise.backends.asyncpg", "credentials": {
+                "host": parts.hostname, "port": parts.port or 5432, "user": parts.username,
+                "password": parts.password or "", "database": parts.path.lstrip("/"),
+                "server_settings": {"synchronous_commit": "off"}}}))
+    for key, table, url in wanted:
+        class Meta:
+            pass
+
+        Meta.table = table  # type: ignore[attr-defined]
+        model = type(f"User_{key}", (models.Model,), {
+            "__module__": f"bench_peers_tortoise_{key}", "Meta": Meta,
+            "id": fields.IntField(primary_key=True), "name": fields.TextField(),
+            "email": fields.TextField(), "category": fields.IntField(),
+            "score": fields.FloatField(), "active": fields.BooleanField()})
+        module = types.ModuleType(f"bench_peers_tortoise_{key}")
+        module.__models__ = [model]  # type: ignore[attr-defined]
+        sys.modules[module.__name__] = module
+        connections[key] = url
+        apps[key] = {"models": [module.__name__], "default_connection": key}
+        TORTOISE_MODELS[key] = model
+    LOOP.run_until_complete(Tortoise.init(
+        config={"connections": connections, "apps": apps}, _enable_global_fallback=True))
+    return TORTOISE_MODELS
+
+
+class AsyncTortoise(Side):
+    name = "Tortoise"
+
+    def __init__(self, model: Any, connection: str, sizes: Sizes, name: str = "Tortoise") -> None:
+        super().__init__(sizes)
+        self.model, self.connection, self.name = model, connection, name
+
+    async def empty(self) -> None:
+        await self.model.all().delete()
+
+    async def insert_one(self) -> None:
+        model = self.model
+        for i in range(self.sizes.inserts):
+            assert (await model.create(**values(i))).id
+
+    async def insert_in_transaction(self) -> None:
+        from tortoise.transactions import in_transaction
+
+        model = self.model
+        async with in_transaction(self.connection) as conn:
+            for i in range(BATCH):
+                await model.create(using_db=conn, **values(i))
+
+    async def insert_many(self) -> None:
+        model = self.model
+        await model.bulk_create([model(**values(i)) for i in range(BATCH)])
+
+    async def get_by_pk(self) -> None:
+        model, ids = self.model, self.ids
+        for k in range(self.sizes.lookups):
+            await model.get(id=ids[k % ROWS])
+
+    async def fetch_all(self) -> None:
+        await self.model.all()
+
+    async def by_index(self) -> None:
+        model = self.model
+        for k in range(self.sizes.queries):
+            await model.filter(category=k % CATEGORIES)
+
+    async def to_dicts(self) -> None:
+        await self.model.all().values()
+
+    async def load_change_save(self) -> None:
+        model, ids, run = self.model, self.ids, self.next_run()
+        for k in range(self.sizes.lookups):
+            user = await model.get(id=ids[k % ROWS])
+            user.score = run + k * 1.5
+            await user.save(update_fields=["score"])
+
+    async def update_by_pk(self) -> None:
+        model, ids, base = self.model, self.ids, self.update_base()
+        for k in range(self.sizes.lookups):
+            await model.filter(id=ids[k % ROWS]).update(score=base + k * 2.5)
+
+    async def delete_by_pk(self) -> None:
+        model = self.model
+        for key in self.next_slice():
+            await model.filter(id=key).delete()
+
+
+# ---- running and reporting ----------------------------------------------------------------
+def run(result: Any) -> Any:
+    """A sync side's result as it is; an async side's coroutine run to completion on LOOP
+    (one `run_until_complete` per timed run, not per operation: tens of microseconds
+    against runs of tens of milliseconds or more)."""
+    return LOOP.run_until_complete(result) if inspect.isawaitable(result) else result
+
+
+def compete(operations: tuple[Operation, ...], sides: list[Side],
+            seed: Callable[[], Any]) -> dict[str, dict[str, float]]:
+    """Ops/s of each side's best run per operation; the sides take turns run by run.
+    `seed` runs once, after the insert operations (which start each run from empty)."""
     rates: dict[str, dict[str, float]] = {}
-    for label, method, count, from_empty in operations:
-        for contender in contenders:
-            setup = contender.empty if from_empty else None
-            rates.setdefault(label, {})[contender.name] = best_rate(
-                getattr(contender, method), count(lookups), repeats, setup)
-        if from_empty:
-            for contender in contenders:
-                seed(contender, getattr(contender, "path", None))
-    names = [c.name for c in contenders]
-    print(f"\n{title}\n{'operation':<40}" + "".join(f"{n:>14}" for n in names) + f"{'lead':>7}")
+    seeded = False
+    sizes = sides[0].sizes
+    for op in operations:
+        if not op.from_empty and not seeded:
+            seed()
+            seeded = True
+        best = {side.name: math.inf for side in sides}  # type: ignore[attr-defined]
+        for _ in range(sizes.repeats):
+            for side in sides:
+                if op.from_empty:
+                    run(side.empty())
+                work = getattr(side, op.name)
+                started = time.perf_counter()
+                run(work())
+                elapsed = time.perf_counter() - started
+                best[side.name] = min(best[side.name], elapsed)  # type: ignore[attr-defined]
+        rates[op.label] = {name: op.count(sizes) / seconds for name, seconds in best.items()}
+    return rates
+
+
+def report(results: Results, title: str, rates: dict[str, dict[str, float]]) -> None:
+    """Every contender's ops/s, the winner, twinrecord's lead over the best peer, and a
+    flag on each row where twinrecord is not ahead; kept for --json and the charts."""
+    names = list(next(iter(rates.values())))
+    width = max(14, *(len(n) + 2 for n in names))
+    print(f"\n{title}\n{'operation':<40}" + "".join(f"{n:>{width}}" for n in names)
+          + f"  {'winner':<22}{'lead':>6}")
     rows = []
+    behind = []
     for label, by_name in rates.items():
         ours = by_name["twinrecord"]
-        best_peer = max(v for n, v in by_name.items() if n != "twinrecord")
-        print(f"{label:<40}" + "".join(f"{by_name[n]:>14,.0f}" for n in names)
-              + f"{ours / best_peer:>7.2f}")
-        rows.append((label, best_peer, ours))
-    results.tables.append({
-        "title": title, "contender": "twinrecord", "baseline": "best peer",
-        "peers": {label: by_name for label, by_name in rates.items()},
-        "rows": [{"operation": n, "baseline_ops": b, "contender_ops": o, "ratio": o / b}
-                 for n, b, o in rows],
-    })
+        best_peer = max((n for n in by_name if n != "twinrecord"), key=lambda n: by_name[n])
+        winner = max(by_name, key=lambda n: by_name[n])
+        lead = ours / by_name[best_peer]
+        flag = "" if lead >= 1.0 else f"  BEHIND {best_peer}"
+        if flag:
+            behind.append(label)
+        print(f"{label:<40}" + "".join(f"{by_name[n]:>{width},.0f}" for n in names)
+              + f"  {winner:<22}{lead:>6.2f}{flag}")
+        rows.append({"operation": label, "baseline_ops": by_name[best_peer], "contender_ops": ours,
+                     "ratio": lead, "best_peer": best_peer, "winner": winner})
+    print(f"twinrecord ahead on {len(rates) - len(behind)} of {len(rates)} rows"
+          + (f"; behind on: {', '.join(behind)}" if behind else ""))
+    results.tables.append({"title": title, "contender": "twinrecord", "baseline": "best peer",
+                           "peers": rates, "rows": rows})
 
 
-def sqlite_suite(results: Results, repeats: int, lookups: int) -> None:
-    directory = tempfile.mkdtemp(prefix="twinrecord-peers-")
-    contenders: list[Contender] = []
-    for module, contender in [("twinrecord", Twinrecord), *SQLITE_PEERS]:
+def sizes_for(quick: bool) -> Sizes:
+    repeats = 2 if quick else 5
+    lookups = 200 if quick else 1000
+    return Sizes(repeats=repeats, inserts=100 if quick else 500, lookups=lookups,
+                 queries=50 if quick else 200, deletes=min(lookups, ROWS // (repeats + 1)))
+
+
+# ---- SQLite -------------------------------------------------------------------------------
+def sqlite_file(directory: str, name: str) -> str:
+    path = os.path.join(directory, f"{name}.db")
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(CREATE.format(table=TABLE))
+    conn.execute(f"CREATE INDEX {TABLE}_category ON {TABLE} (category)")
+    conn.close()
+    return path
+
+
+def sqlite_seed(sides: list[tuple[Side, str]]) -> None:
+    """ROWS rows in each file (after each side emptied its table), inserted by sqlite3 so
+    that every contender reads the same rows; each side gets its keys."""
+    for side, path in sides:
+        run(side.empty())
+        with sqlite3.connect(path) as conn:
+            conn.executemany(
+                f"INSERT INTO {TABLE} (name, email, category, score, active) VALUES (?, ?, ?, ?, ?)",
+                [row(i) for i in range(ROWS)])
+        with sqlite3.connect(path) as conn:
+            side.ids = [r[0] for r in conn.execute(f"SELECT id FROM {TABLE} ORDER BY id")]
+
+
+def sqlite_suite(results: Results, sizes: Sizes, directory: str, postgres: bool) -> None:
+    path = sqlite_file(directory, "twinrecord")
+    BenchUser.configure(f"sqlite:///{path}")
+    sides: list[tuple[Side, str]] = [
+        (Twinrecord(BenchUser, sizes, empty=lambda: BenchUser.query().delete()), path)]
+    peers: list[tuple[str, Callable[[str], Side]]] = [
+        ("sqlalchemy", lambda p: SqlAlchemy(p, sizes)),
+        ("peewee", lambda p: Peewee(p, sizes)),
+        ("django", lambda p: Django(p, sizes, postgres)),
+        ("tortoise", lambda p: AsyncTortoise(tortoise_models(p, postgres)["sqlite"], "sqlite",
+                                             sizes, name="Tortoise (async)")),
+    ]
+    for module, make in peers:
         if not installed(module):
-            print(f"note: {contender.name} skipped ({module} is not installed; pip install -e '.[bench]')")
+            print(f"note: {module} skipped on SQLite (not installed; pip install -e '.[bench]')")
             continue
-        path = sqlite_file(directory, module)
-        contenders.append(contender(path, lookups))  # type: ignore[call-arg]
-        contenders[-1].path = path  # type: ignore[attr-defined]
-    if len(contenders) == 1:
+        peer_path = sqlite_file(directory, module)
+        sides.append((make(peer_path), peer_path))
+    if len(sides) == 1:
         return
-    for contender in contenders:
-        seed(contender, getattr(contender, "path", None))
-    table(results, "SQLite (sync), ops/s; lead = twinrecord / best peer", contenders,
-          repeats, lookups, OPERATIONS)
+    rates = compete(OPERATIONS, [s for s, _ in sides], seed=lambda: sqlite_seed(sides))
+    report(results, "SQLite (WAL, synchronous=NORMAL), ops/s; lead = twinrecord / best peer", rates)
+    BenchUser.backend().close()
 
 
-# ---- PostgreSQL async -------------------------------------------------------------------
-async def pg_async_suite(results: Results, repeats: int, lookups: int) -> None:
-    """twinrecord async vs SQLAlchemy's asyncio ORM on psycopg (and Tortoise if present)."""
-    import time
+# ---- PostgreSQL async ---------------------------------------------------------------------
+class AsyncSqlAlchemy(Side):
+    name = "SQLAlchemy 2 asyncio"
 
-    import psycopg
+    def __init__(self, sizes: Sizes) -> None:
+        super().__init__(sizes)
+        from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-    from twinrecord import AsyncBaseActiveRecord
-    from twinrecord.backends.postgres import AsyncPostgresBackend, PostgresConfig
+        self.engine = create_async_engine(URL.replace("postgresql://", "postgresql+psycopg://", 1),
+                                          connect_args={"options": NO_SYNC_COMMIT})
+        self.session = AsyncSession(self.engine, expire_on_commit=False)
+        self.model = sqlalchemy_model(PG_TABLES[self.name])
 
-    if not installed("sqlalchemy"):
-        print("note: PostgreSQL peers skipped (sqlalchemy is not installed)")
-        return
-    from sqlalchemy import Boolean, Float, Integer, String, insert, select
-    from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
-    from sqlalchemy.orm import DeclarativeBase, mapped_column
+    async def close(self) -> None:
+        await self.session.close()
+        await self.engine.dispose()
 
-    tables = {"twinrecord": "bench_peer_tr", "SQLAlchemy 2 asyncio": "bench_peer_sa"}
-    with psycopg.connect(URL, autocommit=True) as conn:
-        for name in tables.values():
-            conn.execute(f"DROP TABLE IF EXISTS {name}")
-            conn.execute(PG_CREATE.format(table=name))
-            conn.execute(f"CREATE INDEX ON {name} (category)")
+    async def empty(self) -> None:
+        from sqlalchemy import delete
 
-    class User(AsyncBaseActiveRecord):
-        __table_name__ = tables["twinrecord"]
-        id: int | None = None
-        name: str
-        email: str
-        category: int
-        score: float
-        active: bool
+        await self.session.execute(delete(self.model))
+        await self.session.commit()
 
-    User.configure(PostgresConfig.from_url(URL), AsyncPostgresBackend)
-
-    class Base(DeclarativeBase):
-        pass
-
-    class SaUser(Base):
-        __tablename__ = tables["SQLAlchemy 2 asyncio"]
-        # Without annotations: this module's are strings (from __future__).
-        id = mapped_column(Integer, primary_key=True)
-        name = mapped_column(String)
-        email = mapped_column(String)
-        category = mapped_column(Integer)
-        score = mapped_column(Float)
-        active = mapped_column(Boolean)
-
-    engine = create_async_engine(URL.replace("postgresql://", "postgresql+psycopg://", 1))
-    session = AsyncSession(engine, expire_on_commit=False)
-
-    async def ours_insert() -> None:
-        await User.insert_many([new_user(User, i) for i in range(BATCH)])
-
-    async def sa_insert() -> None:
-        await session.execute(insert(SaUser), [values(i) for i in range(BATCH)])
-        await session.commit()
-
-    async def ours_get() -> None:
-        for k in range(lookups):
-            await User.find_one(k % ROWS + 1)
-
-    async def sa_get() -> None:
-        for k in range(lookups):
-            await session.get(SaUser, k % ROWS + 1)
+    async def insert_one(self) -> None:
+        session, model = self.session, self.model
+        for i in range(self.sizes.inserts):
+            user = model(**values(i))
+            session.add(user)
+            await session.commit()
+            assert user.id
             session.expunge_all()
 
-    async def ours_dicts() -> None:
-        await User.query().to_dicts()
+    async def insert_in_transaction(self) -> None:
+        session, model = self.session, self.model
+        async with session.begin():
+            for i in range(BATCH):
+                session.add(model(**values(i)))
+                await session.flush()
+        session.expunge_all()
 
-    async def sa_dicts() -> None:
-        [dict(r) for r in (await session.execute(select(SaUser.__table__))).mappings()]
+    async def insert_many(self) -> None:
+        from sqlalchemy import insert
 
-    async def timed(work: Any, count: int) -> float:
-        best = float("inf")
-        for _ in range(repeats):
-            started = time.perf_counter()
-            await work()
-            best = min(best, time.perf_counter() - started)
-        return count / best
+        await self.session.execute(insert(self.model), [values(i) for i in range(BATCH)])
+        await self.session.commit()
 
-    rates: dict[str, dict[str, float]] = {}
-    rates[f"insert_many {BATCH}"] = {
-        "twinrecord": await timed(ours_insert, BATCH), "SQLAlchemy 2 asyncio": await timed(sa_insert, BATCH)}
-    rates["get by primary key"] = {
-        "twinrecord": await timed(ours_get, lookups), "SQLAlchemy 2 asyncio": await timed(sa_get, lookups)}
-    rates["all rows as dicts (to_dicts / mappings)"] = {
-        "twinrecord": await timed(ours_dicts, 1), "SQLAlchemy 2 asyncio": await timed(sa_dicts, 1)}
-    await session.close()
-    await engine.dispose()
-    await User.backend().close()
+    async def get_by_pk(self) -> None:
+        session, model, ids = self.session, self.model, self.ids
+        for k in range(self.sizes.lookups):
+            await session.get(model, ids[k % ROWS])
+            session.expunge_all()
+
+    async def fetch_all(self) -> None:
+        from sqlalchemy import select
+
+        (await self.session.scalars(select(self.model))).all()
+        self.session.expunge_all()
+
+    async def by_index(self) -> None:
+        from sqlalchemy import select
+
+        session, model = self.session, self.model
+        for k in range(self.sizes.queries):
+            (await session.scalars(select(model).where(model.category == k % CATEGORIES))).all()
+            session.expunge_all()
+
+    async def to_dicts(self) -> None:
+        from sqlalchemy import select
+
+        [dict(r) for r in (await self.session.execute(select(self.model.__table__))).mappings()]
+
+    async def load_change_save(self) -> None:
+        session, model, ids, run = self.session, self.model, self.ids, self.next_run()
+        for k in range(self.sizes.lookups):
+            user = await session.get(model, ids[k % ROWS])
+            user.score = run + k * 1.5
+            await session.commit()
+            session.expunge_all()
+
+    async def update_by_pk(self) -> None:
+        from sqlalchemy import update
+
+        session, model, ids, base = self.session, self.model, self.ids, self.update_base()
+        for k in range(self.sizes.lookups):
+            await session.execute(
+                update(model).where(model.id == ids[k % ROWS]).values(score=base + k * 2.5))
+            await session.commit()
+
+    async def delete_by_pk(self) -> None:
+        from sqlalchemy import delete
+
+        session, model = self.session, self.model
+        for key in self.next_slice():
+            await session.execute(delete(model).where(model.id == key))
+            await session.commit()
+
+
+class PgTwinUser(AsyncBenchUser):
+    __table_name__ = PG_TABLES["twinrecord"]
+
+
+def pg_seed(sides: list[Side]) -> None:
+    """ROWS rows in each side's table (after each side emptied it), inserted by psycopg."""
+    import psycopg
+
+    for side in sides:
+        run(side.empty())
+        table = PG_TABLES[side.name]  # type: ignore[attr-defined]
+        with psycopg.connect(URL, autocommit=True) as conn, conn.cursor() as cur:
+            cur.executemany(f"INSERT INTO {table} (name, email, category, score, active) "
+                            "VALUES (%s, %s, %s, %s, %s)", [row(i) for i in range(ROWS)])
+            cur.execute(f"SELECT id FROM {table} ORDER BY id")
+            side.ids = [r[0] for r in cur.fetchall()]
+
+
+def pg_async_suite(results: Results, sizes: Sizes, directory: str) -> None:
+    import psycopg
+
+    from twinrecord.backends.postgres import AsyncPostgresBackend, PostgresConfig
+
     with psycopg.connect(URL, autocommit=True) as conn:
-        for name in tables.values():
-            conn.execute(f"DROP TABLE IF EXISTS {name}")
-    title = "PostgreSQL (async), ops/s; lead = twinrecord / best peer"
-    print(f"\n{title}\n{'operation':<40}{'twinrecord':>14}{'SQLAlchemy':>14}{'lead':>7}")
-    rows = []
-    for label, by_name in rates.items():
-        ours, peer = by_name["twinrecord"], by_name["SQLAlchemy 2 asyncio"]
-        print(f"{label:<40}{ours:>14,.0f}{peer:>14,.0f}{ours / peer:>7.2f}")
-        rows.append((label, peer, ours))
-    results.tables.append({
-        "title": title, "contender": "twinrecord", "baseline": "best peer", "peers": rates,
-        "rows": [{"operation": n, "baseline_ops": b, "contender_ops": o, "ratio": o / b}
-                 for n, b, o in rows],
-    })
+        for table in PG_TABLES.values():
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+            conn.execute(PG_CREATE.format(table=table))
+            conn.execute(f"CREATE INDEX ON {table} (category)")
+    config = PostgresConfig.from_url(URL)
+    config.server_settings = {"synchronous_commit": "off"}
+    PgTwinUser.configure(config, AsyncPostgresBackend)
+
+    async def empty_ours() -> None:
+        await PgTwinUser.query().delete()
+
+    ours = AsyncTwinrecord(PgTwinUser, sizes, empty=lambda: None)
+    ours.empty = empty_ours  # type: ignore[method-assign]
+    sides: list[Side] = [ours]
+    if installed("sqlalchemy"):
+        sides.append(AsyncSqlAlchemy(sizes))
+    else:
+        print("note: sqlalchemy skipped on PostgreSQL (not installed)")
+    if installed("tortoise"):
+        sides.append(AsyncTortoise(tortoise_models(None, True)["pg"], "pg", sizes))
+    else:
+        print("note: tortoise skipped on PostgreSQL (not installed)")
+    if installed("django"):
+        sides.append(AsyncDjango(os.path.join(directory, "django.db"), sizes))
+    else:
+        print("note: django skipped on PostgreSQL (not installed)")
+    try:
+        if len(sides) > 1:
+            rates = compete(OPERATIONS, sides, seed=lambda: pg_seed(sides))
+            report(results, "PostgreSQL (async), ops/s; lead = twinrecord / best peer", rates)
+    finally:
+        for side in sides:
+            if isinstance(side, AsyncSqlAlchemy):
+                run(side.close())
+        run(PgTwinUser.backend().close())
+        if installed("django"):
+            from asgiref.sync import sync_to_async
+            from django.db import connections
+
+            run(sync_to_async(connections.close_all)())
+        with psycopg.connect(URL, autocommit=True) as conn:
+            for table in PG_TABLES.values():
+                conn.execute(f"DROP TABLE IF EXISTS {table}")
 
 
 def main() -> None:
     parser = argument_parser(__doc__.splitlines()[0])
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     args = parser.parse_args()
-    repeats, lookups = (2, 300) if args.quick else (5, 2000)
+    sizes = sizes_for(args.quick)
+    postgres = not args.no_postgres
     results = Results("bench_peers")
-    sqlite_suite(results, repeats, lookups)
-    if not args.no_postgres:
-        asyncio.run(pg_async_suite(results, repeats, lookups))
+    directory = tempfile.mkdtemp(prefix="twinrecord-peers-")
+    try:
+        if not args.no_sqlite:
+            sqlite_suite(results, sizes, directory, postgres)
+        if postgres:
+            pg_async_suite(results, sizes, directory)
+    finally:
+        if TORTOISE_MODELS:
+            from tortoise import Tortoise
+
+            LOOP.run_until_complete(Tortoise.close_connections())
+        LOOP.close()
     results.write(args.json)
 
 
