@@ -1,10 +1,16 @@
 """Import time and memory per loaded record.
 
-    python benchmarks/bench_footprint.py [--quick] [--json FILE]
+    python benchmarks/bench_footprint.py [--quick] [--runs N] [--json FILE]
 
-- Import time: a fresh interpreter running `import X` (best of 5), for twinrecord,
-  SQLAlchemy and Peewee (those installed), and twinrecord's first query on SQLite
-  (import, model class, configure, one query) against the bare interpreter.
+- Import time: a fresh interpreter running `import X`, for twinrecord, SQLAlchemy and
+  Peewee (those installed), minus a fresh interpreter running nothing; the median of
+  `--runs` runs (9; 5 with --quick), with the spread (lowest-highest). The runs
+  alternate between the contenders, so a noisy neighbour hits all alike.
+- First query, cold: a fresh interpreter that imports the ORM, declares a model,
+  connects to a new SQLite file, creates the table and runs one primary-key lookup
+  (twinrecord, SQLAlchemy 2 ORM session, Peewee), minus the bare interpreter; median.
+  "Cold" is a new process: the modules' bytecode caches and the OS file cache are warm,
+  as they are for an application that restarts.
 - Memory: tracemalloc's count of bytes held by 100,000 records loaded from SQLite,
   against 100,000 plain Pydantic models of the same fields built from the same rows.
 """
@@ -14,6 +20,7 @@ from __future__ import annotations
 import gc
 import importlib.util
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -23,8 +30,9 @@ import tracemalloc
 sys.path.insert(0, os.path.dirname(__file__))
 from _common import Results, argument_parser
 
-FIRST_QUERY = """
-import sqlite3, sys
+FIRST_QUERY = {
+    "twinrecord": """
+import sys
 from typing import Optional
 from twinrecord import BaseActiveRecord
 class User(BaseActiveRecord):
@@ -33,17 +41,51 @@ class User(BaseActiveRecord):
 User.configure("sqlite:///" + sys.argv[1])
 User.create_table()
 User.find_one(1)
-"""
+""",
+    "sqlalchemy": """
+import sys
+from sqlalchemy import Integer, String, create_engine
+from sqlalchemy.orm import DeclarativeBase, Session, mapped_column
+class Base(DeclarativeBase):
+    pass
+class User(Base):
+    __tablename__ = "users"
+    id = mapped_column(Integer, primary_key=True)
+    name = mapped_column(String)
+engine = create_engine("sqlite:///" + sys.argv[1])
+Base.metadata.create_all(engine)
+with Session(engine) as session:
+    session.get(User, 1)
+""",
+    "peewee": """
+import sys
+import peewee
+db = peewee.SqliteDatabase(sys.argv[1])
+class User(peewee.Model):
+    name = peewee.TextField()
+    class Meta:
+        database = db
+        table_name = "users"
+db.create_tables([User])
+User.get_or_none(User.id == 1)
+""",
+}
 
 
-def startup(code: str, *args: str, repeats: int = 5) -> float:
-    """Seconds for a fresh interpreter to run `code` (best of `repeats`)."""
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code, *args], check=True)
-        best = min(best, time.perf_counter() - started)
-    return best
+def seconds(code: str, *args: str) -> float:
+    """Wall time of one fresh interpreter running `code`."""
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code, *args], check=True)
+    return time.perf_counter() - started
+
+
+def medians(codes: dict[str, tuple[str, ...]], runs: int) -> dict[str, list[float]]:
+    """Each code's `runs` timings, in turns (code A, code B, ..., then again)."""
+    times: dict[str, list[float]] = {name: [] for name in codes}
+    for _ in range(runs):
+        for name, (code, *args) in codes.items():
+            times[name].append(seconds(code, *args))
+    return times
 
 
 def memory(rows: int) -> tuple[float, float]:
@@ -94,19 +136,30 @@ def memory(rows: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    args = argument_parser(__doc__.splitlines()[0]).parse_args()
-    repeats = 3 if args.quick else 5
-    bare = startup("pass", repeats=repeats)
-    print(f"bare interpreter: {bare * 1000:.0f} ms")
-    print("import time (fresh interpreter, minus the bare one):")
-    for module in ("twinrecord", "sqlalchemy", "peewee"):
-        if importlib.util.find_spec(module) is None:
-            print(f"  {module:<12} not installed")
+    parser = argument_parser(__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=None, help="fresh interpreters per figure")
+    args = parser.parse_args()
+    runs = args.runs or (5 if args.quick else 9)
+    modules = [m for m in ("twinrecord", "sqlalchemy", "peewee") if importlib.util.find_spec(m)]
+    directory = tempfile.mkdtemp(prefix="twinrecord-footprint-")
+    codes: dict[str, tuple[str, ...]] = {"bare": ("pass",)}
+    for module in modules:
+        codes[f"import {module}"] = (f"import {module}",)
+        # A new database file per run would need a new argument per run: the table is
+        # created once (IF NOT EXISTS for all three), the lookup finds nothing each time.
+        codes[f"first query {module}"] = (FIRST_QUERY[module], os.path.join(directory, f"{module}.db"))
+    times = medians(codes, runs)
+    bare = statistics.median(times["bare"])
+    print(f"fresh interpreter running nothing: {bare * 1000:.0f} ms (median of {runs})")
+    print(f"{'ms over the bare interpreter':<44}{'median':>8}{'lowest':>8}{'highest':>8}")
+    rows = []
+    for name, values in times.items():
+        if name == "bare":
             continue
-        print(f"  {module:<12} {(startup(f'import {module}', repeats=repeats) - bare) * 1000:6.0f} ms")
-    path = os.path.join(tempfile.mkdtemp(), "first.db")
-    first = startup(FIRST_QUERY, path, repeats=repeats) - bare
-    print(f"  twinrecord import + model + configure + first query (SQLite): {first * 1000:.0f} ms")
+        over = [(v - bare) * 1000 for v in values]
+        median = statistics.median(over)
+        print(f"{name:<44}{median:>8.0f}{min(over):>8.0f}{max(over):>8.0f}")
+        rows.append((name, median))
     ours, plain = memory(20_000 if args.quick else 100_000)
     print(f"memory per loaded record: twinrecord {ours:.0f} bytes, plain Pydantic model "
           f"{plain:.0f} bytes ({ours / plain:.2f}x)")
@@ -115,6 +168,8 @@ def main() -> None:
                            "baseline": "plain Pydantic", "rows": [
                                {"operation": "bytes per loaded record", "baseline_ops": plain,
                                 "contender_ops": ours, "ratio": ours / plain}]})
+    results.tables.append({"title": "startup (ms over a bare interpreter, median)",
+                           "kind": "milliseconds", "values": dict(rows)})
     results.write(args.json)
 
 

@@ -6,8 +6,11 @@
     python benchmarks/charts.py benchmarks/results/*.json [--out docs/images]
 
 One chart per table: twinrecord's ratio to its baseline per operation (the raw
-driver, or for the peer tables the best other ORM), 1.0 drawn as a line. Peer tables
-get a second chart with every contender's ops/s. Needs matplotlib (the `bench` extra).
+driver, or for the peer tables the best other ORM, named beside each row), 1.0 drawn
+as a line, bars below it in orange. Peer tables (bench_peers.py: SQLAlchemy 2, Peewee,
+Django, Tortoise) get a second chart with every contender's ops/s per operation.
+Tables without per-operation rows (bench_footprint.py's startup times) are skipped.
+Needs matplotlib (the `bench` extra).
 """
 
 from __future__ import annotations
@@ -27,14 +30,18 @@ def ratio_chart(table: dict[str, Any], path: str) -> None:
     import matplotlib.pyplot as plt
 
     rows = table["rows"]
-    labels = [r["operation"] for r in rows]
+    labels = [r["operation"] + (f" — vs {r['best_peer']}" if "best_peer" in r else "")
+              for r in rows]
     ratios = [r["ratio"] for r in rows]
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.4))
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.4))
     colors = ["#2a7ab0" if r >= 1 else "#d98b2b" for r in ratios]
     ax.barh(labels, ratios, color=colors)
     ax.axvline(1.0, color="black", linewidth=1)
     if max(ratios) > 8:
+        from matplotlib.ticker import FuncFormatter
+
         ax.set_xscale("log")  # peers can be tens of times slower
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     for y, value in enumerate(ratios):
         ax.text(value, y, f" {value:.2f}", va="center", fontsize=8)
     ax.invert_yaxis()
@@ -51,12 +58,19 @@ def peers_chart(table: dict[str, Any], path: str) -> None:
     peers: dict[str, dict[str, float]] = table["peers"]
     operations = list(peers)
     names = list(next(iter(peers.values())))
-    fig, axes = plt.subplots(len(operations), 1, figsize=(8, 1.3 * len(operations) + 0.8))
-    if len(operations) == 1:
-        axes = [axes]
+    columns = 2 if len(operations) > 3 else 1
+    lines = -(-len(operations) // columns)
+    fig, grid = plt.subplots(lines, columns, squeeze=False,
+                             figsize=(6 * columns, (0.25 * len(names) + 0.8) * lines + 0.8))
+    axes = [ax for line in grid for ax in line]
+    for ax in axes[len(operations):]:
+        ax.set_visible(False)
     for ax, operation in zip(axes, operations):
         values = [peers[operation].get(n, 0.0) for n in names]
         ax.barh(names, values, color=["#2a7ab0" if n == "twinrecord" else "#999999" for n in names])
+        for y, value in enumerate(values):
+            ax.text(value, y, f" {value:,.0f}", va="center", fontsize=6)
+        ax.set_xlim(0, max(values) * 1.25)
         ax.invert_yaxis()
         ax.set_title(f"{operation} (ops/s, higher is better)", fontsize=8)
         ax.tick_params(labelsize=7)
@@ -79,6 +93,8 @@ def main() -> None:
         with open(file) as source:
             data = json.load(source)
         for table in data["tables"]:
+            if not table.get("rows"):
+                continue
             name = f"{data['script'].removeprefix('bench_')}-{slug(table['title'])}"
             path = os.path.join(args.out, f"{name}.png")
             ratio_chart(table, path)
