@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Generator, Mapping
 from decimal import Decimal
-from typing import Any, Generic, NoReturn, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, Self, TypeVar
 
 from ..backends._replicas import check_role
 from ..backends._stream import stream_plan
@@ -862,25 +862,32 @@ class QueryCore(LanguageMixin, Generic[M]):
         return str(self._meta.sql_column(keys[0]))
 
 
+def _not_awaitable(query: QueryCore[Any]) -> Generator[None, None, NoReturn]:
+    """`await query` at run time: a TypeError saying what to await instead."""
+    aggregates = ", ".join(f"{a.func.lower()}() as {a.alias!r}" for a in query._aggregates)
+    hint = (
+        f" This query adds aggregates ({aggregates}) rather than running them: "
+        "on a query with group_by() or another aggregate, count()/sum()/avg()/min()/"
+        "max() chain (an alias is given when none is), so run it with "
+        "`await query.aggregate()`."
+        if query._aggregates
+        else ""
+    )
+    raise TypeError(
+        f"{type(query).__name__} is a query builder, not something to await.{hint} "
+        "Await a method that runs it: all(), one(), first(), exists(), to_dicts(), "
+        "aggregate(), count() (without alias, on a plain query), update(), delete()."
+    )
+    yield  # pragma: no cover  # makes this a generator, as __await__ must be
+
+
 class AsyncQueryCore(QueryCore[M]):
     """The async query's core: a builder is not awaitable, and says what to await."""
 
-    def __await__(self) -> Generator[Any, None, NoReturn]:
-        aggregates = ", ".join(f"{a.func.lower()}() as {a.alias!r}" for a in self._aggregates)
-        hint = (
-            f" This query adds aggregates ({aggregates}) rather than running them: "
-            "on a query with group_by() or another aggregate, count()/sum()/avg()/min()/"
-            "max() chain (an alias is given when none is), so run it with "
-            "`await query.aggregate()`."
-            if self._aggregates
-            else ""
-        )
-        raise TypeError(
-            f"{type(self).__name__} is a query builder, not something to await.{hint} "
-            "Await a method that runs it: all(), one(), first(), exists(), to_dicts(), "
-            "aggregate(), count() (without alias, on a plain query), update(), delete()."
-        )
-        yield  # pragma: no cover  # makes this a generator, as __await__ must be
+    # Hidden from the type checkers, so that `await query` is reported as a type error
+    # (an `__await__` typed NoReturn would only make the code after it unreachable).
+    if not TYPE_CHECKING:
+        __await__ = _not_awaitable
 
 
 _COLLECTIONS = (list, tuple, set, frozenset)

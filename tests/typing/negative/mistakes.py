@@ -34,6 +34,17 @@ async def sync_result_awaited() -> None:
     await User.query().count()  # expect: misc reportGeneralTypeIssues
 
 
+async def query_awaited() -> None:
+    # A query is a builder: await a method that runs it (all(), one(), count()...).
+    await AsyncUser.query()  # expect: misc reportGeneralTypeIssues
+    await AsyncUser.query().where("name = ?", ("a",))  # expect: misc reportGeneralTypeIssues
+    await AsyncUser.query().group_by("name").count()  # expect: misc reportGeneralTypeIssues
+    await AsyncFirst.query().order_by("id")  # expect: misc reportGeneralTypeIssues
+    await SyncFirst.aio.query()  # expect: misc reportGeneralTypeIssues
+    await User.query()  # expect: misc reportGeneralTypeIssues
+    await SyncFirst.query().limit(1)  # expect: misc reportGeneralTypeIssues
+
+
 async def grouped_aggregates_chain() -> None:
     # On a grouped query an aggregate without an alias chains: it is no number.
     n: int = User.query().group_by("name").count()  # expect: assignment reportAssignmentType
