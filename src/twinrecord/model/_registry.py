@@ -8,19 +8,22 @@ an earlier run of a factory) goes away as it would without the registry.
 from __future__ import annotations
 
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, TypeGuard
 
-_defined: list[weakref.ref[type[Any]]] = []
-_known: weakref.WeakSet[type[Any]] = weakref.WeakSet()
+if TYPE_CHECKING:
+    from ._core import RecordCore
+
+_defined: list[weakref.ref[type[RecordCore]]] = []
+_known: weakref.WeakSet[type[RecordCore]] = weakref.WeakSet()
 
 
-def register(model: type[Any]) -> None:
+def register(model: type[RecordCore]) -> None:
     """Record a model class once it is defined (the record core calls this)."""
     _defined.append(weakref.ref(model))
     _known.add(model)
 
 
-def all_models() -> list[type[Any]]:
+def all_models() -> list[type[RecordCore]]:
     """The live model classes, oldest first."""
     alive = [model for model in (ref() for ref in _defined) if model is not None]
     if len(alive) < len(_defined):
@@ -28,5 +31,5 @@ def all_models() -> list[type[Any]]:
     return alive
 
 
-def is_model(value: object) -> bool:
+def is_model(value: object) -> TypeGuard[type[RecordCore]]:
     return isinstance(value, type) and value in _known

@@ -12,13 +12,17 @@ relation, class or `aliased()`, or a table named in SQL (`inner_join('posts', on
 from __future__ import annotations
 
 import re
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from ..errors import ConfigurationError, StatementInvalid
 from ..model._configure import kinds_of
 from ..model._registry import all_models
 from ..relations._resolve import _closest_base, _latest_run
 from ..sql.compiler import JoinShape
+
+if TYPE_CHECKING:
+    from ..model._core import RecordCore
+    from ..model._meta import ModelMeta
 
 _IDENT = r'(?:[^\W\d]\w*|"(?:[^"]|"")+"|`(?:[^`]|``)+`)'
 # One join written as SQL: `[kind] JOIN table [[AS] alias] ON condition`.
@@ -41,20 +45,22 @@ class SoftJoin(NamedTuple):
     column: str
 
 
-def model_filter(meta: Any, index: int, name: str) -> tuple[SoftJoin, ...]:
+def model_filter(meta: ModelMeta | None, index: int, name: str) -> tuple[SoftJoin, ...]:
     """The filter for a join reaching a model's table (under `name`), if it soft-deletes."""
     if meta is None or meta.soft_delete is None:
         return ()
     return (SoftJoin(index, name, meta.sql_column(meta.soft_delete)),)
 
 
-def table_filter(owner: type[Any], table: str, index: int, name: str) -> tuple[SoftJoin, ...]:
+def table_filter(
+    owner: type[RecordCore], table: str, index: int, name: str
+) -> tuple[SoftJoin, ...]:
     """The filter for a table named in SQL, when a soft-deleting model owns that table."""
     column = soft_column_of_table(owner, _bare(table))
     return (SoftJoin(index, _bare(name), column),) if column else ()
 
 
-def clause_filter(owner: type[Any], clause: str, index: int) -> tuple[SoftJoin, ...]:
+def clause_filter(owner: type[RecordCore], clause: str, index: int) -> tuple[SoftJoin, ...]:
     """The filter for a whole join clause written as SQL. A clause this cannot read as
     one `JOIN table [alias] ON …` is refused when it names a soft-deleting table (the
     filter could not be placed), and passed as written otherwise."""
@@ -72,7 +78,7 @@ def clause_filter(owner: type[Any], clause: str, index: int) -> tuple[SoftJoin, 
     return ()
 
 
-def soft_column_of_table(owner: type[Any], table: str) -> str | None:
+def soft_column_of_table(owner: type[RecordCore], table: str) -> str | None:
     """The soft-delete column of the model owning `table`, seen from `owner` (the
     closest relative among models with the owner's kinds), or None."""
     meta = owner._meta()
@@ -91,19 +97,21 @@ def soft_column_of_table(owner: type[Any], table: str) -> str | None:
             candidates = narrow(candidates, owner)
     soft = [m._meta() for m in candidates if m._meta().soft_delete]
     if soft:
-        column = soft[-1].sql_column(soft[-1].soft_delete)
+        column = soft[-1].sql_column(soft[-1].soft_delete or "")
     meta._specs[key] = column
     return column
 
 
-def _table_of(model: type[Any]) -> str | None:
+def _table_of(model: type[RecordCore]) -> str | None:
     try:
         return str(model._meta().table)
     except ConfigurationError:  # a base class without fields (the record bases)
         return None
 
 
-def filtered_joins(joins: tuple[Any, ...], filters: tuple[SoftJoin, ...]) -> tuple[Any, ...]:
+def filtered_joins(
+    joins: tuple[JoinShape | str, ...], filters: tuple[SoftJoin, ...]
+) -> tuple[JoinShape | str, ...]:
     """`joins` with each filtered join's ON condition ANDed with `table.column IS NULL`."""
     if not filters:
         return joins

@@ -8,7 +8,7 @@ few lines each, so they are written here side by side rather than generated.
 
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ..model._configure import backend_of
 from ..plan import arun, run
@@ -17,6 +17,9 @@ from ..query.aio import AsyncActiveQuery
 from ..query.sync import ActiveQuery
 from ._core import MISSING, cached, record_plan
 from ._declare import CALL_CLASSES, Link, Relation
+
+if TYPE_CHECKING:
+    from ..model._core import RecordCore
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -28,7 +31,7 @@ class _Bound(Generic[T, R]):
 
     __slots__ = ("record", "relation")
 
-    def __init__(self, relation: Relation[T, R], record: object) -> None:
+    def __init__(self, relation: Relation[T, R], record: RecordCore) -> None:
         self.relation = relation
         self.record = record
 
@@ -70,7 +73,7 @@ class RelationCall(_Bound[T, R]):
     def query(self) -> ActiveQuery[T]:
         """The related rows as a query, for further where/order_by/count()."""
         link = self.relation.link()
-        return relation_query(ActiveQuery(link.target), link, self.record)
+        return relation_query(ActiveQuery(self.relation.target_model()), link, self.record)
 
 
 class AsyncRelationCall(_Bound[T, R]):
@@ -90,10 +93,10 @@ class AsyncRelationCall(_Bound[T, R]):
     def query(self) -> AsyncActiveQuery[T]:
         """The related rows as a query, for further where/order_by/count()."""
         link = self.relation.link()
-        return relation_query(AsyncActiveQuery(link.target), link, self.record)
+        return relation_query(AsyncActiveQuery(self.relation.target_model()), link, self.record)
 
 
-def relation_query(query: Q, link: Link, record: object) -> Q:
+def relation_query(query: Q, link: Link, record: RecordCore) -> Q:
     """`query` narrowed to the rows `link` gives `record` (for `<relation>_query()`)."""
     key = record.__dict__[link.owner_column]
     if key is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigurationError
 from ..plan import FetchRows, Plan
@@ -20,23 +20,26 @@ from ..sql.expressions import ColumnExpr
 from ..sql.statements import ColumnTest, Ident, compile_select
 from ._declare import Link, Relation, relation_named
 
+if TYPE_CHECKING:
+    from ..model._core import RecordCore
+
 Modifier = Callable[[Any], Any]
 Specs = Iterable[tuple[str, Modifier | None]]
-Groups = dict[Any, list[Any]]  # key -> the targets loaded for it
+Groups = dict[object, list["RecordCore"]]  # key -> the targets loaded for it
 Rows = list[Sequence[object]]
 MISSING: Any = object()  # "not cached": None is a cached BelongsTo result
 
 
-def cache_of(record: Any) -> dict[str, tuple[Any, Any]]:
+def cache_of(record: RecordCore) -> dict[str, tuple[object, Any]]:
     """A record's loaded relations: name -> (the key they were loaded for, the value)."""
     private = record._private()
-    cache: dict[str, tuple[Any, Any]] | None = private["_relations"]
+    cache: dict[str, tuple[object, Any]] | None = private["_relations"]
     if cache is None:
         cache = private["_relations"] = {}
     return cache
 
 
-def cached(link: Link, record: Any) -> Any:
+def cached(link: Link, record: RecordCore) -> Any:
     """The cached value, or MISSING when never loaded or loaded for another key
     (a BelongsTo whose foreign key changed, a HasMany whose owner was saved since)."""
     cache = record._private()["_relations"]
@@ -47,7 +50,7 @@ def cached(link: Link, record: Any) -> Any:
 
 
 # ---- one record -----------------------------------------------------------------------
-def record_plan(link: Link, record: Any, dialect: Dialect) -> Plan[Any]:
+def record_plan(link: Link, record: RecordCore, dialect: Dialect) -> Plan[Any]:
     """Load one record's relation (the eager plan for a single parent) and return it."""
     yield from load_plan(link, [record], None, dialect)
     return cache_of(record)[link.name][1]
@@ -63,7 +66,7 @@ class EagerNode:
     children: dict[str, EagerNode] = field(default_factory=dict)
 
 
-def eager_tree(model: type[Any], specs: Specs) -> dict[str, EagerNode]:
+def eager_tree(model: type[RecordCore], specs: Specs) -> dict[str, EagerNode]:
     """`with_()` paths as a tree: 'posts' and 'posts.comments' share the 'posts' node.
 
     Unknown names raise RelationNotFound listing the model's relations.
@@ -95,14 +98,15 @@ def _set_modifier(node: EagerNode, modifier: Modifier, path: str) -> None:
 
 
 def eager_load_plan(
-    model: type[Any], records: list[Any], specs: Specs, dialect: Dialect
+    model: type[RecordCore], records: list[Any], specs: Specs, dialect: Dialect
 ) -> Plan[None]:
     """Load every requested relation for `records`: one query per relation level
     (per chunk of keys), whatever the number of records."""
     yield from _load_level(eager_tree(model, specs), records, dialect)
 
 
-def _load_level(level: dict[str, EagerNode], records: list[Any], dialect: Dialect) -> Plan[None]:
+def _load_level(
+    level: dict[str, EagerNode], records: list[RecordCore], dialect: Dialect) -> Plan[None]:
     for node in level.values():
         targets = yield from load_plan(node.relation.link(), records, node.modifier, dialect)
         if node.children and targets:
@@ -110,8 +114,8 @@ def _load_level(level: dict[str, EagerNode], records: list[Any], dialect: Dialec
 
 
 def load_plan(
-    link: Link, records: list[Any], modifier: Modifier | None, dialect: Dialect
-) -> Plan[list[Any]]:
+    link: Link, records: list[RecordCore], modifier: Modifier | None, dialect: Dialect
+) -> Plan[list[RecordCore]]:
     """Load `link` for every record, cache it on each (and its inverse on each target).
 
     Returns the distinct target records, the parents of the next level.
@@ -121,7 +125,7 @@ def load_plan(
     distinct = dict.fromkeys(owner_keys)
     distinct.pop(None, None)
     groups: Groups = {}
-    targets: list[Any] = []
+    targets: list[RecordCore] = []
     if distinct:
         query = _modified_query(link, modifier)
         targets, groups = yield from _fetch_groups(link, query, list(distinct), dialect)
@@ -136,7 +140,9 @@ def load_plan(
 
 
 def _modified_query(link: Link, modifier: Modifier | None) -> object:
-    query = link.target.query()
+    # `query()` is each kind's (the shells'), so it is not known statically here.
+    target: Any = link.target
+    query = target.query()
     if modifier is None:
         return query
     changed = modifier(query)
@@ -155,8 +161,8 @@ def _modified_query(link: Link, modifier: Modifier | None) -> object:
 
 # ---- fetching: keys as bound IN lists, chunked to the dialect's parameter limit ------------
 def _fetch_groups(
-    link: Link, query: Any, keys: list[Any], dialect: Dialect
-) -> Plan[tuple[list[Any], Groups]]:
+    link: Link, query: Any, keys: list[object], dialect: Dialect
+) -> Plan[tuple[list[RecordCore], Groups]]:
     keyed_meta = (link.through or link.target)._meta()
     if getattr(query, "_modern", False):  # the modifier used expressions (API.md §12)
         found = yield from _fetch_modern(link, query, keys, dialect)
@@ -178,11 +184,11 @@ def _fetch_groups(
     return _group_through(link, rows, dialect)
 
 
-def _fetch_modern(link: Link, query: Any, keys: list[Any], dialect: Dialect) -> Plan[Rows]:
+def _fetch_modern(link: Link, query: Any, keys: list[object], dialect: Dialect) -> Plan[Rows]:
     """The related rows of a query built with expressions: the key test and the join to
     a through model added as expressions, the keys in chunks the dialect can bind."""
     meta = link.target._meta()
-    columns: list[Any] = [
+    columns: list[ColumnExpr] = [
         ColumnExpr(meta.table, meta.sql_column(f), meta.types[f], f) for f in meta.columns
     ]
     keyed_meta, keyed_table = meta, meta.table
@@ -208,7 +214,7 @@ def _fetch_modern(link: Link, query: Any, keys: list[Any], dialect: Dialect) -> 
     return rows
 
 
-def _padded(keys: list[Any], limit: int) -> list[Any]:
+def _padded(keys: list[object], limit: int) -> list[object]:
     """`keys` padded to a power of two (at most `limit`) by repeating the last one.
 
     Repeated keys match nothing more, and a relation then sends a handful of
@@ -240,14 +246,16 @@ def _keyed_sql(query: Any, link: Link, count: int, dialect: Dialect) -> str:
     return compile_select(select, dialect)[0]
 
 
-def _group_direct(link: Link, rows: Rows, dialect: Dialect) -> tuple[list[Any], Groups]:
+def _group_direct(
+    link: Link, rows: Rows, dialect: Dialect
+) -> tuple[list[RecordCore], Groups]:
     meta = link.target._meta()
     targets = meta.hydrate(rows, dialect)
     column = link.match_column
     # Group on the row's value when the driver's value is already the Python one:
     # indexing a tuple is cheaper than reading each record's field.
     if meta.reader_for(column, dialect) is None:
-        keys: Iterable[Any] = map(itemgetter(meta.column_index[column]), rows)
+        keys: Iterable[object] = map(itemgetter(meta.column_index[column]), rows)
     else:
         keys = [target.__dict__[column] for target in targets]
     groups: Groups = {}
@@ -261,15 +269,17 @@ def _group_direct(link: Link, rows: Rows, dialect: Dialect) -> tuple[list[Any], 
     return targets, groups
 
 
-def _group_through(link: Link, rows: Rows, dialect: Dialect) -> tuple[list[Any], Groups]:
+def _group_through(
+    link: Link, rows: Rows, dialect: Dialect
+) -> tuple[list[RecordCore], Groups]:
     """Rows are target columns plus the owner key; a target linked to several owners
     is one record shared by them."""
     meta = link.target._meta()
     width = len(meta.columns)
     key_index = meta.column_index[link.target_key or ""]
     read_owner = link.through._meta().reader_for(link.match_column, dialect)  # type: ignore[union-attr]
-    unique: dict[Any, Sequence[object]] = {}
-    pairs: list[tuple[Any, Any]] = []
+    unique: dict[object, Sequence[object]] = {}
+    pairs: list[tuple[object, object]] = []
     for row in rows:
         target_key = row[key_index]
         if target_key not in unique:
@@ -287,7 +297,7 @@ def _group_through(link: Link, rows: Rows, dialect: Dialect) -> tuple[list[Any],
 # ---- caching the results --------------------------------------------------------------
 # `cache_of` is written out inline in these two loops: they run once per parent record.
 def _fill_many(
-    name: str, records: list[Any], keys: list[Any], groups: Groups, shared: bool
+    name: str, records: list[RecordCore], keys: list[object], groups: Groups, shared: bool
 ) -> None:
     get = groups.get
     for record, key in zip(records, keys):
@@ -304,7 +314,9 @@ def _fill_many(
             cache[name] = (key, group)
 
 
-def _fill_one(name: str, records: list[Any], keys: list[Any], groups: Groups) -> None:
+def _fill_one(
+    name: str, records: list[RecordCore], keys: list[object], groups: Groups
+) -> None:
     get = groups.get
     for record, key in zip(records, keys):
         group = get(key)
@@ -317,7 +329,7 @@ def _fill_one(name: str, records: list[Any], keys: list[Any], groups: Groups) ->
             cache[name] = (key, value)
 
 
-def _fill_inverse(link: Link, records: list[Any], groups: Groups) -> None:
+def _fill_inverse(link: Link, records: list[RecordCore], groups: Groups) -> None:
     """Each target's back-reference is the record it was loaded for: no query.
 
     A BelongsTo's inverse is filled only when it is a HasOne: one owner is not a

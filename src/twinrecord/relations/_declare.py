@@ -18,6 +18,7 @@ from ..model._kinds import AsyncKind, SyncKind
 from ._resolve import annotated_target, foreign_key_for, resolve_model
 
 if TYPE_CHECKING:
+    from ..model._core import RecordCore
     from ._access import AsyncRelationCall, RelationCall
 
 T = TypeVar("T")
@@ -38,12 +39,12 @@ class Link:
     """
 
     name: str
-    owner: type[Any]
-    target: type[Any]
+    owner: type[RecordCore]
+    target: type[RecordCore]
     owner_column: str
     match_column: str
     many: bool
-    through: type[Any] | None = None
+    through: type[RecordCore] | None = None
     join_column: str | None = None
     target_key: str | None = None
     inverse: str | None = None
@@ -61,7 +62,7 @@ class Relation(Generic[T, R]):
         foreign_key: str | None = None,
         primary_key: str | None = None,
         inverse_of: str | None = None,
-        through: type[Any] | str | None = None,
+        through: type[RecordCore] | str | None = None,
         target_key: str | None = None,
     ) -> None:
         self.model = model
@@ -71,7 +72,7 @@ class Relation(Generic[T, R]):
         self.through = through
         self.target_key = target_key
         self.name = ""
-        self.owner: type[Any] | None = None
+        self.owner: type[RecordCore] | None = None
         self._annotation: Any = None
         self._link: Link | None = None
         self._check_options()
@@ -82,7 +83,7 @@ class Relation(Generic[T, R]):
         if self.through is not None and self.inverse_of is not None:
             raise ConfigurationError("inverse_of= is not supported with through=")
 
-    def __set_name__(self, owner: type[Any], name: str) -> None:
+    def __set_name__(self, owner: type[RecordCore], name: str) -> None:
         self.owner = owner
         self.name = name
         annotations = inspect.get_annotations(owner)
@@ -102,20 +103,24 @@ class Relation(Generic[T, R]):
 
     # ---- reading the relation from a record ------------------------------------------
     @overload
-    def __get__(self, instance: None, owner: type[Any]) -> Self: ...
+    def __get__(self, instance: None, owner: type[RecordCore]) -> Self: ...
     @overload
-    def __get__(self, instance: SyncKind[Any], owner: type[Any]) -> RelationCall[T, R]: ...
+    def __get__(
+        self, instance: SyncKind[object], owner: type[RecordCore]
+    ) -> RelationCall[T, R]: ...
     @overload
-    def __get__(self, instance: AsyncKind[Any], owner: type[Any]) -> AsyncRelationCall[T, R]: ...
+    def __get__(
+        self, instance: AsyncKind[object], owner: type[RecordCore]
+    ) -> AsyncRelationCall[T, R]: ...
     @overload
-    def __get__(self, instance: object, owner: type[Any]) -> Any: ...
-    def __get__(self, instance: Any, owner: type[Any]) -> object:
+    def __get__(self, instance: object, owner: type[RecordCore]) -> Any: ...
+    def __get__(self, instance: Any, owner: type[RecordCore]) -> object:
         if instance is None:
             return self
         # Bare names follow the model's first base (API.md §6): its kind is found first.
         return self.bind_kind(instance, owner, type(instance).__twinrecord_kind__)
 
-    def bind_kind(self, instance: Any, owner: type[Any], kind: str) -> Any:
+    def bind_kind(self, instance: Any, owner: type[RecordCore], kind: str) -> Any:
         """The relation read from `instance` for one kind (also used by `record.aio`)."""
         if instance is None:
             return self
@@ -136,16 +141,20 @@ class Relation(Generic[T, R]):
             self._link = self._resolve()
         return self._link
 
+    def target_model(self) -> type[T]:
+        """The related model class: `link().target`, typed as the declared target."""
+        return self.link().target  # type: ignore[return-value]  # Link is not generic
+
     def _where(self) -> str:
         owner = self.owner.__name__ if self.owner is not None else "?"
         return f"{owner}.{self.name} ({type(self).__name__})"
 
-    def _owner(self) -> type[Any]:
+    def _owner(self) -> type[RecordCore]:
         if self.owner is None:
             raise ConfigurationError(f"{self!r} is not declared on a model class")
         return self.owner
 
-    def _target(self) -> type[Any]:
+    def _target(self) -> type[RecordCore]:
         ref = self.model or annotated_target(self._annotation)
         if ref is None:
             raise ConfigurationError(
@@ -185,7 +194,7 @@ class Relation(Generic[T, R]):
             )
 
 
-def _require_column(model: type[Any], column: str, where: str) -> None:
+def _require_column(model: type[RecordCore], column: str, where: str) -> None:
     columns = model._meta().columns
     if column not in columns:
         raise ConfigurationError(
@@ -195,7 +204,7 @@ def _require_column(model: type[Any], column: str, where: str) -> None:
         )
 
 
-def _single_key(model: type[Any], where: str) -> str:
+def _single_key(model: type[RecordCore], where: str) -> str:
     keys = model._meta().primary_key
     if len(keys) != 1:
         raise ConfigurationError(
@@ -270,18 +279,18 @@ class RelationQuery:
     def __init__(self, relation: Relation[Any, Any]) -> None:
         self.relation = relation
 
-    def __get__(self, instance: object, owner: type[Any]) -> object:
+    def __get__(self, instance: object, owner: type[RecordCore]) -> object:
         if instance is None:
             return self
         return self.relation.__get__(instance, owner).query
 
-    def bind_kind(self, instance: object, owner: type[Any], kind: str) -> Any:
+    def bind_kind(self, instance: object, owner: type[RecordCore], kind: str) -> Any:
         if instance is None:
             return self
         return self.relation.bind_kind(instance, owner, kind).query
 
 
-def relations_of(model: type[Any]) -> dict[str, Relation[Any, Any]]:
+def relations_of(model: type[RecordCore]) -> dict[str, Relation[Any, Any]]:
     """Every relation a model declares or inherits, by name (computed once per class:
     relations are declared in class bodies, never added later)."""
     found: dict[str, Relation[Any, Any]] | None = model.__dict__.get("__twinrecord_relations__")
@@ -295,7 +304,7 @@ def relations_of(model: type[Any]) -> dict[str, Relation[Any, Any]]:
     return found
 
 
-def relation_named(model: type[Any], name: str, context: str = "") -> Relation[Any, Any]:
+def relation_named(model: type[RecordCore], name: str, context: str = "") -> Relation[Any, Any]:
     """The relation `name` of `model`, or RelationNotFound listing its relations."""
     relation = relations_of(model).get(name)
     if relation is None:

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import ClassVar, ForwardRef, get_args, get_origin
+from typing import TYPE_CHECKING, ClassVar, ForwardRef, get_args, get_origin
 
 from ..errors import ConfigurationError
 from ..model._configure import kinds_of
 from ..model._registry import all_models, is_model
+
+if TYPE_CHECKING:
+    from ..model._core import RecordCore
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 # `AsyncUser` is the async twin of `User` (API.md §1): both own `user_id`.
@@ -79,7 +82,9 @@ def _dotted_name(node: ast.expr) -> str | None:
 
 
 # ---- forward references ----------------------------------------------------------------
-def resolve_model(ref: type[object] | str, owner: type[object], where: str) -> type[object]:
+def resolve_model(
+    ref: type[object] | str, owner: type[RecordCore], where: str
+) -> type[RecordCore]:
     """The model class `ref` names, seen from `owner` (`where` names the declaration).
 
     Candidates are the live model classes with that name having every kind the owner
@@ -113,7 +118,9 @@ def resolve_model(ref: type[object] | str, owner: type[object], where: str) -> t
     )
 
 
-def _unresolved(ref: str, owner: type[object], where: str, named: list[type[object]]) -> str:
+def _unresolved(
+    ref: str, owner: type[RecordCore], where: str, named: list[type[RecordCore]]
+) -> str:
     kinds = "/".join(kinds_of(owner)) or "twinrecord"
     message = f"{where}: no {kinds} model named {ref!r} is defined"
     if named:
@@ -122,25 +129,33 @@ def _unresolved(ref: str, owner: type[object], where: str, named: list[type[obje
     return message + "; define it, or pass the class itself as model=..."
 
 
-def _closest_base(candidates: list[type[object]], owner: type[object]) -> list[type[object]]:
+def _closest_base(
+    candidates: list[type[RecordCore]], owner: type[RecordCore]
+) -> list[type[RecordCore]]:
     """Those sharing the owner's nearest base class (a test's or an app's own base)."""
-    def distance(cls: type[object]) -> int:
+    def distance(cls: type[RecordCore]) -> int:
         return next(i for i, base in enumerate(owner.__mro__) if issubclass(cls, base))
 
     nearest = min(distance(c) for c in candidates)
     return [c for c in candidates if distance(c) == nearest]
 
 
-def _same_module(candidates: list[type[object]], owner: type[object]) -> list[type[object]]:
+def _same_module(
+    candidates: list[type[RecordCore]], owner: type[RecordCore]
+) -> list[type[RecordCore]]:
     return [c for c in candidates if c.__module__ == owner.__module__] or candidates
 
 
-def _same_scope(candidates: list[type[object]], owner: type[object]) -> list[type[object]]:
+def _same_scope(
+    candidates: list[type[RecordCore]], owner: type[RecordCore]
+) -> list[type[RecordCore]]:
     scope = owner.__qualname__.rpartition(".")[0]
     return [c for c in candidates if c.__qualname__.rpartition(".")[0] == scope] or candidates
 
 
-def _latest_run(candidates: list[type[object]], owner: type[object]) -> list[type[object]]:
+def _latest_run(
+    candidates: list[type[RecordCore]], owner: type[RecordCore]
+) -> list[type[RecordCore]]:
     """One class statement run several times: its latest run (subclass order) stands."""
     if len({(c.__module__, c.__qualname__) for c in candidates}) == 1:
         return candidates[-1:]
