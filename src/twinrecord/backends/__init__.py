@@ -8,7 +8,6 @@ driver module only when that database is used.
 from __future__ import annotations
 
 import importlib
-from typing import Any
 
 from ..errors import ConfigurationError
 from ._config import BaseConfig, mask_url
@@ -24,7 +23,7 @@ _SCHEMES: dict[str, tuple[str, str, str]] = {
 }
 
 
-def resolve_url(url: str, want_async: bool) -> tuple[type[BackendBase[Any]], BaseConfig]:
+def resolve_url(url: str, want_async: bool) -> tuple[type[BackendBase[BaseConfig]], BaseConfig]:
     """The backend class (of the wanted kind) and the config a URL describes."""
     scheme = url.split(":", 1)[0].lower() if ":" in url else ""
     scheme = scheme.split("+", 1)[0]
@@ -35,7 +34,7 @@ def resolve_url(url: str, want_async: bool) -> tuple[type[BackendBase[Any]], Bas
         )
     module_name, config_name, sync_name = _SCHEMES[scheme]
     module = importlib.import_module(f"{__name__}.{module_name}")
-    backend_class: type[BackendBase[Any]] = getattr(module, sync_name)
+    backend_class: type[BackendBase[BaseConfig]] = getattr(module, sync_name)
     if want_async:
         if backend_class.twin is None:
             raise ConfigurationError(backend_class.async_refusal or f"{scheme}: no async backend")

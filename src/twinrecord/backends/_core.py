@@ -40,7 +40,7 @@ from ._transaction import TransactionState, enter_plan, exit_plan
 log = logging.getLogger("twinrecord.sql")
 _DEBUG = logging.DEBUG
 Row = tuple[Any, ...]
-ConfigT = TypeVar("ConfigT", bound=BaseConfig)
+ConfigT = TypeVar("ConfigT", bound=BaseConfig, covariant=True)
 
 
 class BackendBase(Generic[ConfigT]):

@@ -10,11 +10,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Sequence
-from typing import Any, Literal, overload
+from typing import Literal, overload
 from urllib.parse import parse_qsl, urlsplit
 
 from ..backends import AsyncBackend, BackendBase, BaseConfig, SyncBackend, resolve_url
-from ..backends._config import mask_url
+from ..backends._config import ServerConfig, mask_url
 from ..backends._replicas import PinPrimary, check_role
 from ..errors import ConfigurationError
 
@@ -28,7 +28,7 @@ class Refused:
         self.reason = reason
 
 
-def kinds_of(model: type[Any]) -> list[str]:
+def kinds_of(model: type[object]) -> list[str]:
     """The kinds a model class has, first base first ('sync', 'async' or both)."""
     kinds: list[str] = []
     for klass in model.__mro__:
@@ -39,12 +39,12 @@ def kinds_of(model: type[Any]) -> list[str]:
 
 
 @overload
-def backend_of(model: type[Any], kind: Literal["sync"]) -> SyncBackend[Any]: ...
+def backend_of(model: type[object], kind: Literal["sync"]) -> SyncBackend[BaseConfig]: ...
 @overload
-def backend_of(model: type[Any], kind: Literal["async"]) -> AsyncBackend[Any]: ...
+def backend_of(model: type[object], kind: Literal["async"]) -> AsyncBackend[BaseConfig]: ...
 @overload
-def backend_of(model: type[Any], kind: str) -> BackendBase[Any]: ...
-def backend_of(model: type[Any], kind: str) -> BackendBase[Any]:
+def backend_of(model: type[object], kind: str) -> BackendBase[BaseConfig]: ...
+def backend_of(model: type[object], kind: str) -> BackendBase[BaseConfig]:
     """The model's backend of one kind, or an error saying how to configure one."""
     backend = getattr(model, SLOT[kind], None)
     if backend is None:
@@ -66,9 +66,9 @@ def backend_of(model: type[Any], kind: str) -> BackendBase[Any]:
 
 
 def configure(
-    model: type[Any],
+    model: type[object],
     config: BaseConfig | str,
-    backend_class: type[BackendBase[Any]] | None,
+    backend_class: type[BackendBase[BaseConfig]] | None,
     replicas: Sequence[BaseConfig | str] = (),
 ) -> None:
     kinds = kinds_of(model)
@@ -79,16 +79,18 @@ def configure(
     built = []
     for kind in kinds:
         primary = _build(model, kind, config, backend_class)
-        if replicas and not isinstance(primary, Refused):
+        if replicas:
+            if isinstance(primary, Refused):
+                raise ConfigurationError(primary.reason)
             primary.use_replicas([_build_replica(model, primary, each) for each in replicas])
-        elif replicas:
-            raise ConfigurationError(primary.reason)
         built.append((kind, primary))
     for kind, primary in built:
         _install(model, kind, primary)
 
 
-def _build_replica(model: type[Any], primary: BackendBase[Any], replica: BaseConfig | str) -> Any:
+def _build_replica(
+    model: type[object], primary: BackendBase[BaseConfig], replica: BaseConfig | str
+) -> BackendBase[BaseConfig]:
     """A backend of the primary's own class for one replica (API.md §18): a URL without
     `pool_size` takes the primary's."""
     database = primary.dialect.name
@@ -100,11 +102,16 @@ def _build_replica(model: type[Any], primary: BackendBase[Any], replica: BaseCon
     if isinstance(replica, str):
         replica_class, replica_config = resolve_url(replica, want_async=primary.is_async)
         shown = repr(mask_url(replica))
-        if "pool_size" not in dict(parse_qsl(urlsplit(replica).query)):
+        if (
+            "pool_size" not in dict(parse_qsl(urlsplit(replica).query))
+            and isinstance(primary.config, ServerConfig)  # not SQLite: refused above
+            and isinstance(replica_config, ServerConfig)
+        ):
             pool_size = primary.config.pool_size
-            minimum = min(getattr(replica_config, "pool_min_size", 1), pool_size)
-            changes: dict[str, Any] = {"pool_size": pool_size, "pool_min_size": minimum}
-            replica_config = dataclasses.replace(replica_config, **changes)
+            minimum = min(replica_config.pool_min_size, pool_size)
+            replica_config = dataclasses.replace(
+                replica_config, pool_size=pool_size, pool_min_size=minimum
+            )
     else:
         replica_class, replica_config, shown = type(primary), replica, repr(replica)
     if replica_class is not type(primary) or not isinstance(replica_config, type(primary.config)):
@@ -115,7 +122,7 @@ def _build_replica(model: type[Any], primary: BackendBase[Any], replica: BaseCon
     return replica_class(replica_config)
 
 
-def pin_primary(model: type[Any], role: str) -> PinPrimary:
+def pin_primary(model: type[object], role: str) -> PinPrimary:
     """`Model.using('primary')`: reads of the model's backends (each kind it has) in this
     task or thread go to the primary inside the `with` block."""
     check_role(role)
@@ -125,11 +132,11 @@ def pin_primary(model: type[Any], role: str) -> PinPrimary:
 
 
 def _build(
-    model: type[Any],
+    model: type[object],
     kind: str,
     config: BaseConfig | str,
-    backend_class: type[BackendBase[Any]] | None,
-) -> Any:
+    backend_class: type[BackendBase[BaseConfig]] | None,
+) -> BackendBase[BaseConfig] | Refused:
     want_async = kind == "async"
     from_url = isinstance(config, str)
     if isinstance(config, str):
@@ -150,8 +157,11 @@ def _build(
 
 
 def _twin_of_kind(
-    backend_class: type[BackendBase[Any]], want_async: bool, model: type[Any], from_url: bool
-) -> type[BackendBase[Any]] | Refused:
+    backend_class: type[BackendBase[BaseConfig]],
+    want_async: bool,
+    model: type[object],
+    from_url: bool,
+) -> type[BackendBase[BaseConfig]] | Refused:
     """The backend class of the wanted kind for the same database (its `twin`)."""
     if issubclass(backend_class, AsyncBackend if want_async else SyncBackend):
         return backend_class
@@ -170,7 +180,9 @@ def _twin_of_kind(
     )
 
 
-def _install(model: type[Any], kind: str, backend: Any) -> None:
+def _install(
+    model: type[object], kind: str, backend: BackendBase[BaseConfig] | Refused
+) -> None:
     slot = SLOT[kind]
     old = model.__dict__.get(slot)
     type.__setattr__(model, slot, backend)
@@ -178,12 +190,14 @@ def _install(model: type[Any], kind: str, backend: Any) -> None:
         close_quietly(old)
 
 
-def close_quietly(backend: Any) -> None:
+def close_quietly(backend: BackendBase[BaseConfig] | Refused) -> None:
     """Close a replaced backend; an async one is closed on its loop when one runs."""
     if isinstance(backend, Refused):
         return
     if isinstance(backend, SyncBackend):
         backend.close()
+        return
+    if not isinstance(backend, AsyncBackend):
         return
     try:
         loop = asyncio.get_running_loop()
