@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Iterable
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 try:
@@ -26,8 +26,12 @@ from ..errors import ConfigurationError
 from ..model._core import RecordCore
 from ..sql import ddl
 from ..sql.dialect import DIALECTS
+from ..sql.types import ColumnDef
 from ._order import order_operations
 from ._types import Verbatim, sa_type
+
+# What metadata() and models_in() take: model classes, modules, module names.
+ModelSource = type[RecordCore] | ModuleType | str
 
 # twinrecord URL scheme -> SQLAlchemy URL scheme (the sync drivers twinrecord uses).
 URL_SCHEMES = {
@@ -70,16 +74,16 @@ def dialect_name(url: str) -> str:
     return {"postgres": "postgresql", "mariadb": "mysql"}.get(base, base)
 
 
-def models_in(*models_or_modules: Any) -> list[Any]:
+def models_in(*models_or_modules: ModelSource) -> list[type[RecordCore]]:
     """The model classes given, and those found in the modules given (one per table)."""
-    found: dict[str, Any] = {}
+    found: dict[str, type[RecordCore]] = {}
     for item in models_or_modules:
         for model in _models_of(item):
             found.setdefault(model._meta().table, model)
     return list(found.values())
 
 
-def _models_of(item: Any) -> Iterable[Any]:
+def _models_of(item: ModelSource) -> Iterable[type[RecordCore]]:
     if isinstance(item, ModuleType):
         for value in vars(item).values():
             if _is_table_model(value):
@@ -98,7 +102,7 @@ def _models_of(item: Any) -> Iterable[Any]:
     )
 
 
-def _is_table_model(value: Any) -> bool:
+def _is_table_model(value: object) -> TypeGuard[type[RecordCore]]:
     """A model class with a table of its own (bases and mixins without a key are not)."""
     if not (inspect.isclass(value) and issubclass(value, RecordCore)) or not value.model_fields:
         return False
@@ -109,7 +113,7 @@ def _is_table_model(value: Any) -> bool:
     return True
 
 
-def metadata(*models_or_modules: Any, dialect: str | None = None) -> sa.MetaData:
+def metadata(*models_or_modules: ModelSource, dialect: str | None = None) -> sa.MetaData:
     """A MetaData describing exactly the tables create_table() makes for these models
     (classes, modules, or module names), on `dialect` ('postgresql', 'mysql' or
     'sqlite'; the generated env.py passes the connection's). Without a dialect the
@@ -127,7 +131,7 @@ def table_metadata(table: ddl.TableDef, target: sa.MetaData, dialect: str | None
     sql_dialect = DIALECTS[names]
     if dialect is not None:
         ddl.check_supported(table, sql_dialect)
-    items: list[Any] = [_column(table, c, dialect) for c in table.columns]
+    items: list[sa.schema.SchemaItem] = [_column(table, c, dialect) for c in table.columns]
     items.append(sa.PrimaryKeyConstraint(*table.primary_key, name=table.primary_key_name(names)))
     for unique in table.uniques:
         items.append(sa.UniqueConstraint(*unique.columns, name=table.fit(unique.name, names)))
@@ -154,9 +158,11 @@ def table_metadata(table: ddl.TableDef, target: sa.MetaData, dialect: str | None
     return sa.Table(table.name, target, *items, **options)
 
 
-def _column(table: ddl.TableDef, column: Any, dialect: str | None) -> sa.Column[Any]:
+def _column(
+    table: ddl.TableDef, column: ColumnDef, dialect: str | None
+) -> sa.Column[Any]:
     in_key = column.name in table.primary_key
-    extra: list[Any] = []
+    extra: list[sa.schema.SchemaItem] = []
     if column.auto_increment and dialect in (None, "postgresql"):
         extra.append(sa.Identity(always=False))
     default = None
@@ -175,7 +181,9 @@ def _column(table: ddl.TableDef, column: Any, dialect: str | None) -> sa.Column[
     )
 
 
-def _type(table: ddl.TableDef, column: Any, dialect: str | None) -> Any:
+def _type(
+    table: ddl.TableDef, column: ColumnDef, dialect: str | None
+) -> Any:
     if dialect is not None:
         return sa_type(ddl.column_sql_type(table, column, DIALECTS[dialect]), dialect)
     base = sa_type(ddl.column_sql_type(table, column, DIALECTS["postgresql"]), "postgresql")

@@ -18,12 +18,18 @@ upgrades and downgrades alike:
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TypeVar
 
 from alembic.operations import ops
+from alembic.operations.ops import MigrateOperation, OpContainer
+from alembic.runtime.migration import MigrationContext
+
+TableOp = TypeVar("TableOp", ops.CreateTableOp, ops.DropTableOp)
 
 
-def order_operations(context: Any, revision: Any, directives: list[Any]) -> None:
+def order_operations(
+    context: MigrationContext, revision: object, directives: list[MigrateOperation]
+) -> None:
     """Reorder each generated script's upgrade and downgrade operations (see module)."""
     for script in directives:
         for attribute in ("upgrade_ops", "downgrade_ops"):
@@ -35,14 +41,15 @@ def order_operations(context: Any, revision: Any, directives: list[Any]) -> None
                 reorder(container)
 
 
-def reorder(container: Any) -> None:
+def reorder(container: OpContainer) -> None:
     """One list of operations (upgrade or downgrade), in place."""
     created = {op.table_name for op in container.ops if isinstance(op, ops.CreateTableOp)}
     dropped = {op.table_name for op in container.ops if isinstance(op, ops.DropTableOp)}
-    creates: list[Any] = []
-    drops: list[Any] = []
-    own_changes: dict[str, list[Any]] = {}  # changes of tables created or dropped here
-    middle: list[Any] = []
+    creates: list[ops.CreateTableOp] = []
+    drops: list[ops.DropTableOp] = []
+    # The changes of tables created or dropped here.
+    own_changes: dict[str, list[ops.ModifyTableOps]] = {}
+    middle: list[MigrateOperation] = []
     for op in container.ops:
         if isinstance(op, ops.CreateTableOp):
             creates.append(op)
@@ -55,7 +62,7 @@ def reorder(container: Any) -> None:
     for op in middle:
         if isinstance(op, ops.ModifyTableOps):
             op.ops = _table_order(op.ops)
-    ordered: list[Any] = []
+    ordered: list[MigrateOperation] = []
     for op in _by_dependency(creates, referrers_last=True):
         ordered.append(op)
         ordered.extend(own_changes.get(op.table_name, ()))
@@ -69,7 +76,7 @@ def reorder(container: Any) -> None:
     container.ops = ordered
 
 
-def _table_order(changes: list[Any]) -> list[Any]:
+def _table_order(changes: list[MigrateOperation]) -> list[MigrateOperation]:
     """One table's changes: foreign keys dropped first; columns added and changed;
     indexes and unique constraints created before the ones dropped (MySQL moves a
     foreign key to the new index, and refuses to drop the only one it has), the
@@ -78,7 +85,7 @@ def _table_order(changes: list[Any]) -> list[Any]:
     before its creation."""
     created = {_index_name(c) for c in changes if _is_index_create(c)}
 
-    def rank(op: Any) -> int:
+    def rank(op: MigrateOperation) -> int:
         if _is_foreign_key_drop(op):
             return 0
         if isinstance(op, ops.CreateForeignKeyOp):
@@ -94,25 +101,25 @@ def _table_order(changes: list[Any]) -> list[Any]:
     return sorted(changes, key=rank)  # stable
 
 
-def _is_foreign_key_drop(op: Any) -> bool:
+def _is_foreign_key_drop(op: MigrateOperation) -> bool:
     return isinstance(op, ops.DropConstraintOp) and op.constraint_type == "foreignkey"
 
 
-def _is_index_drop(op: Any) -> bool:
+def _is_index_drop(op: MigrateOperation) -> bool:
     return isinstance(op, ops.DropIndexOp) or (
         isinstance(op, ops.DropConstraintOp) and op.constraint_type == "unique"
     )
 
 
-def _is_index_create(op: Any) -> bool:
+def _is_index_create(op: MigrateOperation) -> bool:
     return isinstance(op, (ops.CreateIndexOp, ops.CreateUniqueConstraintOp))
 
 
-def _index_name(op: Any) -> Any:
+def _index_name(op: MigrateOperation) -> object:
     return getattr(op, "index_name", None) or getattr(op, "constraint_name", None)
 
 
-def _by_dependency(table_ops: Sequence[Any], referrers_last: bool) -> list[Any]:
+def _by_dependency(table_ops: Sequence[TableOp], referrers_last: bool) -> list[TableOp]:
     """Table operations with each table before (or after) the tables it refers to;
     otherwise in the order given. A cycle keeps the given order for what remains."""
     targets = {op.table_name: _referenced(op) for op in table_ops}
@@ -137,7 +144,7 @@ def _by_dependency(table_ops: Sequence[Any], referrers_last: bool) -> list[Any]:
     return [by_name[n] for n in placed]
 
 
-def _referenced(op: Any) -> set[str]:
+def _referenced(op: ops.CreateTableOp | ops.DropTableOp) -> set[str]:
     """The tables a created or dropped table's foreign keys refer to."""
     table = op.to_table()
     return {

@@ -86,7 +86,7 @@ class Verbatim(UserDefinedType[Any]):
     def __init__(self, sql: str) -> None:
         self.sql = sql
 
-    def get_col_spec(self, **kw: Any) -> str:
+    def get_col_spec(self, **kw: object) -> str:
         return self.sql
 
     def __repr__(self) -> str:

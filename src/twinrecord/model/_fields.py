@@ -58,7 +58,7 @@ def _facet(metadata: list[Any], name: str) -> Any:
     return None
 
 
-def field_metadata(field: FieldInfo) -> list[Any]:
+def field_metadata(field: FieldInfo) -> list[object]:
     """Every metadata object of a field, nested `Annotated` (inside Optional) included."""
     return list(field.metadata) + _unwrap(field.annotation)[2]
 

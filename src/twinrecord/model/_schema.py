@@ -9,7 +9,7 @@ like in a given database is `sql/ddl.py`'s business.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import annotated_types
 from pydantic import TypeAdapter, ValidationError
@@ -21,7 +21,12 @@ from ._fields import default_table_name, field_metadata
 from ._registry import all_models
 
 if TYPE_CHECKING:
+    from pydantic.fields import FieldInfo
+
+    from ._core import RecordCore
     from ._meta import ModelMeta
+
+D = TypeVar("D")
 
 _COLUMN_OPTIONS = ("unique", "index", "name", "server_default", "max_length", "sql_type", "comment")
 
@@ -147,7 +152,7 @@ def _action(value: str, option: str) -> str:
     return normal
 
 
-def _model_of_table(table: str) -> Any:
+def _model_of_table(table: str) -> type[RecordCore] | None:
     """A model whose table is `table` (the most recently defined one), or None."""
     found = None
     for model in all_models():
@@ -157,14 +162,14 @@ def _model_of_table(table: str) -> Any:
     return found
 
 
-def declared(metadata: list[Any], kind: type) -> Any:
+def declared(metadata: list[object], kind: type[D]) -> D | None:
     for item in metadata:
         if isinstance(item, kind):
             return item
     return None
 
 
-def check_declarations(model: Any) -> None:
+def check_declarations(model: type[RecordCore]) -> None:
     """Refuse, when the class is defined, indexes over columns the model lacks."""
     fields = model.model_fields
     names = {_column_name(n, f) for n, f in fields.items()} | set(fields)
@@ -186,17 +191,17 @@ def check_declarations(model: Any) -> None:
             server_default(model.__name__, name, field, column.server_default)
 
 
-def _column_name(name: str, field: Any) -> str:
+def _column_name(name: str, field: FieldInfo) -> str:
     column = declared(field_metadata(field), Column)
     return column.name if column is not None and column.name else name
 
 
-def column_names(model: Any) -> dict[str, str]:
+def column_names(model: type[RecordCore]) -> dict[str, str]:
     """Field name -> database column name."""
     return {name: _column_name(name, f) for name, f in model.model_fields.items()}
 
 
-def server_default(model: str, name: str, field: Any, value: Any) -> Any:
+def server_default(model: str, name: str, field: Any, value: object) -> object:
     """A server default checked against the field's type (or SQL, kept as written)."""
     sql = getattr(value, "sql", None)
     if isinstance(sql, str) and not isinstance(value, (str, bytes)):

@@ -57,11 +57,11 @@ def _text_naive(value: str) -> datetime:
     return moment if moment.tzinfo is None else moment.astimezone(UTC).replace(tzinfo=None)
 
 
-def _json_dumps(value: Any) -> str:
+def _json_dumps(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), default=str)
 
 
-def _json_loads(value: Any) -> Any:
+def _json_loads(value: object) -> object:
     return json.loads(value) if isinstance(value, (str, bytes, bytearray)) else value
 
 
@@ -92,16 +92,16 @@ def _text_time(value: time) -> str:
     return value.isoformat(timespec="microseconds")
 
 
-def _enum_value(value: Any) -> Any:
+def _enum_value(value: object) -> object:
     return value.value if isinstance(value, Enum) else value
 
 
-def _time_of_day(value: Any) -> Any:
+def _time_of_day(value: object) -> object:
     """MySQL drivers return TIME as a timedelta (TIME is also a duration type)."""
     return (datetime.min + value).time() if isinstance(value, timedelta) else value
 
 
-def _exact_decimal(value: Any) -> Decimal:
+def _exact_decimal(value: object) -> Decimal:
     """A DECIMAL(38,10) read back without the padding zeros its fixed scale adds."""
     number = value if isinstance(value, Decimal) else Decimal(str(value))
     sign, digits, exponent = number.as_tuple()
@@ -173,7 +173,7 @@ class Dialect:
             return _enum_value
         return self.writers.get(column.kind)
 
-    def adapt_param(self, value: Any) -> Any:
+    def adapt_param(self, value: object) -> object:
         """Adapt a free parameter (raw SQL, WHERE values) by its Python type."""
         adapter = self.param_adapters.get(type(value))
         if adapter is not None:
@@ -182,7 +182,7 @@ class Dialect:
             return self.adapt_param(value.value)
         return value
 
-    def adapt_params(self, params: Sequence[object]) -> list[Any]:
+    def adapt_params(self, params: Sequence[object]) -> list[object]:
         adapters = self.param_adapters
         return [
             value
@@ -235,7 +235,7 @@ def _quote(identifier: str, quote: str) -> str:
 def _quantizing_reader(places: int, base: Converter | None) -> Converter:
     exponent = Decimal(1).scaleb(-places)
 
-    def read(value: Any) -> Decimal:
+    def read(value: object) -> Decimal:
         number = base(value) if base is not None else value
         if not isinstance(number, Decimal):
             number = Decimal(str(number))

@@ -3,10 +3,13 @@ takes only a column reference (order_by, group_by) or a value (update)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import StatementInvalid
 from .placeholders import prepare
+
+if TYPE_CHECKING:
+    from .expressions import Condition
 
 
 class RawSQL:
@@ -33,24 +36,24 @@ class RawSQL:
         return f"raw({self.sql!r}{', ...' if self.params else ''})"
 
     # Usable where an expression is (API.md §12): `raw('a > ?', (1,)) | (User.c.b == 2)`.
-    def _expression(self) -> Any:
+    def _expression(self) -> Condition:
         from .expressions import from_raw
 
         return from_raw(self)
 
-    def __and__(self, other: object) -> Any:
+    def __and__(self, other: object) -> Condition:
         return self._expression() & other
 
-    def __rand__(self, other: object) -> Any:
+    def __rand__(self, other: object) -> Condition:
         return other & self._expression()
 
-    def __or__(self, other: object) -> Any:
+    def __or__(self, other: object) -> Condition:
         return self._expression() | other
 
-    def __ror__(self, other: object) -> Any:
+    def __ror__(self, other: object) -> Condition:
         return other | self._expression()
 
-    def __invert__(self) -> Any:
+    def __invert__(self) -> Condition:
         return ~self._expression()
 
 
@@ -60,7 +63,7 @@ def raw(sql: str, params: object = None) -> RawSQL:
     return RawSQL(sql, params)
 
 
-def _as_tuple(params: object) -> tuple[Any, ...]:
+def _as_tuple(params: object) -> tuple[object, ...]:
     if params is None:
         return ()
     if isinstance(params, (list, tuple)):
