@@ -160,3 +160,46 @@ def test_sqlite_locking_modes(tmp_path, mode):
         assert Counter.query().count() == 1
     finally:
         Counter.backend().close()
+
+
+def test_statements_outside_and_inside_transactions_translate_errors_and_log(tmp_path, caplog):
+    """The SQLite backend's short path for plan statements (no log, no replicas): errors
+    are translated with the driver's error as cause, a failed statement dooms its
+    transaction, the pool gets its connection back, and at DEBUG statements are logged."""
+    import logging
+    import sqlite3
+
+    from twinrecord import RecordNotUnique, StatementInvalid
+
+    class Tag(BaseActiveRecord):
+        __table_name__ = "tags"
+        id: Optional[int] = None
+        name: str
+
+    Tag.configure(f"sqlite:///{tmp_path}/short.db")
+    try:
+        Tag.create_table()
+        Tag.backend().execute("CREATE UNIQUE INDEX tags_name ON tags (name)")
+        first = Tag(name="a")
+        assert first.save() == 1 and first.id == 1
+        with pytest.raises(RecordNotUnique) as caught:
+            Tag(name="a").save()
+        assert isinstance(caught.value.__cause__, sqlite3.IntegrityError)
+        with pytest.raises(StatementInvalid):
+            Tag.query().where("nope = ?", (1,)).all()
+        with pytest.raises(TransactionError), Tag.transaction():
+            with pytest.raises(RecordNotUnique):
+                Tag(name="a").save()
+            Tag.find_one(1)  # refused: the transaction is doomed
+        assert Tag.query().count() == 1
+        assert Tag.find_one(1) == first
+        assert Tag.query().where({"id": 1}).update({"name": "b"}) == 1
+        pool = Tag.backend()._pool
+        assert pool.idle == pool.size  # every connection given back
+        with caplog.at_level(logging.DEBUG, logger="twinrecord.sql"):
+            assert Tag.find_one(1).name == "b"
+            assert Tag.query().where({"id": 1}).delete() == 1
+        logged = [r.getMessage() for r in caplog.records if r.name == "twinrecord.sql"]
+        assert any("SELECT" in m for m in logged) and any("DELETE" in m for m in logged)
+    finally:
+        Tag.backend().close()

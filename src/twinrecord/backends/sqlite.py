@@ -8,6 +8,7 @@ one thread at a time. File databases run in WAL mode with synchronous=NORMAL.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sqlite3
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
@@ -25,7 +26,7 @@ from ..errors import (
 from ..sql.ddl import KnownTables, foreign_key_name_for, statement_table, unique_name_for
 from ..sql.dialect import SQLITE, SQLITE_DECIMAL_COLLATION
 from ._config import BaseConfig
-from ._core import Row, SyncBackend
+from ._core import Row, SyncBackend, log
 from .pools.sync import SyncPool
 
 ASYNC_REFUSAL = (
@@ -195,6 +196,7 @@ class SQLiteBackend(SyncBackend[SQLiteConfig]):
         limit = first.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
         if limit != self.dialect.max_params:
             self.dialect = dataclasses.replace(SQLITE, max_params=limit)
+        self.server = self._server_of(first)  # the library's version: known at once
         self.release(first)
 
     def _connect(self) -> sqlite3.Connection:
@@ -229,10 +231,65 @@ class SQLiteBackend(SyncBackend[SQLiteConfig]):
     def close(self) -> None:
         self._pool.close()
 
+    # ---- what plans call: the common case in one frame ------------------------------------
+    # `_route` and `_perform` (backends/_core.py) in short for SQLite, which has no
+    # replicas and never guards an event loop: a statement outside any transaction on a
+    # pooled connection, or on its transaction's connection, with no statement log. What
+    # differs from that (the log at DEBUG, replicas) takes the general path.
+    def run_execute(self, sql: str, params: Sequence[object]) -> Any:
+        return self._direct(sql, params, _EXECUTE, 0)
+
+    def run_fetch(self, sql: str, params: Sequence[object]) -> Any:
+        return self._direct(sql, params, _FETCH, 0)
+
+    def run_insert(self, sql: str, params: Sequence[object], row_count: int) -> Any:
+        return self._direct(sql, params, _INSERT, row_count)
+
+    def _direct(self, sql: str, params: Sequence[object], kind: int, row_count: int) -> Any:
+        if self.replica_set is not None or log.isEnabledFor(_DEBUG):
+            if kind == _FETCH:
+                return super().run_fetch(sql, params)
+            if kind == _EXECUTE:
+                return super().run_execute(sql, params)
+            return super().run_insert(sql, params, row_count)
+        state = self._tx.get()
+        if state is None:
+            connection = self._pool.acquire()
+            try:
+                cursor = connection.execute(sql, params)
+                if kind == _FETCH:
+                    return cursor.fetchall()
+                if kind == _EXECUTE:
+                    return _affected(cursor)
+                return _keys(cursor, row_count)
+            except Exception as error:  # translated, as _perform does
+                raise self.note_failure(self.translate(error, sql, params), connection) from error
+            finally:
+                if connection.in_transaction:
+                    connection.rollback()  # never hand out a connection mid-transaction
+                self._pool.release(connection)
+        with state.lock:
+            if state.blocking_stream is not None or state.closed or state.failure is not None:
+                state.check_open()
+            connection = state.connection
+            try:
+                cursor = connection.execute(sql, params)
+                if kind == _FETCH:
+                    return cursor.fetchall()
+                if kind == _EXECUTE:
+                    return _affected(cursor)
+                return _keys(cursor, row_count)
+            except Exception as error:
+                failure = self.note_failure(self.translate(error, sql, params), connection)
+                state.doom(failure)
+                raise failure from error
+            except BaseException as error:
+                state.doom(error)
+                raise
+
     # ---- driver primitives -------------------------------------------------------------
     def _execute(self, connection: sqlite3.Connection, sql: str, params: Sequence[object]) -> int:
-        count = connection.execute(sql, params).rowcount
-        return count if count > 0 else 0
+        return _affected(connection.execute(sql, params))
 
     def _fetch(
         self, connection: sqlite3.Connection, sql: str, params: Sequence[object]
@@ -250,11 +307,7 @@ class SQLiteBackend(SyncBackend[SQLiteConfig]):
     def _insert(
         self, connection: sqlite3.Connection, sql: str, params: Sequence[object], row_count: int
     ) -> list[Any]:
-        last = connection.execute(sql, params).lastrowid
-        if last is None:
-            return []
-        # One statement holds SQLite's write lock, so its auto keys are consecutive.
-        return list(range(last - row_count + 1, last + 1))
+        return _keys(connection.execute(sql, params), row_count)
 
     # ---- stream primitives: the statement stepped a batch at a time --------------------------
     def _open_cursor(
@@ -278,6 +331,23 @@ class SQLiteBackend(SyncBackend[SQLiteConfig]):
         self, connection: sqlite3.Connection, sql: str, params: Sequence[object], lease: Any
     ) -> None:
         lease.cursor.close()  # resets the statement
+
+
+_EXECUTE, _FETCH, _INSERT = 0, 1, 2
+_DEBUG = logging.DEBUG
+
+
+def _affected(cursor: sqlite3.Cursor) -> int:
+    count = cursor.rowcount
+    return count if count > 0 else 0
+
+
+def _keys(cursor: sqlite3.Cursor, row_count: int) -> list[Any]:
+    last = cursor.lastrowid
+    if last is None:
+        return []
+    # One statement holds SQLite's write lock, so its auto keys are consecutive.
+    return list(range(last - row_count + 1, last + 1))
 
 
 def _constraint_name(

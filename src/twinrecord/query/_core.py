@@ -475,9 +475,13 @@ class QueryCore(LanguageMixin, Generic[M]):
     def _values(self, dialect: Dialect) -> list[Any]:
         """Every value, in the order of the SELECT's clauses."""
         values = self._where_values(dialect)
-        values += [dialect.adapt_param(v) for v, _ in self._group_values]
-        values += [dialect.adapt_param(v) for v, _ in self._having_params]
-        values += [dialect.adapt_param(v) for v, _ in self._order_values]
+        # Each list only when it has values: an empty comprehension still costs a frame.
+        if self._group_values:
+            values += [dialect.adapt_param(v) for v, _ in self._group_values]
+        if self._having_params:
+            values += [dialect.adapt_param(v) for v, _ in self._having_params]
+        if self._order_values:
+            values += [dialect.adapt_param(v) for v, _ in self._order_values]
         if self._limit is not None:
             values.append(self._limit)
         if self._offset is not None:
