@@ -271,16 +271,16 @@ class SQLiteBackend(SyncBackend[SQLiteConfig]):
         with state.lock:
             if state.blocking_stream is not None or state.closed or state.failure is not None:
                 state.check_open()
-            connection = state.connection
+            held: sqlite3.Connection = state.connection  # type: ignore[assignment]
             try:
-                cursor = connection.execute(sql, params)
+                cursor = held.execute(sql, params)
                 if kind == _FETCH:
                     return cursor.fetchall()
                 if kind == _EXECUTE:
                     return _affected(cursor)
                 return _keys(cursor, row_count)
             except Exception as error:
-                failure = self.note_failure(self.translate(error, sql, params), connection)
+                failure = self.note_failure(self.translate(error, sql, params), held)
                 state.doom(failure)
                 raise failure from error
             except BaseException as error:
