@@ -201,3 +201,94 @@ async def test_race_update_or_create_by_one_key(db):
     rows = await db(Account.backend().fetch_all("SELECT id, name FROM fc_race_upd"))
     assert len(rows) == 1 and {r.id for r in results} == {rows[0]["id"]}
 
+
+
+# ---- a model's own save() (issue: create() and *_or_create_by bypassed an override) ------
+def saving_model(db, table: str):
+    """An Account whose save() is overridden (the Rails/Django habit): it stamps `plan`
+    and counts its calls, then saves as usual."""
+    calls: list[str] = []
+
+    if db.is_async:
+
+        class Account(db.Base):
+            __table_name__ = table
+            id: Optional[int] = None
+            email: Annotated[str, Column(unique=True, max_length=100)]
+            name: str = Field(default="", max_length=20)
+            plan: str = "free"
+
+            async def save(self) -> int:
+                calls.append(self.email)
+                if self.email.startswith("refuse"):
+                    raise ValueError("refused by save")
+                self.plan = "stamped"
+                return await super().save()
+
+    else:
+
+        class Account(db.Base):  # type: ignore[no-redef]
+            __table_name__ = table
+            id: Optional[int] = None
+            email: Annotated[str, Column(unique=True, max_length=100)]
+            name: str = Field(default="", max_length=20)
+            plan: str = "free"
+
+            def save(self) -> int:
+                calls.append(self.email)
+                if self.email.startswith("refuse"):
+                    raise ValueError("refused by save")
+                self.plan = "stamped"
+                return super().save()
+
+    events: list[str] = []
+    Account.on("before_save", lambda r: events.append("before_save"))
+    Account.on("after_insert", lambda r: events.append("after_insert"))
+    Account.on("after_update", lambda r: events.append("after_update"))
+    return Account, calls, events
+
+
+async def _plan_of(db, Account, email: str) -> str:
+    row = await db(Account.backend().fetch_one(
+        f"SELECT plan FROM {Account.__table_name__} WHERE email = ?", (email,)))
+    return row["plan"]
+
+
+async def test_create_goes_through_an_overridden_save(db):
+    Account, calls, events = saving_model(db, "fc_own_save_create")
+    await db.create(Account)
+    account = await db(Account.create(email="a@x"))
+    assert calls == ["a@x"] and events == ["before_save", "after_insert"]
+    assert account.plan == "stamped" and await _plan_of(db, Account, "a@x") == "stamped"
+
+
+async def test_find_or_create_by_goes_through_an_overridden_save(db):
+    Account, calls, events = saving_model(db, "fc_own_save_foc")
+    await db.create(Account)
+    created = await db(Account.find_or_create_by({"email": "b@x"}, defaults={"name": "b"}))
+    assert calls == ["b@x"] and events == ["before_save", "after_insert"]
+    assert created.plan == "stamped" and await _plan_of(db, Account, "b@x") == "stamped"
+    found = await db(Account.find_or_create_by({"email": "b@x"}))
+    assert found.id == created.id and calls == ["b@x"]  # found: nothing saved
+
+
+async def test_update_or_create_by_goes_through_an_overridden_save(db):
+    Account, calls, events = saving_model(db, "fc_own_save_uoc")
+    await db.create(Account)
+    await db(Account.update_or_create_by({"email": "c@x"}, {"name": "c"}))
+    assert calls == ["c@x"] and events == ["before_save", "after_insert"]
+    await db(Account.backend().execute(
+        "UPDATE fc_own_save_uoc SET plan = 'free' WHERE email = ?", ("c@x",)))
+    updated = await db(Account.update_or_create_by({"email": "c@x"}, {"name": "c2"}))
+    assert calls == ["c@x", "c@x"]
+    assert events == ["before_save", "after_insert", "before_save", "after_update"]
+    assert updated.name == "c2" and await _plan_of(db, Account, "c@x") == "stamped"
+
+
+async def test_an_overridden_save_that_raises_aborts_find_or_create_by(db):
+    Account, calls, events = saving_model(db, "fc_own_save_refuse")
+    await db.create(Account)
+    with pytest.raises(ValueError, match="refused by save"):
+        await db(Account.find_or_create_by({"email": "refuse@x"}))
+    assert calls == ["refuse@x"] and events == []
+    assert await db(Account.query().count()) == 0

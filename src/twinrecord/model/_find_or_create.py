@@ -1,6 +1,7 @@
 """`find_or_create_by` and `update_or_create_by` (API.md §15), written once as plans.
 
-Both go through `save()` (validation, events). Race safety comes from the database:
+Both go through `save()` (validation, events) -- the model's own `save()` when it
+overrides it, as `create()` does. Race safety comes from the database:
 the create runs in a savepoint, and when a concurrent caller's row wins the unique
 constraint the savepoint is rolled back and the row is read with a locking read,
 which sees the winner's committed row even in a REPEATABLE READ transaction.
@@ -8,17 +9,52 @@ which sees the winner's committed row even in a REPEATABLE READ transaction.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
 
 from ..errors import ConfigurationError, RecordNotUnique
-from ..plan import InTransaction, Plan
+from ..plan import CallHook, InTransaction, IsAsync, Plan
 from ..sql.dialect import Dialect
 from ._core import _invalid as invalid
 
 ROLLBACK_RETRIES = 5
+
+
+def own_save(model: type[Any], kind: str) -> Callable[[Any], Any] | None:
+    """The model's own `save()` when a class below twinrecord's overrides it for `kind`
+    (API.md §3: create() is construct + save()), else None: the library's save runs
+    as a plan. On a combined model (§6) the override belongs to its first base's kind;
+    the other kind's face keeps the library's save. Found once per class and kind."""
+    cache = model.__dict__.get("__twinrecord_own_save__")
+    if cache is None:
+        cache = {}
+        type.__setattr__(model, "__twinrecord_own_save__", cache)
+    elif kind in cache:
+        return cache[kind]  # type: ignore[no-any-return]
+    found: Callable[[Any], Any] | None = None
+    if model.__twinrecord_kind__ == kind:
+        for klass in model.__mro__:
+            method = klass.__dict__.get("save")
+            if method is not None:
+                if not klass.__module__.startswith("twinrecord.") and callable(method):
+                    found = method
+                break
+    cache[kind] = found
+    return found
+
+
+def _save(record: Any, dialect: Dialect) -> Plan[int]:
+    """Save `record` through its model's own `save()` if it has one (a hook: the
+    override's statements join the running transaction), else the library's plan."""
+    kind = "async" if (yield IsAsync()) else "sync"
+    override = own_save(type(record), kind)
+    if override is None:
+        saved: int = yield from record._save_plan(dialect)
+        return saved
+    result: int = yield CallHook(override, record)
+    return result
 
 
 def _query(model: type[Any], conditions: Mapping[str, object]) -> Any:
@@ -57,7 +93,7 @@ def _create_plan(
     except ValidationError as error:
         raise invalid(model.__name__, error) from error
     try:
-        yield InTransaction(record._save_plan(dialect))  # a savepoint inside a transaction
+        yield InTransaction(_save(record, dialect))  # a savepoint inside a transaction
     except RecordNotUnique:
         # A concurrent caller inserted the row first: read it, locking, so its committed
         # version is seen whatever the isolation level.
@@ -94,5 +130,5 @@ def _update_or_create(
         return (yield from _create_plan(model, query, conditions, values, dialect))
     for name, value in values.items():
         setattr(found, name, value)  # validated as any assignment
-    yield from found._save_plan(dialect)
+    yield from _save(found, dialect)
     return found

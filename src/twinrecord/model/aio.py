@@ -13,7 +13,7 @@ from ._blocks import AsyncTransactionBlock
 from ._bulk import insert_many_plan, update_many_plan, upsert_plan
 from ._configure import backend_of
 from ._core import RecordCore, ddl_transaction
-from ._find_or_create import find_or_create_plan, update_or_create_plan
+from ._find_or_create import find_or_create_plan, own_save, update_or_create_plan
 
 
 class AsyncBaseActiveRecord(RecordCore):
@@ -98,7 +98,10 @@ class AsyncBaseActiveRecord(RecordCore):
     async def create(cls, **values: Any) -> Self:
         """Construct a record from `values`, save it and return it."""
         record = cls(**values)
-        await AsyncBaseActiveRecord.save(record)  # this kind's save, on a combined model too
+        if own_save(cls, "async") is not None:
+            await record.save()  # the model's own save() (API.md §3: construct + save())
+        else:
+            await AsyncBaseActiveRecord.save(record)  # this kind's save, on a combined model too
         return record
 
     @classmethod

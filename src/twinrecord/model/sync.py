@@ -16,7 +16,7 @@ from ._blocks import TransactionBlock
 from ._bulk import insert_many_plan, update_many_plan, upsert_plan
 from ._configure import backend_of
 from ._core import RecordCore, ddl_transaction
-from ._find_or_create import find_or_create_plan, update_or_create_plan
+from ._find_or_create import find_or_create_plan, own_save, update_or_create_plan
 
 
 class BaseActiveRecord(RecordCore):
@@ -99,7 +99,10 @@ class BaseActiveRecord(RecordCore):
     def create(cls, **values: Any) -> Self:
         """Construct a record from `values`, save it and return it."""
         record = cls(**values)
-        BaseActiveRecord.save(record)  # this kind's save, on a combined model too
+        if own_save(cls, "sync") is not None:
+            record.save()  # the model's own save() (API.md §3: construct + save())
+        else:
+            BaseActiveRecord.save(record)  # this kind's save, on a combined model too
         return record
 
     @classmethod
