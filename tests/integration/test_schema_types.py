@@ -258,3 +258,24 @@ async def test_stored_datetimes_are_utc_for_other_readers(db):
     row = await db(Moment.backend().fetch_one(sql))
     assert row["plain"].startswith("2024-06-01 10:00:00.654321")
     assert row["aware"].startswith("2024-06-01 10:00:00.654321")
+
+
+async def test_decimals_read_back_the_same_on_every_database(db):
+    """An undeclared scale cannot survive MySQL's DECIMAL(38,10), so every database reads
+    such a value in its shortest form; a declared `decimal_places` is the scale on all."""
+
+    class Money(db.Base):
+        __table_name__ = "decimal_scales"
+        id: Optional[int] = None
+        exact: Decimal
+        price: Decimal = Field(max_digits=12, decimal_places=2)
+
+    await db.create(Money)
+    written = [("-12.50", "-12.5"), ("12.5", "12.50"), ("1E+2", "100"), ("0.000", "0")]
+    for exact, price in written:
+        await db(Money(exact=Decimal(exact), price=Decimal(price)).save())
+    rows = await db(Money.query().order_by("id").all())
+    assert [(str(r.exact), str(r.price)) for r in rows] == [
+        ("-12.5", "-12.50"), ("12.5", "12.50"), ("100", "100.00"), ("0", "0.00")]
+    plucked = await db(Money.query().order_by("id").pluck("exact"))
+    assert [str(v) for v in plucked] == ["-12.5", "12.5", "100", "0"]

@@ -102,13 +102,17 @@ def _time_of_day(value: object) -> object:
 
 
 def _exact_decimal(value: object) -> Decimal:
-    """A DECIMAL(38,10) read back without the padding zeros its fixed scale adds."""
+    """A Decimal of undeclared scale in its shortest form: no zeros after the point, no
+    exponent (API.md §8). MySQL's DECIMAL(38,10) pads every value to ten places and
+    cannot keep the scale it was written with, so every database reads it this way."""
     number = value if isinstance(value, Decimal) else Decimal(str(value))
     sign, digits, exponent = number.as_tuple()
     if not isinstance(exponent, int):
         return number  # NaN / Infinity
     if not number:
         return Decimal(0)
+    if exponent > 0:  # 1E+2 (text on SQLite) -> 100
+        return Decimal((sign, digits + (0,) * exponent, 0))
     kept = list(digits)
     while exponent < 0 and len(kept) > 1 and kept[-1] == 0:
         kept.pop()
@@ -294,7 +298,7 @@ SQLITE = SQLiteDialect(
     },
     readers={
         t.BOOL: bool,
-        t.DECIMAL: Decimal,
+        t.DECIMAL: _exact_decimal,
         t.DATETIME: _text_naive,
         t.DATETIME_TZ: lambda v: _utc(datetime.fromisoformat(v)),
         t.DATE: date.fromisoformat,
@@ -350,7 +354,12 @@ POSTGRES = Dialect(
         t.BYTES: "BYTEA",
         t.JSON: "JSONB",
     },
-    readers={t.DATETIME_TZ: _utc, t.JSON: _json_loads, t.BYTES: bytes},
+    readers={
+        t.DATETIME_TZ: _utc,
+        t.JSON: _json_loads,
+        t.BYTES: bytes,
+        t.DECIMAL: _exact_decimal,
+    },
     # timestamptz takes aware values as they are; a plain timestamp gets naive UTC.
     writers={t.DATETIME: _utc_naive, t.JSON: _json_dumps},
     param_adapters={dict: _json_dumps},
