@@ -262,3 +262,30 @@ async def test_modulo_takes_the_dividends_sign_and_datetimes_compare_as_written(
     assert later == [n for n, at in values if at > datetime(2024, 1, 2, 10, 0)]
     assert await db(Tick.query().where(Tick.c.token == tokens[1]).pluck(Tick.c.n)) == [7]
     assert await db(Tick.query().where(Tick.c.token.in_([tokens[0], tokens[2]])).order_by(Tick.c.id).pluck(Tick.c.token)) == [tokens[0], tokens[2]]
+
+
+async def test_raw_with_values_as_a_group_key_and_in_aggregates(db):
+    """raw(sql, params) where an expression goes (API.md §12): as a group key, selected
+    and grouped (PostgreSQL binds the two `?` apart, so the key is grouped by position),
+    and as what an aggregate takes."""
+    Person = await seeded(db)
+    initial = raw("LOWER(SUBSTR(name, 1, ?))", (1,))
+    expected: dict[str, int] = {}
+    for p in PEOPLE:
+        expected[p[0][0].lower()] = expected.get(p[0][0].lower(), 0) + 1
+    rows = await db(Person.query().group_by(initial).count().aggregate())
+    assert sorted((r["LOWER(SUBSTR(name, 1, ?))"], r["count"]) for r in rows) == sorted(expected.items())
+    rows = await db(Person.query().select(initial).group_by(initial).count("*", "n").aggregate())
+    assert sorted((r["LOWER(SUBSTR(name, 1, ?))"], r["n"]) for r in rows) == sorted(expected.items())
+    older = raw("age > ?", (30,))
+    rows = await db(Person.query().group_by(older).count().where(Person.c.age > 0).aggregate())
+    assert sorted((bool(r["age > ?"]), r["count"]) for r in rows) == [(False, 2), (True, 3)]
+    total = await db(Person.query().sum(raw("age + ?", (1,))))
+    assert int(total) == sum(p[2] + 1 for p in PEOPLE)
+    per_email = await db(
+        Person.query().group_by("email").sum(raw("age * ?", (2,)), "twice").aggregate())
+    assert sorted((r["email"], int(r["twice"])) for r in per_email) == sorted((p[1], p[2] * 2) for p in PEOPLE)
+    # select() text keeps the name the database gives it (its AS label here)
+    named = await db(Person.query().select("name", "COUNT(*) AS n").group_by("name")
+                     .sum(Person.c.age, "s").aggregate())
+    assert sorted((r["name"], r["n"], r["s"]) for r in named) == sorted((p[0], 1, p[2]) for p in PEOPLE)

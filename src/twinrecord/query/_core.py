@@ -393,6 +393,8 @@ class QueryCore(LanguageMixin, Generic[M]):
 
     def _add_aggregate(self, func: str, column: Any, alias: str | None, distinct: bool) -> Self:
         query = self._copy()
+        if isinstance(column, RawSQL):  # usable where an expression is (API.md §12)
+            column = from_raw(column)
         if isinstance(column, Expr):
             name = alias or _default_alias(func, getattr(column, "name", "value"))
             labeled = make_function(func.lower(), (column,), distinct).alias(name)
@@ -583,6 +585,8 @@ class QueryCore(LanguageMixin, Generic[M]):
         return self._meta.convert_named(names, rows, dialect)
 
     def _scalar_plan(self, func: str, column: Any, distinct: bool, dialect: Dialect) -> Plan[Any]:
+        if isinstance(column, RawSQL):  # usable where an expression is (API.md §12)
+            column = from_raw(column)
         if self._modern or isinstance(column, Expr):
             return (yield from self._modern_scalar_plan(func, column, distinct, dialect))
         aggregate = Aggregate(func, column, "value", distinct)
@@ -645,6 +649,8 @@ class QueryCore(LanguageMixin, Generic[M]):
         rows = yield from self._fetch(server, sql, table=False)
         value = rows[0][0] if rows else None
         if reads is None:
+            if not isinstance(column, str):  # untyped (raw()): as the driver returns it
+                return int(value or 0) if func == "COUNT" else value
             aggregate = Aggregate(func, column, "value", distinct)
             return _aggregate_result(self._meta, aggregate, value, dialect)
         if func == "COUNT":
@@ -657,7 +663,9 @@ class QueryCore(LanguageMixin, Generic[M]):
             raise ConfigurationError(
                 "aggregate() needs group_by() or an aggregate such as count('id', 'n') first"
             )
-        if self._modern:
+        if self._modern or self._group_values:
+            # raw() group keys with values: the modern compiler groups by their select
+            # position (PostgreSQL binds each `?` apart: two different expressions).
             return (yield from self._modern_aggregate_plan(dialect))
         columns: tuple[Expression, ...] = self._columns or self._group_by
         # Group keys selected as columns bring their raw() values to the select list too.
@@ -685,6 +693,9 @@ class QueryCore(LanguageMixin, Generic[M]):
         shape = self._shape(columns=columns)
         sql = self._modern_sql(dialect, server, shape, self._pairs(columns=pairs))
         names, rows = yield from self._fetch(server, sql)
+        if len(names) == len(columns):  # a raw() item is keyed by its SQL on every database
+            grouped = not self._columns  # then a Raw is a raw() group key, not select text
+            names = [_raw_sql(c, grouped) or n for c, n in zip(columns, names)]
         return self._aggregate_rows(names, rows, readers, dialect)
 
     def _aggregate_rows(
@@ -963,6 +974,16 @@ def _equalities(condition: Any, columns: Mapping[str, object], method: str) -> M
         f"{method}() takes a dict or keywords for column equalities, not both {condition!r} "
         "and keywords"
     )
+
+
+def _raw_sql(shape: Any, grouped: bool) -> str | None:
+    """The SQL of a raw() item: a select item, or (`grouped`) a group key; else None
+    (a select() string keeps the name the database gives it, its `AS` label say)."""
+    if type(shape) is Raw:
+        return shape.sql if grouped else None
+    if type(shape) is tuple and len(shape) == 2 and shape[0] == "raw":
+        return str(shape[1])
+    return None
 
 
 def _sort_or_group_items(

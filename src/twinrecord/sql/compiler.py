@@ -148,7 +148,7 @@ def compile_upsert_sets(
 
 
 class _Context:
-    __slots__ = ("dialect", "excluded", "order", "server")
+    __slots__ = ("dialect", "excluded", "order", "server", "skips")
 
     def __init__(
         self, dialect: Dialect, server: features.Server, excluded: str | None = None
@@ -157,6 +157,7 @@ class _Context:
         self.server = server
         self.order: list[int] = []
         self.excluded = excluded  # how the proposed row is named (upserts only)
+        self.skips = False  # some values are not sent (a group key named by label/position)
 
     def param(self, index: int) -> str:
         self.order.append(index)
@@ -176,7 +177,8 @@ def _finish(ctx: _Context, sql: str) -> Compiled:
             sql,
         )
     order = tuple(ctx.order)
-    return driver_sql, (None if order == tuple(range(len(order))) else order)
+    identity = not ctx.skips and order == tuple(range(len(order)))
+    return driver_sql, (None if identity else order)
 
 
 # ---- counting values --------------------------------------------------------------------
@@ -266,11 +268,19 @@ def _query_sql(q: QueryShape, ctx: _Context, base: int) -> str:
     if q.group_by:
         # A grouped expression that is also a labelled select item is grouped by its
         # label: with bound values, PostgreSQL would see two different expressions.
+        # An unlabelled one (raw() SQL) is grouped by its position in the select list.
         labels = {c[1]: c[2] for c in q.columns if type(c) is tuple and c[0] == "label"}
         items = []
         for item in q.group_by:
-            label = labels.get(item) if count(item) else None
-            items.append(d.quote(label) if label else _x(item, ctx, base))
+            if count(item):
+                label = labels.get(item)
+                position = None if label else _position(item, q.columns)
+                if label or position:
+                    items.append(d.quote(label) if label else str(position))
+                    ctx.skips = True  # its values are the select item's
+                    base += count(item)
+                    continue
+            items.append(_x(item, ctx, base))
             base += count(item)
         parts.append(" GROUP BY " + ", ".join(items))
     if q.having:
@@ -434,6 +444,15 @@ def _describe(shape: Shape) -> str:
 
 
 # ---- select items and ordering --------------------------------------------------------------
+def _position(item: Shape, columns: tuple[Shape, ...]) -> int | None:
+    """1-based position of `item` among the select items, or None."""
+    raw = ("raw", item.sql) if type(item) is Raw else None  # raw() as a select item
+    for i, column in enumerate(columns):
+        if column == item or (raw is not None and column == raw):
+            return i + 1
+    return None
+
+
 def _select_item(shape: Shape, ctx: _Context, base: int) -> str:
     if type(shape) is Aggregate:
         return f"{aggregate_call(shape)} AS {ctx.dialect.quote(shape.alias)}"
