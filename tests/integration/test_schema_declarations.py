@@ -364,3 +364,38 @@ def test_bad_declarations_fail_at_class_definition():
             x: int
 
         Twice._meta()
+
+
+async def test_field_names_reach_renamed_columns_wherever_names_are_taken(db):
+    """`Column(name=...)` renames the column; the field's name works in every method that
+    takes a column name as a string (API.md §19), as in where() and dicts."""
+
+    class Doc(db.Base):
+        __table_name__ = "renamed_docs"
+        id: Optional[int] = None
+        title: Annotated[str, Column(name="title_text", max_length=50)]
+        kind: Annotated[str, Column(name="kind_code", max_length=10)] = "a"
+        size: Annotated[int, Column(name="size_n")] = 0
+
+    await db.create(Doc)
+    await db(Doc.insert_many([
+        Doc(title="b", kind="x", size=2), Doc(title="a", kind="y", size=1),
+        Doc(title="c", kind="x", size=4)]))
+    titles = lambda docs: [d.title for d in docs]  # noqa: E731
+    assert titles(await db(Doc.query().order_by("title").all())) == ["a", "b", "c"]
+    assert titles(await db(Doc.query().order_by("-title").all())) == ["c", "b", "a"]
+    assert titles(await db(Doc.query().order_by("renamed_docs.title DESC").all())) == ["c", "b", "a"]
+    assert titles(await db(Doc.query().order_by("kind", "-size").all())) == ["c", "b", "a"]
+    assert (await db(Doc.query().order_by("title").last())).title == "c"
+    assert await db(Doc.query().order_by("title").pluck("title")) == ["a", "b", "c"]
+    assert await db(Doc.query().order_by("size").pluck("title", "size")) == [("a", 1), ("b", 2), ("c", 4)]
+    rows = await db(Doc.query().select("title").order_by("title").to_dicts())
+    assert rows == [{"title": "a"}, {"title": "b"}, {"title": "c"}]
+    grouped = await db(Doc.query().group_by("kind").count("*", "n").sum("size", "total").aggregate())
+    assert sorted((r["kind"], r["n"], r["total"]) for r in grouped) == [("x", 2, 6), ("y", 1, 1)]
+    assert await db(Doc.query().sum("size")) == 7
+    assert await db(Doc.query().max("title")) == "c"
+    assert await db(Doc.query().count("kind", distinct=True)) == 2
+    assert await db(Doc.query().group_by("kind").count("size").aggregate()) in (
+        [{"kind": "x", "count_size": 2}, {"kind": "y", "count_size": 1}],
+        [{"kind": "y", "count_size": 1}, {"kind": "x", "count_size": 2}])

@@ -19,7 +19,8 @@ from ..model._mixins import mixin_changes, now
 from ..plan import Execute, FetchRows, FetchTable, Plan
 from ..relations._core import eager_load_plan, eager_tree
 from ..sql import types as t
-from ..sql.column_refs import parse_group_keys, parse_sort_keys
+from ..sql.column_refs import ColumnRef as KeyRef
+from ..sql.column_refs import SortKey, parse_group_keys, parse_sort_keys
 from ..sql.compiler import (
     DeleteShape,
     SourceShape,
@@ -257,6 +258,8 @@ class QueryCore(LanguageMixin, Generic[M]):
         items = list(self._items)
         values = list(self._column_values)
         for column in columns:
+            if isinstance(column, str) and (field := _renamed_field(self._meta, column)):
+                column = getattr(self._model.c, field)  # `title` -> its column, keyed `title`
             item, pairs, expr = item_of(column)
             shapes.append(item.shape)
             items.append(item)
@@ -395,8 +398,11 @@ class QueryCore(LanguageMixin, Generic[M]):
         query = self._copy()
         if isinstance(column, RawSQL):  # usable where an expression is (API.md §12)
             column = from_raw(column)
+        if isinstance(column, str) and (field := _renamed_field(self._meta, column)):
+            column = getattr(self._model.c, field)
         if isinstance(column, Expr):
-            name = alias or _default_alias(func, getattr(column, "name", "value"))
+            named = getattr(column, "field", None) or getattr(column, "name", "value")
+            name = alias or _default_alias(func, str(named))
             labeled = make_function(func.lower(), (column,), distinct).alias(name)
             query = query._with_ctes(labeled.ctes)
             query._aggregates = self._aggregates + (labeled,)
@@ -587,6 +593,8 @@ class QueryCore(LanguageMixin, Generic[M]):
     def _scalar_plan(self, func: str, column: Any, distinct: bool, dialect: Dialect) -> Plan[Any]:
         if isinstance(column, RawSQL):  # usable where an expression is (API.md §12)
             column = from_raw(column)
+        if isinstance(column, str) and (field := _renamed_field(self._meta, column)):
+            column = getattr(self._model.c, field)
         if self._modern or isinstance(column, Expr):
             return (yield from self._modern_scalar_plan(func, column, distinct, dialect))
         aggregate = Aggregate(func, column, "value", distinct)
@@ -714,7 +722,9 @@ class QueryCore(LanguageMixin, Generic[M]):
                     item[name] = value if reader is None or value is None else reader(value)
                 else:
                     reader = meta.reader_for(name, dialect)
-                    item[name] = value if reader is None or value is None else reader(value)
+                    # A renamed column (`Column(name=...)`) is keyed by its field.
+                    key = meta.field_of.get(name, name)
+                    item[key] = value if reader is None or value is None else reader(value)
             result.append(item)
         return result
 
@@ -1007,8 +1017,36 @@ def _sort_or_group_items(
                 query.__dict__.update(query._with_ctes(item.ctes).__dict__)
             query._modern = True
         else:
-            shapes.extend(parse(item))
+            meta = query._meta
+            for shape in parse(item):
+                if isinstance(shape, SortKey):
+                    renamed = _renamed_ref(meta, shape.column)
+                    shapes.append(shape if renamed is None else shape._replace(column=renamed))
+                else:
+                    shapes.append(_renamed_ref(meta, shape) or shape)
     return tuple(shapes), tuple(values)
+
+
+def _renamed_field(meta: Any, text: str) -> str | None:
+    """The field `text` names (`title` or `table.title`, unquoted) when that field's column
+    has another name (`Column(name=...)`, API.md §19), else None."""
+    table, _, name = text.rpartition(".")
+    if table and table != meta.table:
+        return None
+    column = meta.sql_columns.get(name)
+    return name if column is not None and column != name else None
+
+
+def _renamed_ref(meta: Any, ref: KeyRef) -> KeyRef | None:
+    """A parsed string key naming a renamed field, pointed at its column; else None (a
+    field's name reaches the database as its column, wherever the API takes names)."""
+    parts = ref.parts
+    if len(parts) > 2 or any(p.startswith('"') for p in parts):
+        return None
+    field = _renamed_field(meta, ".".join(parts))
+    if field is None:
+        return None
+    return KeyRef((*parts[:-1], meta.sql_columns[field]))
 
 
 def _test_for(qualified: str, value: Any) -> ColumnTest:
