@@ -213,3 +213,40 @@ async def test_without_the_option_pgbouncer_refuses_the_connection(
             await db(db.backend.fetch_one("SELECT 1 AS one"))
     finally:
         await close_all(through)
+
+
+def test_statement_timeout_is_refused_with_pgbouncer_saying_what_to_do() -> None:
+    # A session setting transaction pooling would drop between server sessions: refused
+    # when configured, never silently lost (docs/replicas.md says where to set it).
+    from twinrecord import ConfigurationError
+    from twinrecord.backends.postgres import PostgresConfig
+
+    with pytest.raises(ConfigurationError, match=r"ALTER ROLE .* statement_timeout"):
+        PostgresConfig.from_url("postgresql://app@bouncer:6432/app?pgbouncer=true&statement_timeout=5")
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+async def test_a_statement_timeout_set_on_the_database_holds_through_pgbouncer(
+    pgbouncer: PgBouncer, kind: str
+) -> None:
+    """What the refusal recommends: the timeout set on the role or database is applied by
+    the server to every session PgBouncer lends, so it holds for every statement."""
+    from twinrecord import QueryCanceled
+
+    name = f"twinrecord_bt_{secrets.token_hex(4)}"
+    pgbouncer.server.create_database(name)
+    with pgbouncer.server.connect() as admin:
+        admin.execute(f"ALTER DATABASE \"{name}\" SET statement_timeout = '200ms'")
+    db = DB("postgres", kind, url=f"{pgbouncer.url(name)}?pgbouncer=true")
+    try:
+        with pytest.raises(QueryCanceled):
+            await db(db.backend.fetch_one("SELECT pg_sleep(2)"))
+        with pytest.raises(QueryCanceled):
+            async with db.transaction(db.Base):
+                await db(db.backend.fetch_one("SELECT pg_sleep(2)"))
+        row = await db(db.backend.fetch_one("SELECT current_setting('statement_timeout') AS t"))
+        assert row == {"t": "200ms"}
+    finally:
+        await db.aclose()
+        with pgbouncer.server.connect() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
