@@ -135,9 +135,11 @@ def transaction(model: type[Any], isolation_level: str | None = None) -> Any:
     raises (HTTPException included). Use it in `dependencies=[...]` or as a parameter
     (`_: None = transaction(AppModel)`).
 
-    For async models (and the async face of combined models): FastAPI runs a sync
-    endpoint and a sync dependency in different worker threads, and a sync transaction
-    belongs to its thread, so a sync model is refused here; open `with
+    For async models (and the async face of combined models) and `async def`
+    endpoints: FastAPI runs a sync endpoint and a sync dependency in different worker
+    threads, and a sync transaction belongs to its thread, so a sync model is refused
+    here, and a sync endpoint is refused at its first request (its statements would run
+    outside the async transaction, silently not atomic); open `with
     Model.transaction():` inside the sync endpoint instead."""
     if "async" not in kinds_of(model):
         raise ConfigurationError(
@@ -148,7 +150,15 @@ def transaction(model: type[Any], isolation_level: str | None = None) -> Any:
         )
     face = model.aio if kinds_of(model)[0] != "async" else model
 
-    async def request_transaction() -> AsyncIterator[None]:
+    async def request_transaction(request: Request) -> AsyncIterator[None]:
+        endpoint = request.scope.get("endpoint")
+        if endpoint is not None and not inspect.iscoroutinefunction(endpoint):
+            name = getattr(endpoint, "__name__", repr(endpoint))
+            raise ConfigurationError(
+                f"transaction({model.__name__}) wraps `async def` endpoints; {name}() is a "
+                "sync endpoint, which FastAPI runs in a worker thread outside this "
+                f"transaction: use `with {model.__name__}.transaction():` inside it"
+            )
         async with face.transaction(isolation_level):
             yield
 

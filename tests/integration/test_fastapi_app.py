@@ -346,3 +346,55 @@ async def test_combined_model_lifespan_inner_and_request_transaction(blog_url):
         assert cursor.fetchone()[0] == 0
     finally:
         admin.close()
+
+
+async def test_request_transaction_refuses_sync_models_and_sync_endpoints(blog_url):
+    """The request transaction is async: a sync model is refused when the route is
+    declared; a sync endpoint (FastAPI runs it in a worker thread, outside the
+    transaction) is refused at its first request, before anything is written, rather
+    than being silently not atomic. Inside a sync endpoint `with Model.transaction():`
+    gives the all-or-nothing."""
+    from fastapi import FastAPI, HTTPException
+
+    from twinrecord import AsyncBaseActiveRecord, BaseActiveRecord, ConfigurationError
+    from twinrecord.fastapi import lifespan, transaction
+
+    class SyncBase(BaseActiveRecord):
+        pass
+
+    with pytest.raises(ConfigurationError, match=r"with SyncBase\.transaction\(\)"):
+        transaction(SyncBase)
+
+    class Shared(BaseActiveRecord, AsyncBaseActiveRecord):
+        pass
+
+    class Label(Shared):
+        __table_name__ = "labels"
+        id: Optional[int] = None
+        text: str
+
+    app = FastAPI(lifespan=lifespan(Shared, blog_url, create_tables=[Label]))
+
+    @app.post("/wrapped/{text}", dependencies=[transaction(Shared)])
+    def wrapped(text: str) -> dict:
+        Label.create(text=text)
+        return {"ok": True}
+
+    @app.post("/own/{text}")
+    def own(text: str, fail: bool = False) -> dict:
+        with Label.transaction():
+            Label.create(text=text)
+            if fail:
+                raise HTTPException(400, "changed my mind")
+        return {"ok": True}
+
+    async with app.router.lifespan_context(app):
+        await Label.aio.query().delete()
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            with pytest.raises(ConfigurationError, match=r"wrapped\(\) is a sync endpoint"):
+                await client.post("/wrapped/a")
+            assert (await client.post("/own/b")).status_code == 200
+            assert (await client.post("/own/c", params={"fail": True})).status_code == 400
+        assert [x.text for x in await Label.aio.query().all()] == ["b"]
+        await Label.aio.drop_table()
