@@ -11,8 +11,11 @@ A read plan runs against a `ReadRoute` instead of the backend: each read stateme
 to the first of `targets()` that answers; a replica that raises
 `ConnectionNotEstablished` because it could not be reached is marked down for
 `replica_retry_seconds` (with a warning on the `twinrecord` logger) and the statement
-moves on to the next one, then to the primary. Everything else a plan asks of the
-backend is the primary's. Written once as a plan, driven by `run` or `arun`.
+moves on to the next one, then to the primary. A replica whose pool had no free
+connection within `pool_timeout` is not down: the read raises that error and the
+replica stays in the rotation. Everything else a plan asks of the backend is the
+primary's. Written once as a plan, driven by `run` or `arun`. A stream (`_stream.py`)
+asks `read_targets()` once and opens its cursor the same way.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any, ClassVar
 from ..errors import ConfigurationError, ConnectionNotEstablished
 from ..plan import Request, arun, run
 from ..sql.dialect import Dialect
+from .pools.aio import PoolClosed, PoolTimeout
 
 log = logging.getLogger("twinrecord")
 ROLES = ("primary",)
@@ -108,8 +112,12 @@ class ReplicaSet:
 
 def unreachable(error: ConnectionNotEstablished) -> bool:
     """A server that could not be reached or dropped the connection (the driver's error
-    is the cause), not a pool that had no free connection in time (no cause)."""
-    return error.__cause__ is not None
+    is the cause), not a pool that had no free connection in time or was closed (no
+    cause on the sync kind, the pool's own error on the async kind): an exhausted
+    replica pool is load, not failure, so the read fails with it as it would without
+    replicas, and the replica stays in the rotation."""
+    cause = error.__cause__
+    return cause is not None and not isinstance(cause, (PoolTimeout, PoolClosed))
 
 
 class ReadOn(Request):
@@ -161,6 +169,12 @@ class ReadRoute:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._primary, name)
+
+    def read_targets(self) -> tuple[Any, ReplicaSet, list[Any]]:
+        """(the primary, the replica set, the replicas a read tries first, in turn): a
+        stream opens its cursor on the first that answers (`_stream.py`)."""
+        replicas = [] if self._pinned else self._replica_set.targets()
+        return self._primary, self._replica_set, replicas
 
     def _read(self, op: str, sql: str, params: Sequence[Any]) -> Any:
         primary = self._primary

@@ -6,6 +6,12 @@ live in a transaction; `Dialect.stream_blocks_connection`: MySQL's unbuffered re
 blocks its connection) and three cursor primitives each backend supplies:
 `_open_cursor`, `_fetch_batch`, `_close_cursor`. The sync and async backends only
 perform the requests; `plan.stream()` / `plan.astream()` hand the batches out.
+
+Read replicas (API.md §18, `_replicas.py`): outside a transaction a stream reads on a
+replica unless pinned, so every request on its connection goes to the backend it was
+opened on (`StreamLease.backend`). A replica that cannot be reached while the stream
+opens is marked down and the next one (then the primary) is tried; once rows may have
+been handed out, losing the server is an error, never a silent switch.
 """
 
 from __future__ import annotations
@@ -14,9 +20,10 @@ from collections.abc import Callable, Generator
 from itertools import count
 from typing import Any
 
-from ..errors import TransactionError
+from ..errors import ConnectionNotEstablished, TransactionError
 from ..plan import Emit, Plan, Request, StreamAbandoned, StreamClosed, _ready
 from ..sql.dialect import Dialect
+from ._replicas import ReplicaSet, unreachable
 from ._transaction import Acquire, ExecuteOn, Release, TransactionState
 
 _names = count(1)
@@ -26,6 +33,7 @@ class StreamLease:
     """The connection a stream reads through and its cursor (the driver's object)."""
 
     __slots__ = (
+        "backend",
         "batch_size",
         "close_sql",
         "closed",
@@ -38,13 +46,22 @@ class StreamLease:
         "name",
         "names",
         "own",
+        "replica_set",
         "sql",
         "state",
     )
 
     def __init__(
-        self, connection: Any, state: TransactionState | None, sql: str, batch_size: int
+        self,
+        connection: Any,
+        state: TransactionState | None,
+        sql: str,
+        batch_size: int,
+        backend: Any = None,
+        replica_set: ReplicaSet | None = None,
     ) -> None:
+        self.backend = backend  # the backend of the connection (a replica, or the primary)
+        self.replica_set = replica_set  # set when `backend` is one of its replicas
         self.connection = connection
         self.state = state  # the caller's transaction, or None: the connection is ours
         self.own = state is None
@@ -69,6 +86,16 @@ def ended_error() -> TransactionError:
     )
 
 
+def for_update_error() -> TransactionError:
+    return TransactionError(
+        "iterate() on a for_update() query outside a transaction: its row locks would "
+        "last only as long as the stream's own connection reads (on PostgreSQL that "
+        "connection is in a read-only transaction, which cannot lock rows), and the loop "
+        "body's statements on other connections would wait for them. Open a "
+        "`transaction()` around the loop, or drop for_update()"
+    )
+
+
 def stream_open_error() -> TransactionError:
     return TransactionError(
         "a stream is still reading on this transaction's connection, and MySQL/MariaDB "
@@ -88,6 +115,36 @@ class CurrentTransaction(Request):
         return _ready(state) if backend.is_async else state
 
 
+class ReadTargets(Request):
+    """Where a stream outside a transaction reads: (the primary, its replica set or None,
+    the replicas to try first, in turn). Performed on a backend or on a `ReadRoute`
+    (which knows the replicas); no I/O."""
+
+    __slots__ = ()
+
+    def perform(self, backend: Any) -> Any:
+        targets = getattr(backend, "read_targets", None)
+        found = (backend, None, []) if targets is None else targets()
+        return _ready(found) if backend.is_async else found
+
+
+class OnBackend(Request):
+    """Another request performed on a given backend (a stream's replica)."""
+
+    __slots__ = ("request", "target")
+
+    def __init__(self, target: Any, request: Request) -> None:
+        self.target = target
+        self.request = request
+
+    @property
+    def abandons(self) -> bool:
+        return bool(getattr(self.request, "abandons", False))
+
+    def perform(self, backend: Any) -> Any:
+        return self.request.perform(self.target)
+
+
 class OpenCursor(Request):
     """Run the query on the lease's connection, leaving its rows to be fetched."""
 
@@ -99,6 +156,7 @@ class OpenCursor(Request):
 
     def perform(self, backend: Any) -> Any:
         lease = self.lease
+        backend = lease.backend or backend
         # The log shows the statement sent (PostgreSQL: the DECLARE around the query).
         opening = backend.dialect.stream_cursor.format(name=lease.name, sql=lease.sql)
         return backend.run_stream(backend._open_cursor, lease, opening, self.params)
@@ -114,6 +172,7 @@ class FetchBatch(Request):
 
     def perform(self, backend: Any) -> Any:
         lease = self.lease
+        backend = lease.backend or backend
         return backend.run_stream(backend._fetch_batch, lease, lease.fetch_sql, ())
 
 
@@ -130,6 +189,7 @@ class CloseCursor(Request):
 
     def perform(self, backend: Any) -> Any:
         lease = self.lease
+        backend = lease.backend or backend
         sql = lease.close_sql
         if self.ending or lease.state is None:
             return backend._perform(backend._close_cursor, lease.connection, sql, (), lease)
@@ -148,11 +208,32 @@ class ForgetConnection(Request):
         self.lease = lease
 
     def perform(self, backend: Any) -> Any:
-        backend.forget(self.lease.connection)
+        (self.lease.backend or backend).forget(self.lease.connection)
+
+
+class StreamWarnings(Request):
+    """The server's warnings about the stream's statement, read on its connection once
+    every row has been (MariaDB reports a truncated recursive CTE only there)."""
+
+    __slots__ = ("lease",)
+
+    def __init__(self, lease: StreamLease) -> None:
+        self.lease = lease
+
+    def perform(self, backend: Any) -> Any:
+        lease = self.lease
+        backend = lease.backend or backend
+        fetch = backend._fetch
+
+        def warnings(connection: Any, sql: str, params: Any, lease: object) -> Any:
+            return fetch(connection, sql, params)
+
+        return backend.run_stream(warnings, lease, "SHOW WARNINGS", ())
 
 
 # ---- the plan ----------------------------------------------------------------------------
 Convert = Callable[[list[str], list[Any]], Plan[list[Any]]]
+CheckWarnings = Callable[[list[Any]], None]
 
 
 def stream_plan(
@@ -162,6 +243,8 @@ def stream_plan(
     batch_size: int,
     convert: Convert,
     needs_statements: bool = False,
+    locks_rows: bool = False,
+    check_warnings: CheckWarnings | None = None,
 ) -> Plan[None]:
     """Yield `Emit(batch)` per `batch_size` rows, each batch made by `convert(column
     names, rows)` (which may run statements of its own: eager loading). Every way out
@@ -169,7 +252,10 @@ def stream_plan(
     that.
 
     `needs_statements`: `convert` runs statements, which a MySQL transaction's connection
-    cannot while the stream reads on it (refused before anything is sent)."""
+    cannot while the stream reads on it (refused before anything is sent).
+    `locks_rows`: a `for_update()` query, refused outside a transaction.
+    `check_warnings`: given the server's warnings once every row is read (it raises to
+    fail the stream instead of handing out the last batch)."""
     state: TransactionState | None = yield CurrentTransaction()
     blocks = dialect.stream_blocks_connection
     if state is not None:
@@ -180,35 +266,39 @@ def stream_plan(
                 "MySQL/MariaDB cannot run on this transaction's connection while the stream "
                 "reads on it: use all() inside the transaction, or iterate outside it"
             )
-        lease = StreamLease(state.connection, state, sql, batch_size)
+        primary, _, _ = yield ReadTargets()
+        lease = StreamLease(state.connection, state, sql, batch_size, primary)
+        try:
+            yield OpenCursor(lease, params)
+        except GeneratorExit:
+            raise
+        except BaseException as error:
+            yield from _close(lease, dialect, error)
+            raise
+        state.streams.append(lease)
+        if blocks:
+            state.blocking_stream = lease
     else:
-        connection = yield Acquire()
-        lease = StreamLease(connection, None, sql, batch_size)
-        if dialect.stream_begin is not None:
-            try:
-                yield ExecuteOn(connection, dialect.stream_begin)
-            except BaseException:
-                yield Release(connection, discard=True)
-                raise
+        if locks_rows and dialect.row_lock:
+            raise for_update_error()
+        lease = yield from _open_outside(dialect, sql, params, batch_size)
     rows: list[Any] = []
     try:
-        yield OpenCursor(lease, params)
-        if state is not None:
-            state.streams.append(lease)
-            if blocks:
-                state.blocking_stream = lease
         while True:
             rows = yield FetchBatch(lease)
             if lease.exhausted:
                 break
             batch = yield from convert(lease.names or [], rows)
             yield Emit(batch)
+        if check_warnings is not None:
+            check_warnings((yield StreamWarnings(lease)))
     except StreamAbandoned:
         yield from _abandon(lease, dialect)
         raise
     except GeneratorExit:
         raise  # the plan itself collected unfinished: no requests can run any more
     except BaseException as error:
+        _lost(lease, error)
         yield from _close(lease, dialect, error)
         if isinstance(error, StreamClosed):
             return
@@ -221,6 +311,63 @@ def stream_plan(
             yield Emit(batch)
         except StreamClosed:
             return
+
+
+def _open_outside(
+    dialect: Dialect, sql: str, params: object, batch_size: int
+) -> Generator[Request, Any, StreamLease]:
+    """A connection of the stream's own with its cursor open: on the first replica that
+    answers (an unreachable one is marked down, as for any read), else on the primary.
+    Nothing has been handed out yet, so moving on is safe here and only here."""
+    primary, replica_set, replicas = yield ReadTargets()
+    for replica in replicas:
+        try:
+            return (yield from _open_on(replica, replica_set, dialect, sql, params, batch_size))
+        except ConnectionNotEstablished as error:
+            if not unreachable(error):
+                raise  # e.g. its pool had no free connection in time: load, not failure
+            replica_set.mark_down(replica, error)
+    return (yield from _open_on(primary, None, dialect, sql, params, batch_size))
+
+
+def _open_on(
+    target: Any,
+    replica_set: ReplicaSet | None,
+    dialect: Dialect,
+    sql: str,
+    params: object,
+    batch_size: int,
+) -> Generator[Request, Any, StreamLease]:
+    connection = yield OnBackend(target, Acquire())
+    lease = StreamLease(connection, None, sql, batch_size, target, replica_set)
+    if dialect.stream_begin is not None:
+        try:
+            yield OnBackend(target, ExecuteOn(connection, dialect.stream_begin))
+        except GeneratorExit:
+            raise
+        except BaseException:
+            yield OnBackend(target, Release(connection, discard=True))
+            raise
+    try:
+        yield OpenCursor(lease, params)
+    except GeneratorExit:
+        raise
+    except BaseException as error:
+        yield from _close(lease, dialect, error)
+        raise
+    return lease
+
+
+def _lost(lease: StreamLease, error: BaseException) -> None:
+    """A replica lost mid-stream: the stream fails (rows may have been handed out, so
+    it does not start again elsewhere) and later reads skip the replica a while."""
+    replica_set = lease.replica_set
+    if (
+        replica_set is not None
+        and isinstance(error, ConnectionNotEstablished)
+        and unreachable(error)
+    ):
+        replica_set.mark_down(lease.backend, error)
 
 
 def _forget_lease(lease: StreamLease) -> None:
@@ -260,26 +407,27 @@ def _close(
             if not failed:
                 raise
         return
-    connection = lease.connection
+    connection, target = lease.connection, lease.backend
     if interrupted or (dialect.stream_blocks_connection and not lease.exhausted):
         # MySQL: discarding (the server ends the session) beats draining millions of rows.
-        yield Release(connection, discard=True)
+        yield OnBackend(target, Release(connection, discard=True))
         return
     try:
         if dialect.stream_begin is not None:
             if failed:
-                yield ExecuteOn(connection, "ROLLBACK")  # the transaction may be aborted
+                # The transaction may be aborted.
+                yield OnBackend(target, ExecuteOn(connection, "ROLLBACK"))
             else:
                 yield CloseCursor(lease)
-                yield ExecuteOn(connection, "COMMIT")
+                yield OnBackend(target, ExecuteOn(connection, "COMMIT"))
         else:
             yield CloseCursor(lease)
     except BaseException as cleanup_error:
-        yield Release(connection, discard=True)
+        yield OnBackend(target, Release(connection, discard=True))
         if not failed or not isinstance(cleanup_error, Exception):
             raise
         return
-    yield Release(connection)
+    yield OnBackend(target, Release(connection))
 
 
 def _abandon(lease: StreamLease, dialect: Dialect) -> Generator[Request, Any, None]:

@@ -521,6 +521,7 @@ class QueryCore(LanguageMixin, Generic[M]):
         """iterate(): what all() returns, `batch_size` rows at a time (API.md §14)."""
         meta = self._meta
         named = False
+        check = None
         if self._modern:
             server = yield from self._server_plan(dialect)
             if self._columns:
@@ -529,6 +530,7 @@ class QueryCore(LanguageMixin, Generic[M]):
             else:
                 shape = self._shape(columns=tuple(meta.select_columns))
                 sql, params = self._modern_sql(dialect, server, shape, self._pairs())
+            check = self._recursion_check(server, sql, streamed=True)
         else:
             named = bool(self._columns)
             sql, params = self._to_sql(dialect)
@@ -546,7 +548,10 @@ class QueryCore(LanguageMixin, Generic[M]):
                 yield from self._load_eager_plan(records, dialect)
             return records
 
-        yield from stream_plan(dialect, sql, params, batch_size, batch_plan, eager)
+        yield from stream_plan(
+            dialect, sql, params, batch_size, batch_plan, eager,
+            locks_rows=self._for_update, check_warnings=check,
+        )
 
     def _load_eager_plan(self, records: list[M], dialect: Dialect) -> Plan[None]:
         yield from eager_load_plan(self._model, records, self._eager, dialect)

@@ -483,6 +483,31 @@ class LanguageMixin:
             dialect, server or features.newest(dialect), self._shape(), self._pairs()
         )
 
+    def _recursion_check(
+        self, server: features.Server, sql: str, streamed: bool = False
+    ) -> Callable[[list[Any]], None] | None:
+        """On MariaDB, for a query with a recursive CTE: what raises when the server's
+        warnings say the recursion stopped at max_recursive_iterations (else None)."""
+        if server.flavor != "mariadb" or not any(c.recursive for c in self._ctes):
+            return None
+        fate = (
+            "rows were handed out before the end, and the stream raises instead of ending"
+            if streamed
+            else "so they were discarded"
+        )
+
+        def check(warnings: list[Any]) -> None:
+            for warning in warnings:
+                if int(warning[1]) == _MARIADB_RECURSION_TRUNCATED:
+                    raise StatementInvalid(
+                        f"the recursive CTE stopped early: {warning[2]} MariaDB returned "
+                        f"partial rows without an error, {fate}. Add a stop condition to the "
+                        "recursive member, or raise the session's max_recursive_iterations",
+                        sql,
+                    )
+
+        return check
+
     # ---- plans --------------------------------------------------------------------------
     def _fetch(
         self, server: features.Server, sql: tuple[str, list[Any]], table: bool = True
@@ -490,17 +515,10 @@ class LanguageMixin:
         """Rows (or names and rows) of a compiled statement. MariaDB silently truncates a
         recursive CTE at max_recursive_iterations, leaving only warning 1931: after a
         recursive statement there the warnings are read, and partial rows refused."""
-        if server.flavor == "mariadb" and any(c.recursive for c in self._ctes):
+        check = self._recursion_check(server, sql[0])
+        if check is not None:
             (names, rows), warnings = yield FetchTableWarned(*sql)
-            for warning in warnings:
-                if int(warning[1]) == _MARIADB_RECURSION_TRUNCATED:
-                    raise StatementInvalid(
-                        f"the recursive CTE stopped early: {warning[2]} MariaDB returned "
-                        "partial rows without an error, so they were discarded. Add a stop "
-                        "condition to the recursive member, or raise the session's "
-                        "max_recursive_iterations",
-                        sql[0],
-                    )
+            check(warnings)
             return (names, rows) if table else rows
         if table:
             return (yield FetchTable(*sql))

@@ -48,8 +48,9 @@ class ActiveQuery(QueryCore[M], Generic[M, G]):
     def iterate(self, batch_size: int = 1000) -> RecordStream[M]:
         """What all() returns, read `batch_size` rows at a time through a cursor (API.md
         §14). A plain call on both kinds: loop over the stream, and enter it as a context
-        manager when the loop may stop early (it closes at once on leaving)."""
-        backend = self._backend()
+        manager when the loop may stop early (it closes at once on leaving). Outside a
+        transaction it reads on a replica unless pinned (§18)."""
+        backend = self._reader()
         plan = self._stream_plan(backend.dialect, checked_batch_size(batch_size))
         return RecordStream(stream(plan, backend), self)
 
