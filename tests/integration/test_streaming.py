@@ -429,3 +429,56 @@ async def test_async_for_over_an_async_query_streams_it(async_db):
     assert streamed == [r.n for r in await query.all()]
     assert any("next 1000 rows" in line or "FETCH FORWARD 1000" in line for line in lines)
     assert db.backend.pool_stats()["in_use"] == 0
+
+
+# ---- for_update() and MariaDB's recursive CTEs ---------------------------------------------
+async def test_for_update_streams_inside_a_transaction_only(db):
+    Item = await filled(db, 10)
+    locking = Item.query().where(Item.c.n < 5).order_by("n").for_update()
+    if db.backend_name == "sqlite":  # no row locks to lose: streams anywhere
+        assert [r.n for r in await take(db, locking.iterate())] == [0, 1, 2, 3, 4]
+    else:
+        with sql_log() as lines:
+            with pytest.raises(TransactionError, match=r"for_update\(\).*transaction\(\)"):
+                await take(db, locking.iterate())
+        assert lines == []  # refused before anything was sent
+        assert in_use(db) == 0
+    async with db.transaction(Item):
+        stream = await enter(db, locking.iterate(batch_size=2))
+        assert [r.n for r in await take(db, stream)] == [0, 1, 2, 3, 4]
+        await leave(db, stream)
+        if db.backend_name == "postgres":  # the rows are still locked by this transaction
+            locks = await db(db.backend.fetch_one(
+                "SELECT count(*) AS n FROM pg_locks WHERE pid = pg_backend_pid() "
+                "AND locktype = 'transactionid'"))
+            assert locks["n"] >= 1
+    assert in_use(db) == 0
+
+
+async def test_mariadb_recursive_cte_truncation_fails_the_stream(db):
+    from twinrecord import StatementInvalid, cte
+
+    Item = await filled(db, 3)
+
+    def counted(limit: int) -> Any:
+        counter = cte(
+            "counter", Item.query().where(Item.c.n == 0).select(Item.c.n.alias("k")),
+            recursive=lambda c: Item.query().from_(c).select("k + 1").where("k < ?", (limit,)),
+        )
+        return Item.query().from_(counter).select("k AS id", "k AS n", "'x' AS label")
+
+    assert [r.n for r in await take(db, counted(10).iterate(batch_size=4))] == list(range(11))
+    long = counted(5000)
+    if db.backend_name != "mysql":  # PostgreSQL and SQLite have no such limit
+        assert len(await take(db, long.iterate(batch_size=400))) == 5001
+        return
+    # MariaDB stops at max_recursive_iterations (1000) with a warning only: all() refuses
+    # the rows, and a stream (which has handed earlier batches out) raises at its end.
+    with pytest.raises(StatementInvalid, match="stopped early.*the stream raises"):
+        await take(db, long.iterate(batch_size=400))
+    assert in_use(db) == 0
+    async with db.transaction(Item):
+        with pytest.raises(StatementInvalid, match="stopped early"):
+            await take(db, long.iterate(batch_size=400))
+        assert await db(Item.query().count()) == 3  # the transaction's connection is free
+    assert in_use(db) == 0

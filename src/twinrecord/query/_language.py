@@ -491,9 +491,9 @@ class LanguageMixin:
         if server.flavor != "mariadb" or not any(c.recursive for c in self._ctes):
             return None
         fate = (
-            "rows were handed out before the end, and the stream raises instead of ending"
+            "; the stream raises instead of ending (its earlier batches were handed out)"
             if streamed
-            else "so they were discarded"
+            else ", so they were discarded"
         )
 
         def check(warnings: list[Any]) -> None:
@@ -501,7 +501,7 @@ class LanguageMixin:
                 if int(warning[1]) == _MARIADB_RECURSION_TRUNCATED:
                     raise StatementInvalid(
                         f"the recursive CTE stopped early: {warning[2]} MariaDB returned "
-                        f"partial rows without an error, {fate}. Add a stop condition to the "
+                        f"partial rows without an error{fate}. Add a stop condition to the "
                         "recursive member, or raise the session's max_recursive_iterations",
                         sql,
                     )
