@@ -8,7 +8,8 @@ result: rows per second (best of --repeats, no tracing) and peak Python memory
 Servers from TWINRECORD_POSTGRES_URL / TWINRECORD_MYSQL_URL (defaults: the local ones,
 database `twinrecord_bench`, created when missing). Issue 13's targets, for 1,000,000
 rows and batch_size=1000: iterate()'s peak under 5% of all()'s, its rows/s at least
-0.8x all()'s (PostgreSQL sync and async, MariaDB).
+0.8x all()'s (PostgreSQL and MariaDB, sync and async). The async MariaDB raw cursor is
+mysql.connector.aio's unbuffered cursor (the driver the async backend uses).
 """
 
 from __future__ import annotations
@@ -244,8 +245,22 @@ def bench_mysql(args: argparse.Namespace) -> None:
     connection.close()
 
     async def run_async() -> None:
+        from mysql.connector import aio
+
         AsyncRow.configure(url)
-        show("MariaDB/MySQL (async)", await async_rows(None, args.batch, args.repeats))
+        aconnection: Any = await aio.connect(database=DATABASE, ssl_disabled=True, **options)
+
+        async def araw() -> int:
+            cursor = await aconnection.cursor(buffered=False)  # rows read as taken
+            await cursor.execute(sql)
+            count = 0
+            while rows := await cursor.fetchmany(args.batch):
+                count += len(rows)
+            await cursor.close()
+            return count
+
+        show("MariaDB/MySQL (async)", await async_rows(araw, args.batch, args.repeats))
+        await aconnection.close()
         await AsyncRow.backend().close()
 
     asyncio.run(run_async())
