@@ -438,9 +438,9 @@ async def test_for_update_streams_inside_a_transaction_only(db):
     if db.backend_name == "sqlite":  # no row locks to lose: streams anywhere
         assert [r.n for r in await take(db, locking.iterate())] == [0, 1, 2, 3, 4]
     else:
-        with sql_log() as lines:
-            with pytest.raises(TransactionError, match=r"for_update\(\).*transaction\(\)"):
-                await take(db, locking.iterate())
+        refused = pytest.raises(TransactionError, match=r"for_update\(\).*transaction\(\)")
+        with sql_log() as lines, refused:
+            await take(db, locking.iterate())
         assert lines == []  # refused before anything was sent
         assert in_use(db) == 0
     async with db.transaction(Item):
@@ -474,7 +474,7 @@ async def test_mariadb_recursive_cte_truncation_fails_the_stream(db):
         return
     # MariaDB stops at max_recursive_iterations (1000) with a warning only: all() refuses
     # the rows, and a stream (which has handed earlier batches out) raises at its end.
-    with pytest.raises(StatementInvalid, match="stopped early.*the stream raises"):
+    with pytest.raises(StatementInvalid, match=r"stopped early.*the stream raises"):
         await take(db, long.iterate(batch_size=400))
     assert in_use(db) == 0
     async with db.transaction(Item):
