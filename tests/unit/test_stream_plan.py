@@ -11,7 +11,7 @@ import pytest
 
 from twinrecord.backends._stream import stream_plan
 from twinrecord.backends._transaction import TransactionState
-from twinrecord.errors import StatementInvalid, TransactionError
+from twinrecord.errors import ConnectionNotEstablished, StatementInvalid, TransactionError
 from twinrecord.plan import Plan, stream
 from twinrecord.sql.dialect import MYSQL, POSTGRES, SQLITE, Dialect
 
@@ -154,3 +154,100 @@ def test_mysql_refuses_eager_loading_inside_a_transaction_before_sending():
     with pytest.raises(TransactionError, match="with_"):
         stream(eager, fake).next_batch()
     assert fake.sent == []
+
+
+# ---- read replicas (API.md §18) ------------------------------------------------------------
+class Replica(Fake):
+    """A replica's backend: `acquire_error` is raised when the stream takes a connection."""
+
+    def __init__(self, name: str, dialect: Dialect, batches: list[Any],
+                 acquire_error: BaseException | None = None) -> None:
+        super().__init__(dialect, batches)
+        self.name = name
+        self.acquire_error = acquire_error
+
+    def acquire(self) -> str:
+        if self.acquire_error is not None:
+            raise self.acquire_error
+        return super().acquire()
+
+
+class Down:
+    """The replica set's part the stream uses: which replicas it marked down."""
+
+    def __init__(self) -> None:
+        self.marked: list[str] = []
+
+    def mark_down(self, replica: Replica, error: BaseException) -> None:
+        self.marked.append(replica.name)
+
+
+class Route:
+    """What a read plan runs against with replicas: `read_targets()` and the primary's
+    transaction variable."""
+
+    is_async = False
+
+    def __init__(self, primary: Fake, replicas: list[Replica]) -> None:
+        self.primary, self.replicas, self.down = primary, replicas, Down()
+        self.dialect = primary.dialect
+        self._tx = primary._tx
+
+    def read_targets(self) -> tuple[Any, Any, list[Any]]:
+        return self.primary, self.down, list(self.replicas)
+
+
+def unreachable_error() -> ConnectionNotEstablished:
+    error = ConnectionNotEstablished("cannot connect")
+    error.__cause__ = OSError("connection refused")  # the driver's error
+    return error
+
+
+def test_a_stream_opens_on_the_first_replica_that_answers_and_stays_there():
+    primary = Fake(POSTGRES, [])
+    down = Replica("r1", POSTGRES, [], acquire_error=unreachable_error())
+    up = Replica("r2", POSTGRES, [[1, 2], [3]])
+    route = Route(primary, [down, up])
+    driver = stream(plan(primary), route)
+    assert driver.next_batch() == [10, 20]
+    assert driver.next_batch() == [30]
+    assert up.sent == ["acquire", "BEGIN READ ONLY", "open", "fetch", "fetch", "close",
+                       "COMMIT", "release"]
+    assert primary.sent == [] and route.down.marked == ["r1"]
+
+
+def test_a_busy_replica_pool_fails_the_stream_without_marking_it_down():
+    primary = Fake(MYSQL, [[1]])
+    busy = Replica("r1", MYSQL, [], acquire_error=ConnectionNotEstablished("no connection free"))
+    route = Route(primary, [busy, Replica("r2", MYSQL, [[1]])])
+    with pytest.raises(ConnectionNotEstablished, match="no connection free"):
+        stream(plan(primary), route).next_batch()
+    assert route.down.marked == [] and primary.sent == [] and route.replicas[1].sent == []
+
+
+def test_a_replica_lost_mid_stream_fails_it_and_is_marked_down():
+    primary = Fake(POSTGRES, [[1]])
+    replica = Replica("r1", POSTGRES, [[1, 2], unreachable_error()])
+    route = Route(primary, [replica])
+    driver = stream(plan(primary), route)
+    assert driver.next_batch() == [10, 20]
+    with pytest.raises(ConnectionNotEstablished):
+        driver.next_batch()
+    assert replica.sent[-2:] == ["ROLLBACK", "release"]
+    assert route.down.marked == ["r1"] and primary.sent == []  # no switch to the primary
+
+
+def test_for_update_is_refused_outside_a_transaction_before_anything_is_sent():
+    for dialect in (POSTGRES, MYSQL):
+        fake = Fake(dialect, [[1]])
+        locking = stream_plan(dialect, "SELECT n FROM t FOR UPDATE", [], 2, records,
+                              locks_rows=True)
+        with pytest.raises(TransactionError, match="transaction"):
+            stream(locking, fake).next_batch()
+        assert fake.sent == []
+    fake = Fake(POSTGRES, [[1]])
+    fake._tx.set(TransactionState("tx-conn", lock=None))
+    locking = stream_plan(POSTGRES, "SELECT n FROM t FOR UPDATE", [], 2, records,
+                          locks_rows=True)
+    assert stream(locking, fake).next_batch() == [10]
+    assert fake.sent == ["open", "fetch", "close"]
